@@ -1,0 +1,128 @@
+import CairnCore
+import CloudMapWire
+import Foundation
+import Logging
+
+/// The AWS JSON 1.1 front of the registry, independent of the HTTP server: target + headers + body in,
+/// status + body out. Reads come from the published snapshot; writes go through `Registry.submit`.
+public final class CloudMapAPI: Sendable {
+    public struct Configuration: Sendable {
+        /// Region used when a request carries no SigV4 credential scope.
+        public var defaultRegion: String
+        /// The account every resource belongs to.
+        public var account: String
+        /// Largest request body accepted (bytes); larger bodies get 413 RequestEntityTooLargeException.
+        public var maxBodyBytes: Int
+
+        public init(defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = 1 << 20) {
+            self.defaultRegion = defaultRegion
+            self.account = account
+            self.maxBodyBytes = maxBodyBytes
+        }
+    }
+
+    public struct Reply: Sendable {
+        public var status: Int
+        public var body: [UInt8]
+        public var requestId: String
+    }
+
+    /// What a handler returns: a JSON value, or bytes already rendered.
+    enum Output: Sendable {
+        case json(JSONValue)
+        case bytes([UInt8])
+    }
+
+    /// One call as handlers see it: validated input and who is asking.
+    struct Call: Sendable {
+        var operation: String
+        var input: JSONValue
+        var context: RequestContext
+    }
+
+    public let registry: Registry
+    public let configuration: Configuration
+    let logger: Logger
+    let discoveryCache = DiscoveryCache()
+
+    public init(registry: Registry, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "cairn.api")) {
+        self.registry = registry
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    static let acceptedContentTypes: Set<String> = ["application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json"]
+
+    /// Answers one request. Never throws: every failure becomes an AWS-style error body.
+    public func handle(target: String?, contentType: String?, authorization: String?, body: some Collection<UInt8>) async -> Reply {
+        let requestId = UUID().uuidString.lowercased()
+        do {
+            let output = try await dispatch(target: target, contentType: contentType, authorization: authorization, body: body)
+            switch output {
+            case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId)
+            case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId)
+            }
+        } catch {
+            if error.status >= 500 {
+                logger.error("request failed", metadata: ["requestId": "\(requestId)", "error": "\(error.type): \(error.message)"])
+            }
+            return Reply(status: error.status, body: error.body, requestId: requestId)
+        }
+    }
+
+    /// An error reply for failures before the body could be read (e.g. too large).
+    public func errorReply(_ error: WireError) -> Reply {
+        Reply(status: error.status, body: error.body, requestId: UUID().uuidString.lowercased())
+    }
+
+    private func dispatch(target: String?, contentType: String?, authorization: String?, body: some Collection<UInt8>) async throws(WireError) -> Output {
+        if let contentType {
+            let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            if !Self.acceptedContentTypes.contains(mediaType) {
+                throw WireError(
+                    type: "UnsupportedMediaTypeException", message: "Content-Type \(contentType) is not supported; use application/x-amz-json-1.1.",
+                    status: 415)
+            }
+        }
+        guard let target, !target.isEmpty else {
+            throw WireError(type: "UnknownOperationException", message: "The X-Amz-Target header is missing.")
+        }
+        let prefix = ServiceModel.targetPrefix + "."
+        guard target.hasPrefix(prefix), let handler = Self.operations[String(target.dropFirst(prefix.count))] else {
+            throw WireError(type: "UnknownOperationException", message: "Unknown operation \(target).")
+        }
+        let input = try JSONValue.parse(body)
+        guard case .object = input else {
+            throw WireError(type: "SerializationException", message: "The request body must be a JSON object.")
+        }
+        try ModelValidator.validate(input, operation: handler.name)
+        let context = RequestContext(region: Self.region(authorization: authorization) ?? configuration.defaultRegion, account: configuration.account)
+        do {
+            return try await handler.run(self, Call(operation: handler.name, input: input, context: context))
+        } catch let error as CairnError {
+            throw Self.wireError(error)
+        } catch {
+            throw WireError(type: "InternalFailure", message: "The request could not be completed.", status: 500)
+        }
+    }
+
+    /// The region of the SigV4 credential scope: `Credential=AKID/date/REGION/service/aws4_request`.
+    static func region(authorization: String?) -> String? {
+        guard let authorization, let range = authorization.range(of: "Credential=") else { return nil }
+        let scope = authorization[range.upperBound...].prefix { $0 != "," && $0 != " " }
+        let parts = scope.split(separator: "/")
+        guard parts.count == 5, !parts[2].isEmpty else { return nil }
+        return String(parts[2])
+    }
+
+    /// The one place registry error codes become wire errors.
+    static func wireError(_ error: CairnError) -> WireError {
+        let status: Int
+        switch error.code {
+        case .internalFailure: status = 500
+        case .serviceUnavailable: status = 503
+        default: status = 400
+        }
+        return WireError(type: error.code.rawValue, message: error.message, status: status, extra: error.extra)
+    }
+}

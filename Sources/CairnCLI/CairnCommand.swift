@@ -1,0 +1,112 @@
+import ArgumentParser
+import CairnServer
+import Foundation
+import Logging
+
+/// `cairn`: the server and, later, the operator commands.
+@available(macOS 10.15, *)
+public struct CairnCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cairn",
+        abstract: "A self-hosted service registry that speaks the AWS Cloud Map API.",
+        subcommands: [Serve.self, Version.self],
+        defaultSubcommand: nil)
+
+    public init() {}
+}
+
+extension CairnCommand {
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print Cairn's version.")
+        func run() { print("cairn \(cairnVersion)") }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the Cairn server.",
+            discussion: """
+                Settings come from the config file (--config or CAIRN_CONFIG), then CAIRN_* environment variables, \
+                then these flags; later sources win. See docs/configuration.md.
+                """)
+
+        @Option(name: .long, help: "YAML configuration file.")
+        var config: String?
+
+        @Option(name: .long, help: "Directory of the embedded SQLite store (default ./cairn-data).")
+        var dataDir: String?
+
+        @Option(name: .long, help: "Store: sqlite (durable, default) or memory (lost on exit).")
+        var store: String?
+
+        @Option(name: .long, help: "API listen address (default 127.0.0.1).")
+        var host: String?
+
+        @Option(name: .long, help: "API port (default 8787; 0 picks a free port).")
+        var port: Int?
+
+        @Option(name: .long, help: "Region for requests without a SigV4 credential scope (default us-east-1).")
+        var region: String?
+
+        @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: String?
+
+        @Flag(name: .long, help: "Development mode: accept any credentials, loopback only.")
+        var dev = false
+
+        func run() async throws {
+            var configuration = CairnConfiguration()
+            do {
+                let environment = ProcessInfo.processInfo.environment
+                if let path = config ?? environment["CAIRN_CONFIG"] {
+                    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                        throw ConfigurationError(key: "config", "file \(path) can't be read")
+                    }
+                    try configuration.apply(yaml: text, source: path)
+                }
+                try configuration.apply(environment: environment)
+                if let dataDir { configuration.dataDir = dataDir }
+                if let store {
+                    guard let kind = CairnConfiguration.StoreKind(rawValue: store) else {
+                        throw ConfigurationError(key: "--store", "must be sqlite or memory")
+                    }
+                    configuration.store = kind
+                }
+                if let host { configuration.api.host = host }
+                if let port { configuration.api.port = port }
+                if let region { configuration.region = region }
+                if let logLevel { configuration.logLevel = logLevel }
+                if dev { configuration.dev = true }
+                try configuration.validate()
+            } catch let error as ConfigurationError {
+                FileHandle.standardError.write(Data("cairn: \(error.description)\n".utf8))
+                throw ExitCode(2)
+            }
+            let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "cairn")
+            let server = try await CairnServer.prepare(configuration, logger: logger)
+            logger.notice(
+                "registry loaded",
+                metadata: [
+                    "store": "\(configuration.store.rawValue)", "dataDir": "\(configuration.dataDir)",
+                    "sequence": "\(server.registry.snapshot.state.sequence)",
+                ])
+            try await server.run()
+        }
+    }
+}
+
+public let cairnVersion = "0.1.0"
+
+@available(macOS 10.15, *)
+extension CairnCommand {
+    /// Entry point of the `cairn` executable (resolves ArgumentParser's asynchronous `main`).
+    public static func start() async {
+        let command: any AsyncParsableCommand.Type = CairnCommand.self
+        await command.main()
+    }
+}

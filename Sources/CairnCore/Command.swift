@@ -1,0 +1,126 @@
+/// A change a caller asks for. Commands are decided against the current state into events (or an error).
+public enum Command: Sendable, Equatable {
+    case createNamespace(CreateNamespace)
+    case updateNamespace(UpdateNamespace)
+    case deleteNamespace(id: String)
+    case createService(CreateService)
+    case updateService(UpdateService)
+    case deleteService(id: String)
+    case registerInstance(RegisterInstance)
+    case deregisterInstance(serviceId: String, instanceId: String)
+    case setCustomHealth(serviceId: String, instanceId: String, status: HealthStatus)
+    case updateServiceAttributes(serviceId: String, attributes: [String: String])
+    case deleteServiceAttributes(serviceId: String, keys: [String])
+    case tagResource(arn: String, tags: [Tag])
+    case untagResource(arn: String, keys: [String])
+}
+
+public struct CreateNamespace: Codable, Sendable, Equatable {
+    public var type: NamespaceType
+    public var name: String
+    public var description: String?
+    public var network: String?
+    public var soaTTL: Int64?
+    public var tags: [Tag]
+    public var creatorRequestId: String?
+
+    public init(
+        type: NamespaceType, name: String, description: String? = nil, network: String? = nil, soaTTL: Int64? = nil,
+        tags: [Tag] = [], creatorRequestId: String? = nil
+    ) {
+        self.type = type
+        self.name = name
+        self.description = description
+        self.network = network
+        self.soaTTL = soaTTL
+        self.tags = tags
+        self.creatorRequestId = creatorRequestId
+    }
+}
+
+public struct UpdateNamespace: Codable, Sendable, Equatable {
+    public var id: String
+    /// The namespace type the operation is for (UpdateHttpNamespace → HTTP, ...).
+    public var type: NamespaceType
+    public var description: String?
+    public var soaTTL: Int64?
+    public var updaterRequestId: String?
+
+    public init(id: String, type: NamespaceType, description: String?, soaTTL: Int64? = nil, updaterRequestId: String? = nil) {
+        self.id = id
+        self.type = type
+        self.description = description
+        self.soaTTL = soaTTL
+        self.updaterRequestId = updaterRequestId
+    }
+}
+
+public struct CreateService: Codable, Sendable, Equatable {
+    public var name: String
+    public var namespaceId: String?
+    /// The deprecated `DnsConfig.NamespaceId`.
+    public var dnsConfigNamespaceId: String?
+    public var description: String?
+    /// DNS records and routing policy as sent (routing policy nil when omitted).
+    public var dnsRecords: [DnsRecord]?
+    public var routingPolicy: RoutingPolicy?
+    public var healthCheckConfig: HealthCheckConfig?
+    public var customHealth: Bool
+    /// `Type: HTTP` from the request.
+    public var httpOnly: Bool
+    public var tags: [Tag]
+    public var creatorRequestId: String?
+
+    public init(
+        name: String, namespaceId: String?, dnsConfigNamespaceId: String? = nil, description: String? = nil,
+        dnsRecords: [DnsRecord]? = nil, routingPolicy: RoutingPolicy? = nil, healthCheckConfig: HealthCheckConfig? = nil,
+        customHealth: Bool = false, httpOnly: Bool = false, tags: [Tag] = [], creatorRequestId: String? = nil
+    ) {
+        self.name = name
+        self.namespaceId = namespaceId
+        self.dnsConfigNamespaceId = dnsConfigNamespaceId
+        self.description = description
+        self.dnsRecords = dnsRecords
+        self.routingPolicy = routingPolicy
+        self.healthCheckConfig = healthCheckConfig
+        self.customHealth = customHealth
+        self.httpOnly = httpOnly
+        self.tags = tags
+        self.creatorRequestId = creatorRequestId
+    }
+}
+
+public struct UpdateService: Codable, Sendable, Equatable {
+    public var id: String
+    public var description: String?
+    public var dnsRecords: [DnsRecord]?
+    public var healthCheckConfig: HealthCheckConfig?
+
+    public init(id: String, description: String?, dnsRecords: [DnsRecord]?, healthCheckConfig: HealthCheckConfig?) {
+        self.id = id
+        self.description = description
+        self.dnsRecords = dnsRecords
+        self.healthCheckConfig = healthCheckConfig
+    }
+}
+
+public struct RegisterInstance: Codable, Sendable, Equatable {
+    public var serviceId: String
+    public var instanceId: String
+    public var attributes: [String: String]
+    public var creatorRequestId: String?
+
+    public init(serviceId: String, instanceId: String, attributes: [String: String], creatorRequestId: String? = nil) {
+        self.serviceId = serviceId
+        self.instanceId = instanceId
+        self.attributes = attributes
+        self.creatorRequestId = creatorRequestId
+    }
+}
+
+/// What a decided command returns to its caller.
+public enum CommandResult: Sendable, Equatable {
+    case operation(id: String)
+    case service(Service)
+    case none
+}

@@ -1,0 +1,48 @@
+/// Parsing of the address attributes (`AWS_INSTANCE_IPV4` / `AWS_INSTANCE_IPV6`) into wire bytes.
+public enum IPAddress {
+    /// Four bytes of a dotted-quad IPv4 address; nil unless `text` is exactly one.
+    public static func ipv4(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var bytes: [UInt8] = []
+        for part in parts {
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                let value = UInt8(part), !(part.count > 1 && part.first == "0")
+            else { return nil }
+            bytes.append(value)
+        }
+        return bytes
+    }
+
+    /// Sixteen bytes of an IPv6 address in any RFC 4291 text form (with `::` and an embedded IPv4 tail).
+    public static func ipv6(_ text: String) -> [UInt8]? {
+        guard !text.isEmpty, text.count <= 45 else { return nil }
+        let halves = text.components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ part: String) -> [UInt16]? {
+            if part.isEmpty { return [] }
+            var result: [UInt16] = []
+            let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
+            for (i, piece) in pieces.enumerated() {
+                if i == pieces.count - 1, piece.contains("."), let v4 = ipv4(String(piece)) {
+                    result.append(UInt16(v4[0]) << 8 | UInt16(v4[1]))
+                    result.append(UInt16(v4[2]) << 8 | UInt16(v4[3]))
+                    continue
+                }
+                guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
+                result.append(value)
+            }
+            return result
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        var all: [UInt16]
+        if halves.count == 2 {
+            guard let tail = groups(halves[1]), head.count + tail.count <= 7 else { return nil }
+            all = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        } else {
+            guard head.count == 8 else { return nil }
+            all = head
+        }
+        return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    }
+}

@@ -1,0 +1,70 @@
+/// Generates ids in AWS's forms from an injected random source.
+public struct IdentifierGenerator: Sendable {
+    static let base32: [Character] = Array("abcdefghijklmnopqrstuvwxyz234567")
+    static let upperAlnum: [Character] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+    private var rng: SplitMix64
+
+    public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+    mutating func randomString(_ count: Int, from alphabet: [Character]) -> String {
+        var s = ""
+        s.reserveCapacity(count)
+        for _ in 0..<count { s.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
+        return s
+    }
+
+    /// `ns-` + 16 lower-case base32 characters.
+    public mutating func namespaceId() -> String { "ns-" + randomString(16, from: Self.base32) }
+    /// `srv-` + 16 lower-case base32 characters.
+    public mutating func serviceId() -> String { "srv-" + randomString(16, from: Self.base32) }
+    /// Route 53-style hosted zone id: `Z` + 20 upper-case alphanumerics.
+    public mutating func hostedZoneId() -> String { "Z" + randomString(20, from: Self.upperAlnum) }
+    /// A short suffix that tells two HttpNames of re-used namespace names apart.
+    public mutating func httpNameSuffix() -> String { randomString(8, from: Self.base32) }
+
+    public mutating func next() -> UInt64 { rng.next() }
+
+    /// Operation id: 32 base32 characters derived from the target (the same for every operation on one
+    /// target, as AWS does) + `-` + the base36 of the creation time in epoch milliseconds.
+    public static func operationId(target: String, milliseconds: Int64) -> String {
+        targetHash(target) + "-" + String(milliseconds, radix: 36)
+    }
+
+    /// 160 bits taken from three FNV-1a-64 passes with different offsets, as 32 base32 characters.
+    static func targetHash(_ target: String) -> String {
+        var bytes: [UInt8] = []
+        for seed: UInt64 in [0xcbf2_9ce4_8422_2325, 0x8422_2325_cbf2_9ce4, 0x9e37_79b9_7f4a_7c15] {
+            var h = seed
+            for byte in target.utf8 {
+                h ^= UInt64(byte)
+                h = h &* 0x0000_0100_0000_01b3
+            }
+            // MurmurHash3's finalizer, so near-identical targets get unrelated prefixes.
+            h = (h ^ (h >> 33)) &* 0xff51_afd7_ed55_8ccd
+            h = (h ^ (h >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+            h ^= h >> 33
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: h >> UInt64(shift))) }
+        }
+        var out = ""
+        for index in 0..<32 {
+            let bit = index * 5
+            let pair = (UInt16(bytes[bit / 8]) << 8) | UInt16(bytes[bit / 8 + 1])
+            out.append(base32[Int((pair >> UInt16(11 - bit % 8)) & 0x1F)])
+        }
+        return out
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64); the registry's randomness is injected through it.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,171 @@
+/// Kinds of namespace, as AWS names them.
+public enum NamespaceType: String, Codable, Sendable, CaseIterable {
+    case HTTP, DNS_PUBLIC, DNS_PRIVATE
+
+    public var isDNS: Bool { self != .HTTP }
+}
+
+public enum ServiceType: String, Codable, Sendable {
+    case HTTP, DNS_HTTP, DNS
+}
+
+public enum RoutingPolicy: String, Codable, Sendable {
+    case MULTIVALUE, WEIGHTED
+}
+
+public enum RecordType: String, Codable, Sendable, CaseIterable {
+    case SRV, A, AAAA, CNAME
+}
+
+public enum HealthCheckType: String, Codable, Sendable {
+    case HTTP, HTTPS, TCP
+}
+
+public enum HealthStatus: String, Codable, Sendable {
+    case HEALTHY, UNHEALTHY, UNKNOWN
+}
+
+public enum HealthStatusFilter: String, Codable, Sendable {
+    case HEALTHY, UNHEALTHY, ALL, HEALTHY_OR_ELSE_ALL
+}
+
+public struct Tag: Codable, Sendable, Equatable, Hashable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+public struct DnsRecord: Codable, Sendable, Equatable, Hashable {
+    public var type: RecordType
+    public var ttl: Int64
+    public init(type: RecordType, ttl: Int64) {
+        self.type = type
+        self.ttl = ttl
+    }
+}
+
+public struct DnsConfig: Codable, Sendable, Equatable, Hashable {
+    public var routingPolicy: RoutingPolicy
+    public var records: [DnsRecord]
+    public init(routingPolicy: RoutingPolicy, records: [DnsRecord]) {
+        self.routingPolicy = routingPolicy
+        self.records = records
+    }
+    public func has(_ type: RecordType) -> Bool { records.contains { $0.type == type } }
+}
+
+public struct HealthCheckConfig: Codable, Sendable, Equatable, Hashable {
+    public var type: HealthCheckType
+    public var resourcePath: String?
+    public var failureThreshold: Int?
+    public init(type: HealthCheckType, resourcePath: String? = nil, failureThreshold: Int? = nil) {
+        self.type = type
+        self.resourcePath = resourcePath
+        self.failureThreshold = failureThreshold
+    }
+}
+
+/// Who and where a request comes from: scopes every resource by region and account.
+public struct RequestContext: Sendable, Equatable, Codable {
+    public var region: String
+    public var account: String
+    public init(region: String, account: String) {
+        self.region = region
+        self.account = account
+    }
+}
+
+public struct Namespace: Codable, Sendable, Equatable {
+    public var id: String
+    public var region: String
+    public var account: String
+    public var name: String
+    public var type: NamespaceType
+    public var description: String?
+    public var httpName: String
+    public var hostedZoneId: String?
+    public var soaTTL: Int64?
+    /// Cairn's equivalent of the VPC: a network name from the configuration (private DNS namespaces).
+    public var network: String?
+    public var createDate: Int64
+    public var creatorRequestId: String?
+    public var tags: [Tag]
+
+    public var arn: String { ARN.namespace(region: region, account: account, id: id) }
+}
+
+public struct Service: Codable, Sendable, Equatable {
+    public var id: String
+    public var region: String
+    public var account: String
+    public var name: String
+    public var namespaceId: String
+    public var description: String?
+    public var type: ServiceType
+    public var dnsConfig: DnsConfig?
+    public var healthCheckConfig: HealthCheckConfig?
+    public var hasCustomHealth: Bool
+    public var createDate: Int64
+    public var creatorRequestId: String?
+    public var createdByAccount: String
+    public var tags: [Tag]
+    public var attributes: [String: String]
+    /// Sequence number of the last instance registration or deregistration (`InstancesRevision`).
+    public var instancesRevision: UInt64
+    /// Sequence number of the last change to anything discovery renders for this service (instances, health,
+    /// health configuration). Caches of rendered answers key on it.
+    public var viewVersion: UInt64
+
+    public var arn: String { ARN.service(region: region, account: account, id: id) }
+    /// Whether any health checking applies (Route 53-style check or custom).
+    public var hasHealthChecking: Bool { healthCheckConfig != nil || hasCustomHealth }
+}
+
+public struct Instance: Codable, Sendable, Equatable {
+    public var id: String
+    public var serviceId: String
+    public var attributes: [String: String]
+    public var creatorRequestId: String?
+    public var createdByAccount: String
+    public var health: HealthStatus
+    public var registeredAt: Int64
+}
+
+public enum OperationType: String, Codable, Sendable, CaseIterable {
+    case CREATE_NAMESPACE, DELETE_NAMESPACE, UPDATE_NAMESPACE, UPDATE_SERVICE, REGISTER_INSTANCE, DEREGISTER_INSTANCE
+}
+
+public enum OperationStatus: String, Codable, Sendable, CaseIterable {
+    case SUBMITTED, PENDING, SUCCESS, FAIL
+}
+
+/// One status the operation passed through, with the time it was entered.
+public struct OperationTransition: Codable, Sendable, Equatable {
+    public var status: OperationStatus
+    public var at: Int64
+}
+
+public struct Operation: Codable, Sendable, Equatable {
+    public var id: String
+    public var region: String
+    public var account: String
+    public var type: OperationType
+    public var status: OperationStatus
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var createDate: Int64
+    public var updateDate: Int64
+    public var targets: [String: String]
+    public var history: [OperationTransition]
+    /// Sequence number of the change that recorded it; orders ListOperations.
+    public var sequence: UInt64
+}
+
+/// What an idempotency token resolved to, with a fingerprint of the request that first used it.
+public struct IdempotencyRecord: Codable, Sendable, Equatable {
+    public var resultId: String
+    public var fingerprint: String
+}

@@ -1,0 +1,130 @@
+/// The whole registry as an immutable value: namespaces, services, instances, operations, idempotency tokens.
+/// It changes only by applying change-log events, so replaying the log rebuilds it exactly.
+public struct RegistryState: Sendable, Codable {
+    public private(set) var sequence: UInt64 = 0
+    public private(set) var namespaces: [String: Namespace] = [:]
+    public private(set) var services: [String: Service] = [:]
+    /// Service id → instance id → instance.
+    public private(set) var instances: [String: [String: Instance]] = [:]
+    public private(set) var operations: [String: Operation] = [:]
+    public private(set) var tokens: [String: IdempotencyRecord] = [:]
+
+    // Indexes, rebuilt from the above; never encoded.
+    /// `region|account|httpName` → namespace id.
+    private(set) var httpNameIndex: [String: String] = [:]
+    /// `namespaceId|name key` → service id (name key lower-cased in DNS namespaces).
+    private(set) var serviceNameIndex: [String: String] = [:]
+    /// Namespace id → number of services / instances in it.
+    private(set) var servicesPerNamespace: [String: Int] = [:]
+    private(set) var instancesPerNamespace: [String: Int] = [:]
+
+    private enum CodingKeys: String, CodingKey {
+        case sequence, namespaces, services, instances, operations, tokens
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sequence = try c.decode(UInt64.self, forKey: .sequence)
+        namespaces = try c.decode([String: Namespace].self, forKey: .namespaces)
+        services = try c.decode([String: Service].self, forKey: .services)
+        instances = try c.decode([String: [String: Instance]].self, forKey: .instances)
+        operations = try c.decode([String: Operation].self, forKey: .operations)
+        tokens = try c.decode([String: IdempotencyRecord].self, forKey: .tokens)
+        rebuildIndexes()
+    }
+
+    static func httpNameKey(region: String, account: String, httpName: String) -> String {
+        "\(region)|\(account)|\(httpName)"
+    }
+
+    func serviceNameKey(namespace: Namespace, name: String) -> String {
+        namespace.type.isDNS ? "\(namespace.id)|\(name.lowercased())" : "\(namespace.id)|\(name)"
+    }
+
+    mutating func rebuildIndexes() {
+        httpNameIndex = [:]
+        serviceNameIndex = [:]
+        servicesPerNamespace = [:]
+        instancesPerNamespace = [:]
+        for ns in namespaces.values {
+            httpNameIndex[Self.httpNameKey(region: ns.region, account: ns.account, httpName: ns.httpName)] = ns.id
+        }
+        for service in services.values {
+            if let ns = namespaces[service.namespaceId] {
+                serviceNameIndex[serviceNameKey(namespace: ns, name: service.name)] = service.id
+            }
+            servicesPerNamespace[service.namespaceId, default: 0] += 1
+            instancesPerNamespace[service.namespaceId, default: 0] += instances[service.id]?.count ?? 0
+        }
+    }
+
+    /// Applies the events of one change-log entry.
+    public mutating func apply(_ entry: ChangeLogEntry) {
+        precondition(entry.sequence > sequence, "change log entries must be applied in order")
+        sequence = entry.sequence
+        for event in entry.events { apply(event, sequence: entry.sequence) }
+    }
+
+    private mutating func apply(_ event: RegistryEvent, sequence seq: UInt64) {
+        switch event {
+        case .namespacePut(let ns):
+            if let old = namespaces[ns.id] {
+                httpNameIndex[Self.httpNameKey(region: old.region, account: old.account, httpName: old.httpName)] = nil
+            }
+            namespaces[ns.id] = ns
+            httpNameIndex[Self.httpNameKey(region: ns.region, account: ns.account, httpName: ns.httpName)] = ns.id
+        case .namespaceDeleted(let id):
+            if let old = namespaces.removeValue(forKey: id) {
+                httpNameIndex[Self.httpNameKey(region: old.region, account: old.account, httpName: old.httpName)] = nil
+            }
+            servicesPerNamespace[id] = nil
+            instancesPerNamespace[id] = nil
+        case .servicePut(var service):
+            service.viewVersion = seq
+            if services[service.id] == nil {
+                servicesPerNamespace[service.namespaceId, default: 0] += 1
+            }
+            services[service.id] = service
+            if let ns = namespaces[service.namespaceId] {
+                serviceNameIndex[serviceNameKey(namespace: ns, name: service.name)] = service.id
+            }
+        case .serviceDeleted(let id):
+            if let old = services.removeValue(forKey: id) {
+                if let ns = namespaces[old.namespaceId] {
+                    serviceNameIndex[serviceNameKey(namespace: ns, name: old.name)] = nil
+                }
+                servicesPerNamespace[old.namespaceId, default: 1] -= 1
+                instancesPerNamespace[old.namespaceId, default: 0] -= instances[id]?.count ?? 0
+            }
+            instances[id] = nil
+        case .instancePut(let instance):
+            guard var service = services[instance.serviceId] else { return }
+            if instances[instance.serviceId]?[instance.id] == nil {
+                instancesPerNamespace[service.namespaceId, default: 0] += 1
+            }
+            instances[instance.serviceId, default: [:]][instance.id] = instance
+            service.instancesRevision = seq
+            service.viewVersion = seq
+            services[service.id] = service
+        case .instanceDeleted(let serviceId, let instanceId):
+            guard var service = services[serviceId] else { return }
+            if instances[serviceId]?.removeValue(forKey: instanceId) != nil {
+                instancesPerNamespace[service.namespaceId, default: 1] -= 1
+            }
+            if instances[serviceId]?.isEmpty == true { instances[serviceId] = nil }
+            service.instancesRevision = seq
+            service.viewVersion = seq
+            services[service.id] = service
+        case .healthSet(let serviceId, let instanceId, let status):
+            guard instances[serviceId]?[instanceId] != nil else { return }
+            instances[serviceId]![instanceId]!.health = status
+            services[serviceId]?.viewVersion = seq
+        case .operationPut(let op):
+            operations[op.id] = op
+        case .tokenRecorded(let key, let record):
+            tokens[key] = record
+        }
+    }
+}

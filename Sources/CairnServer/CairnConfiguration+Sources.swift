@@ -1,0 +1,115 @@
+import CairnCore
+import Foundation
+import Yams
+
+/// Filling the configuration from a YAML file and from `CAIRN_*` environment variables.
+extension CairnConfiguration {
+    /// Applies a YAML config file. Unknown keys are errors, so a typo never passes silently.
+    public mutating func apply(yaml text: String, source: String) throws(ConfigurationError) {
+        let node: Any?
+        do { node = try Yams.load(yaml: text) } catch {
+            throw ConfigurationError(key: source, "is not valid YAML: \(error)")
+        }
+        guard let root = node as? [String: Any] else {
+            if node == nil { return }
+            throw ConfigurationError(key: source, "must be a mapping of keys to values")
+        }
+        for (key, value) in root {
+            switch key {
+            case "dataDir": dataDir = try string(value, key)
+            case "store":
+                let text = try string(value, key)
+                guard let kind = StoreKind(rawValue: text) else { throw ConfigurationError(key: key, "must be sqlite or memory") }
+                store = kind
+            case "dev": dev = try bool(value, key)
+            case "region": region = try string(value, key)
+            case "account": account = try string(value, key)
+            case "logLevel": logLevel = try string(value, key)
+            case "api":
+                for (sub, v) in try mapping(value, key) {
+                    switch sub {
+                    case "host": api.host = try string(v, "api.host")
+                    case "port": api.port = try int(v, "api.port")
+                    case "maxBodyBytes": api.maxBodyBytes = try int(v, "api.maxBodyBytes")
+                    default: throw ConfigurationError(key: "api.\(sub)", "is not a known key")
+                    }
+                }
+            case "networks":
+                var result: [String: [String]] = [:]
+                for (name, v) in try mapping(value, key) {
+                    guard let list = v as? [Any] else { throw ConfigurationError(key: "networks.\(name)", "must be a list of CIDRs") }
+                    result[name] = try list.map { (item: Any) throws(ConfigurationError) -> String in try string(item, "networks.\(name)") }
+                }
+                networks = result
+            case "limits":
+                for (sub, v) in try mapping(value, key) {
+                    let n = try int(v, "limits.\(sub)")
+                    switch sub {
+                    case "namespacesPerRegion": limits.namespacesPerRegion = n
+                    case "instancesPerNamespace": limits.instancesPerNamespace = n
+                    case "instancesPerService": limits.instancesPerService = n
+                    case "customAttributesPerInstance": limits.customAttributesPerInstance = n
+                    case "attributeCharactersPerInstance": limits.attributeCharactersPerInstance = n
+                    case "tagsPerResource": limits.tagsPerResource = n
+                    case "serviceAttributesPerService": limits.serviceAttributesPerService = n
+                    default: throw ConfigurationError(key: "limits.\(sub)", "is not a known key")
+                    }
+                }
+            case "compatibility":
+                for (sub, v) in try mapping(value, key) {
+                    guard sub == "strict" else { throw ConfigurationError(key: "compatibility.\(sub)", "is not a known key") }
+                    strict = try bool(v, "compatibility.strict")
+                }
+            default:
+                throw ConfigurationError(key: key, "is not a known key")
+            }
+        }
+    }
+
+    /// Applies `CAIRN_DATA_DIR`, `CAIRN_STORE`, `CAIRN_API_HOST`, `CAIRN_API_PORT`, `CAIRN_DEV`, `CAIRN_REGION`,
+    /// `CAIRN_LOG_LEVEL`.
+    public mutating func apply(environment: [String: String]) throws(ConfigurationError) {
+        if let v = environment["CAIRN_DATA_DIR"] { dataDir = v }
+        if let v = environment["CAIRN_STORE"] {
+            guard let kind = StoreKind(rawValue: v) else { throw ConfigurationError(key: "CAIRN_STORE", "must be sqlite or memory") }
+            store = kind
+        }
+        if let v = environment["CAIRN_API_HOST"] { api.host = v }
+        if let v = environment["CAIRN_API_PORT"] {
+            guard let port = Int(v) else { throw ConfigurationError(key: "CAIRN_API_PORT", "must be a number, not '\(v)'") }
+            api.port = port
+        }
+        if let v = environment["CAIRN_DEV"] { dev = try bool(v, "CAIRN_DEV") }
+        if let v = environment["CAIRN_REGION"] { region = v }
+        if let v = environment["CAIRN_LOG_LEVEL"] { logLevel = v }
+    }
+
+    private func string(_ value: Any, _ key: String) throws(ConfigurationError) -> String {
+        if let s = value as? String { return s }
+        if let i = value as? Int { return String(i) }
+        throw ConfigurationError(key: key, "must be a string")
+    }
+
+    private func int(_ value: Any, _ key: String) throws(ConfigurationError) -> Int {
+        if let i = value as? Int { return i }
+        if let s = value as? String, let i = Int(s) { return i }
+        throw ConfigurationError(key: key, "must be a whole number")
+    }
+
+    private func bool(_ value: Any, _ key: String) throws(ConfigurationError) -> Bool {
+        if let b = value as? Bool { return b }
+        if let s = value as? String {
+            switch s.lowercased() {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: break
+            }
+        }
+        throw ConfigurationError(key: key, "must be true or false")
+    }
+
+    private func mapping(_ value: Any, _ key: String) throws(ConfigurationError) -> [String: Any] {
+        guard let m = value as? [String: Any] else { throw ConfigurationError(key: key, "must be a mapping") }
+        return m
+    }
+}

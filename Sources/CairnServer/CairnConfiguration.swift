@@ -1,0 +1,81 @@
+import CairnCore
+import Foundation
+
+/// Everything `cairn serve` can be told, with its defaults in one place. The config file, the environment and
+/// flags all fill this same struct, in that order of precedence (flags win); it is validated once at start.
+public struct CairnConfiguration: Sendable, Equatable {
+    public struct API: Sendable, Equatable {
+        public var host = "127.0.0.1"
+        public var port = 8787
+        public var maxBodyBytes = 1 << 20
+        public init() {}
+    }
+
+    public enum StoreKind: String, Sendable, Equatable {
+        case sqlite, memory
+    }
+
+    public var dataDir = "./cairn-data"
+    public var store = StoreKind.sqlite
+    public var api = API()
+    /// Accept any credentials; loopback only; loudly logged.
+    public var dev = false
+    /// Region for requests without a SigV4 credential scope.
+    public var region = "us-east-1"
+    public var account = "000000000000"
+    /// Networks a private DNS namespace may name as its `Vpc`: name → CIDRs.
+    public var networks: [String: [String]] = ["default": ["127.0.0.0/8", "::1/128"]]
+    public var limits = RegistryLimits()
+    public var strict = false
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// Problems that stop the server from starting, each naming its key.
+    public func validate() throws(ConfigurationError) {
+        if !(0...65535).contains(api.port) { throw ConfigurationError(key: "api.port", "must be 0 to 65535, not \(api.port)") }
+        if api.maxBodyBytes < 1024 { throw ConfigurationError(key: "api.maxBodyBytes", "must be at least 1024") }
+        if dataDir.isEmpty && store == .sqlite { throw ConfigurationError(key: "dataDir", "must not be empty") }
+        if account.count != 12 || !account.allSatisfy(\.isNumber) {
+            throw ConfigurationError(key: "account", "must be 12 digits, not '\(account)'")
+        }
+        if region.isEmpty { throw ConfigurationError(key: "region", "must not be empty") }
+        if networks.isEmpty { throw ConfigurationError(key: "networks", "must name at least one network") }
+        for (name, cidrs) in networks where cidrs.isEmpty {
+            throw ConfigurationError(key: "networks.\(name)", "must list at least one CIDR")
+        }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            throw ConfigurationError(key: "logLevel", "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let limitValues = [
+            ("limits.namespacesPerRegion", limits.namespacesPerRegion), ("limits.instancesPerNamespace", limits.instancesPerNamespace),
+            ("limits.instancesPerService", limits.instancesPerService), ("limits.tagsPerResource", limits.tagsPerResource),
+            ("limits.customAttributesPerInstance", limits.customAttributesPerInstance),
+            ("limits.attributeCharactersPerInstance", limits.attributeCharactersPerInstance),
+            ("limits.serviceAttributesPerService", limits.serviceAttributesPerService),
+        ]
+        for (key, value) in limitValues where value < 1 { throw ConfigurationError(key: key, "must be at least 1") }
+        if !dev {
+            throw ConfigurationError(
+                key: "dev",
+                "is required for now: this Cairn has no access keys configured and verifies no signatures yet, so it only runs as `cairn serve --dev` (any credentials, loopback only)")
+        }
+        if dev && !Self.isLoopback(api.host) {
+            throw ConfigurationError(key: "api.host", "must be a loopback address in --dev mode, not \(api.host)")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var key: String
+    public var problem: String
+    public init(key: String, _ problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+    public var description: String { "configuration: \(key) \(problem)" }
+}

@@ -1,0 +1,86 @@
+import CairnAPI
+import CairnCore
+import CairnStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// Composes the store, the registry writer and the API server into one `ServiceGroup`. SIGTERM/SIGINT stop the
+/// API first (no new requests, in-flight ones finish), then the writer (queued writes are stored), then the store.
+public struct CairnServer: Sendable {
+    public let configuration: CairnConfiguration
+    public let registry: Registry
+    public let api: CloudMapAPI
+    let store: any RegistryStore
+    let logger: Logger
+
+    /// Opens the store and loads the registry; nothing listens yet.
+    public static func prepare(_ configuration: CairnConfiguration, logger: Logger) async throws -> CairnServer {
+        try configuration.validate()
+        let store: any RegistryStore
+        switch configuration.store {
+        case .sqlite: store = try await SQLiteRegistryStore.open(directory: configuration.dataDir, logger: logger)
+        case .memory: store = InMemoryRegistryStore()
+        }
+        let rules = RegistryRules(limits: configuration.limits, networks: Set(configuration.networks.keys), strict: configuration.strict)
+        let registry = try await Registry.open(store: store, configuration: Registry.Configuration(rules: rules))
+        let api = CloudMapAPI(
+            registry: registry,
+            configuration: CloudMapAPI.Configuration(
+                defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes),
+            logger: logger)
+        return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger)
+    }
+
+    /// Runs until SIGTERM/SIGINT (or `signals: []` and task cancellation). `onListening` gets the bound API port.
+    public func run(
+        signals: [UnixSignal] = [.sigterm, .sigint], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let logger = self.logger
+        let configuration = self.configuration
+        if configuration.dev {
+            logger.warning(
+                "DEV MODE: any access key and secret are accepted, no signature is checked; listening on loopback only. Never expose this to a network."
+            )
+        }
+        let app = Application(
+            router: api.router(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.api.host, port: configuration.api.port), serverName: "Cairn"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.api.port
+                logger.notice("cairn API listening on \(configuration.api.host):\(port)")
+                await onListening(port)
+            },
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: RegistryService(registry: registry, store: store, logger: logger)),
+                    .init(service: app),
+                ],
+                gracefulShutdownSignals: signals, logger: logger))
+        try await group.run()
+    }
+}
+
+/// The registry's writer loop as a lifecycle service: on shutdown it stops taking commands, stores what is
+/// queued, answers it, and closes the store.
+struct RegistryService: ServiceLifecycle.Service {
+    let registry: Registry
+    let store: any RegistryStore
+    let logger: Logger
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await registry.run()
+        } onGracefulShutdown: {
+            registry.shutdown()
+        }
+        try await store.close()
+        logger.notice("registry stopped at sequence \(registry.snapshot.state.sequence)")
+    }
+}

@@ -1,0 +1,5 @@
+import CairnCLI
+
+if #available(macOS 10.15, *) {
+    await CairnCommand.start()
+}
