@@ -27,7 +27,7 @@ struct ListFilter: Sendable {
     static let owners: Set<String> = ["SELF", "OTHER_ACCOUNTS"]
 
     static let namespaceRules: [String: Rule] = [
-        "TYPE": Rule(conditions: [.EQ, .IN, .BEGINS_WITH], allowedValues: nil),
+        "TYPE": Rule(conditions: [.EQ, .IN, .BEGINS_WITH], allowedValues: namespaceTypes),
         "NAME": Rule(conditions: [.EQ, .BEGINS_WITH], allowedValues: nil),
         "HTTP_NAME": Rule(conditions: [.EQ, .BEGINS_WITH], allowedValues: nil),
         "RESOURCE_OWNER": Rule(conditions: [.EQ], allowedValues: owners),
