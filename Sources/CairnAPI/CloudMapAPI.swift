@@ -75,12 +75,15 @@ public final class CloudMapAPI: Sendable {
         Reply(status: error.status, body: error.body, requestId: UUID().uuidString.lowercased())
     }
 
-    private func dispatch(target: String?, contentType: String?, authorization: String?, body: some Collection<UInt8>) async throws(WireError) -> Output {
+    private func dispatch(target: String?, contentType: String?, authorization: String?, body: some Collection<UInt8>)
+        async throws(WireError) -> Output
+    {
         if let contentType {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             if !Self.acceptedContentTypes.contains(mediaType) {
                 throw WireError(
-                    type: "UnsupportedMediaTypeException", message: "Content-Type \(contentType) is not supported; use application/x-amz-json-1.1.",
+                    type: "UnsupportedMediaTypeException",
+                    message: "Content-Type \(contentType) is not supported; use application/x-amz-json-1.1.",
                     status: 415)
             }
         }
@@ -96,7 +99,8 @@ public final class CloudMapAPI: Sendable {
             throw WireError(type: "SerializationException", message: "The request body must be a JSON object.")
         }
         try ModelValidator.validate(input, operation: handler.name)
-        let context = RequestContext(region: Self.region(authorization: authorization) ?? configuration.defaultRegion, account: configuration.account)
+        let context = RequestContext(
+            region: Self.region(authorization: authorization) ?? configuration.defaultRegion, account: configuration.account)
         do {
             return try await handler.run(self, Call(operation: handler.name, input: input, context: context))
         } catch let error as CairnError {

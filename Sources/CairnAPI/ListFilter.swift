@@ -53,7 +53,8 @@ struct ListFilter: Sendable {
             let conditionText = item["Condition"]?.stringValue ?? "EQ"
             guard let condition = Condition(rawValue: conditionText), rule.conditions.contains(condition) else {
                 throw CairnError.invalid(
-                    "Filter \(name) does not support condition \(conditionText); use \(rule.conditions.map(\.rawValue).sorted().joined(separator: " or ")).")
+                    "Filter \(name) does not support condition \(conditionText); use \(rule.conditions.map(\.rawValue).sorted().joined(separator: " or "))."
+                )
             }
             var values = item["Values"]?.stringList ?? []
             switch condition {

@@ -47,7 +47,8 @@ extension RegistryState {
             if service.attributes.count > rules.limits.serviceAttributesPerService {
                 throw CairnError(
                     .serviceAttributesLimitExceeded,
-                    "A service can have at most \(rules.limits.serviceAttributesPerService) attributes; this request would leave \(service.attributes.count).")
+                    "A service can have at most \(rules.limits.serviceAttributesPerService) attributes; this request would leave \(service.attributes.count)."
+                )
             }
             return Decision(events: [.servicePut(service)], result: .none)
         case .deleteServiceAttributes(let serviceId, let keys):
@@ -129,7 +130,8 @@ extension RegistryState {
         if c.type == .DNS_PRIVATE {
             guard let network = c.network, rules.networks.contains(network) else {
                 throw CairnError.invalid(
-                    "Vpc '\(c.network ?? "")' is not a configured network; configured networks: \(rules.networks.sorted().joined(separator: ", ")).")
+                    "Vpc '\(c.network ?? "")' is not a configured network; configured networks: \(rules.networks.sorted().joined(separator: ", "))."
+                )
             }
         }
         if c.type.isDNS { try Validation.checkDomainName(c.name) }
@@ -158,7 +160,8 @@ extension RegistryState {
             if let clash {
                 failure = (
                     "CANNOT_CREATE_HOSTED_ZONE",
-                    "A hosted zone for \(c.name) already exists\(c.network.map { " on network \($0)" } ?? "") (namespace \(clash.id)).")
+                    "A hosted zone for \(c.name) already exists\(c.network.map { " on network \($0)" } ?? "") (namespace \(clash.id))."
+                )
             }
             while taken(httpName) != nil { httpName = "\(c.name)-\(ids.httpNameSuffix())" }
         }
@@ -289,7 +292,8 @@ extension RegistryState {
             }
             guard Set(records.map(\.type)) == Set(current.records.map(\.type)), records.count == current.records.count else {
                 throw CairnError.invalid(
-                    "DNS record types can't change after a service is created; only their TTLs can (current types: \(current.records.map(\.type.rawValue).joined(separator: ", "))).")
+                    "DNS record types can't change after a service is created; only their TTLs can (current types: \(current.records.map(\.type.rawValue).joined(separator: ", ")))."
+                )
             }
             service.dnsConfig = DnsConfig(routingPolicy: current.routingPolicy, records: records)
         }

@@ -59,7 +59,8 @@ public enum Validation {
         let characters = attributes.reduce(0) { $0 + $1.key.count + $1.value.count }
         if characters > limits.attributeCharactersPerInstance {
             throw CairnError.invalid(
-                "The attributes of an instance can total at most \(limits.attributeCharactersPerInstance) characters; \(characters) were given.")
+                "The attributes of an instance can total at most \(limits.attributeCharactersPerInstance) characters; \(characters) were given."
+            )
         }
         let ipv4 = attributes["AWS_INSTANCE_IPV4"]
         let ipv6 = attributes["AWS_INSTANCE_IPV6"]
@@ -79,7 +80,9 @@ public enum Validation {
             if namespace.type != .HTTP {
                 throw CairnError.invalid("AWS_EC2_INSTANCE_ID can be used only in HTTP namespaces.")
             }
-            let others = attributes.keys.filter { reservedAttributeKeys.contains($0) && $0 != "AWS_EC2_INSTANCE_ID" && $0 != "AWS_INIT_HEALTH_STATUS" }
+            let others = attributes.keys.filter {
+                reservedAttributeKeys.contains($0) && $0 != "AWS_EC2_INSTANCE_ID" && $0 != "AWS_INIT_HEALTH_STATUS"
+            }
             if !others.isEmpty {
                 throw CairnError.invalid("With AWS_EC2_INSTANCE_ID the only other reserved attribute allowed is AWS_INIT_HEALTH_STATUS.")
             }
@@ -115,7 +118,8 @@ public enum Validation {
                 // The instance id becomes the first label of the SRV target name.
                 if instanceId.utf8.count > 63 || instanceId.contains(where: { "/:@".contains($0) }) {
                     throw CairnError.invalid(
-                        "Instance id '\(instanceId)' can't be used in a service with an SRV record: it must be a DNS label (at most 63 characters, no / : @).")
+                        "Instance id '\(instanceId)' can't be used in a service with an SRV record: it must be a DNS label (at most 63 characters, no / : @)."
+                    )
                 }
             }
             if dns.has(.CNAME), attributes["AWS_INSTANCE_CNAME"] == nil {

@@ -58,7 +58,8 @@ public struct CairnConfiguration: Sendable, Equatable {
         if !dev {
             throw ConfigurationError(
                 key: "dev",
-                "is required for now: this Cairn has no access keys configured and verifies no signatures yet, so it only runs as `cairn serve --dev` (any credentials, loopback only)")
+                "is required for now: this Cairn has no access keys configured and verifies no signatures yet, so it only runs as `cairn serve --dev` (any credentials, loopback only)"
+            )
         }
         if dev && !Self.isLoopback(api.host) {
             throw ConfigurationError(key: "api.host", "must be a loopback address in --dev mode, not \(api.host)")

@@ -44,7 +44,8 @@ public actor SQLiteRegistryStore: RegistryStore {
         let version = try await connection.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0
         guard version <= Self.migrations.count else {
             throw CairnError(
-                .internalFailure, "The data directory was written by a newer Cairn (schema \(version)); this one knows \(Self.migrations.count).")
+                .internalFailure,
+                "The data directory was written by a newer Cairn (schema \(version)); this one knows \(Self.migrations.count).")
         }
         for (index, statements) in Self.migrations.enumerated() where index >= version {
             _ = try await connection.query("BEGIN IMMEDIATE")

@@ -50,16 +50,23 @@ public enum ModelValidator {
             guard case .string(let s) = value else { throw typeError(path, expected: "a string") }
             let length = s.unicodeScalars.count
             if let min, length < min {
-                problems.append("Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length greater than or equal to \(min)")
+                problems.append(
+                    "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length greater than or equal to \(min)"
+                )
             }
             if let max, length > max {
-                problems.append("Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length less than or equal to \(max)")
+                problems.append(
+                    "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length less than or equal to \(max)")
             }
             if let enumValues, !enumValues.contains(s) {
-                problems.append("Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must satisfy enum value set: [\(enumValues.joined(separator: ", "))]")
+                problems.append(
+                    "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must satisfy enum value set: [\(enumValues.joined(separator: ", "))]"
+                )
             }
             if let pattern, !PatternCache.matches(s, pattern: pattern) {
-                problems.append("Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must satisfy regular expression pattern: \(pattern)")
+                problems.append(
+                    "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must satisfy regular expression pattern: \(pattern)"
+                )
             }
         case .integer(let min, let max):
             let number: Int64
@@ -72,10 +79,12 @@ public enum ModelValidator {
             default: throw typeError(path, expected: "an integer")
             }
             if let min, number < min {
-                problems.append("Value '\(number)' at '\(path)' failed to satisfy constraint: Member must have value greater than or equal to \(min)")
+                problems.append(
+                    "Value '\(number)' at '\(path)' failed to satisfy constraint: Member must have value greater than or equal to \(min)")
             }
             if let max, number > max {
-                problems.append("Value '\(number)' at '\(path)' failed to satisfy constraint: Member must have value less than or equal to \(max)")
+                problems.append(
+                    "Value '\(number)' at '\(path)' failed to satisfy constraint: Member must have value less than or equal to \(max)")
             }
         case .list(let member, let min, let max):
             guard case .array(let items) = value else { throw typeError(path, expected: "a list") }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need if it is missing, builds, lints, runs the Swift
+# unit tests and the conformance suite (boto3, the aws CLI) against real cairn processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "test dependencies"
+missing=()
+python3 -c 'import boto3, botocore' 2>/dev/null || missing+=(boto3)
+python3 -c 'import pytest' 2>/dev/null || missing+=(pytest)
+command -v aws >/dev/null 2>&1 || missing+=(awscli)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} with pip"
+  python3 -m pip install --quiet "${missing[@]}"
+fi
+python3 -c 'import botocore; print("botocore", botocore.__version__)'
+aws --version
+
+step "service model table is current (scripts/gen-model.py --check)"
+python3 scripts/gen-model.py --check
+
+step "lint (swift format)"
+swift format lint --strict --recursive Package.swift Sources Tests
+
+step "build"
+swift build --build-tests
+
+step "Swift unit tests"
+swift test --skip-build
+
+step "conformance suite (boto3 + aws CLI against a running cairn)"
+export CAIRN_BIN="$PWD/.build/debug/cairn"
+CAIRN_FULL_SUITE=1 python3 -m pytest -q -p no:cacheprovider Tests/conformance "$@"
