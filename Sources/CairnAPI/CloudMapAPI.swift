@@ -112,11 +112,21 @@ public final class CloudMapAPI: Sendable {
 
     /// The region of the SigV4 credential scope: `Credential=AKID/date/REGION/service/aws4_request`.
     static func region(authorization: String?) -> String? {
-        guard let authorization, let range = authorization.range(of: "Credential=") else { return nil }
-        let scope = authorization[range.upperBound...].prefix { $0 != "," && $0 != " " }
-        let parts = scope.split(separator: "/")
+        guard let authorization else { return nil }
+        let bytes = Array(authorization.utf8)
+        let marker = Array("Credential=".utf8)
+        guard bytes.count > marker.count else { return nil }
+        var start = -1
+        for i in 0...(bytes.count - marker.count) where bytes[i] == marker[0] && Array(bytes[i..<i + marker.count]) == marker {
+            start = i + marker.count
+            break
+        }
+        guard start >= 0 else { return nil }
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: " ") { end += 1 }
+        let parts = bytes[start..<end].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         guard parts.count == 5, !parts[2].isEmpty else { return nil }
-        return String(parts[2])
+        return String(decoding: parts[2], as: UTF8.self)
     }
 
     /// The one place registry error codes become wire errors.

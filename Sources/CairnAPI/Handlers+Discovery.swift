@@ -19,15 +19,19 @@ extension CloudMapAPI {
             optionalParameters: call.input["OptionalParameters"]?.stringMap ?? [:],
             healthStatus: call.string("HealthStatus").flatMap(HealthStatusFilter.init(rawValue:)) ?? .HEALTHY,
             maxResults: call.int("MaxResults") ?? 100)
-        let items = discoveryCache.items(service: service, namespace: ns, state: state)
+        let entry = discoveryCache.entry(service: service, namespace: ns, state: state)
         var rng = SplitMix64(seed: UInt64.random(in: .min ... .max))
         let chosen = Discovery.select(
-            items, service: service, query: query, attributes: \.attributes, health: \.health, using: &rng)
-        var writer = JSONWriter(capacity: 64 + chosen.reduce(0) { $0 + $1.fragment.count + 1 })
+            Array(0..<entry.count), service: service, query: query, attributes: { entry.attributes[$0] },
+            health: { entry.health[$0] }, using: &rng)
+        let size = chosen.reduce(64) { $0 + entry.ranges[$1].count + 1 }
+        var writer = JSONWriter(capacity: size)
         writer.append("{\"Instances\":[")
-        for (i, item) in chosen.enumerated() {
-            if i > 0 { writer.append(",") }
-            writer.append(bytes: item.fragment)
+        entry.bytes.withUnsafeBufferPointer { all in
+            for (i, index) in chosen.enumerated() {
+                if i > 0 { writer.append(",") }
+                writer.append(bytes: UnsafeBufferPointer(rebasing: all[entry.ranges[index]]))
+            }
         }
         writer.append("],\"InstancesRevision\":\(service.instancesRevision)}")
         return .bytes(writer.bytes)

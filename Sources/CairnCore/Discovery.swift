@@ -23,6 +23,7 @@ public enum Discovery {
         service.hasHealthChecking ? instance.health : .UNKNOWN
     }
 
+    @usableFromInline
     static func matches(_ attributes: [String: String], _ wanted: [String: String]) -> Bool {
         for (key, value) in wanted where attributes[key] != value { return false }
         return true
@@ -31,6 +32,7 @@ public enum Discovery {
     /// Query parameters (AND) → optional parameters (soft: applied only if something still matches) →
     /// health filter (ignored when the service has no health checking) → a random subset of at most
     /// `maxResults`, in random order.
+    @inlinable
     public static func select<T, R: RandomNumberGenerator>(
         _ items: [T], service: Service, query: DiscoveryQuery, attributes: (T) -> [String: String],
         health: (T) -> HealthStatus, using rng: inout R

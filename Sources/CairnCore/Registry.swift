@@ -98,19 +98,30 @@ public final class Registry: Sendable {
         wake.finish()
     }
 
-    /// The writer loop. Run it exactly once.
+    /// The writer loop. Run it exactly once. Checkpoints run beside it as a child task, so writers never wait
+    /// for the state to be encoded.
     public func run() async {
         var state = initial
         var ids = IdentifierGenerator(seed: seed)
         var sinceCheckpoint = 0
-        for await _ in wakeups {
-            sinceCheckpoint += await process(takeQueued(), state: &state, ids: &ids)
-            if sinceCheckpoint >= configuration.checkpointInterval, (try? await store.checkpoint(state)) != nil {
-                sinceCheckpoint = 0
+        let checkpointing = Flag()
+        await withTaskGroup(of: Void.self) { group in
+            for await _ in wakeups {
+                sinceCheckpoint += await process(takeQueued(), state: &state, ids: &ids)
+                if sinceCheckpoint >= configuration.checkpointInterval, !checkpointing.value {
+                    checkpointing.value = true
+                    sinceCheckpoint = 0
+                    let snapshot = state
+                    group.addTask { [store] in
+                        // A failed checkpoint only means a longer replay at the next start; the log is intact.
+                        try? await store.checkpoint(snapshot)
+                        checkpointing.value = false
+                    }
+                }
             }
+            // The stream ended (shutdown): answer anything that raced in, then stop.
+            _ = await process(takeQueued(), state: &state, ids: &ids)
         }
-        // The stream ended (shutdown): answer anything that raced in, then stop.
-        _ = await process(takeQueued(), state: &state, ids: &ids)
     }
 
     private func takeQueued() -> [Pending] {
@@ -142,6 +153,10 @@ public final class Registry: Sendable {
                 outcomes.append(.failure(error))
             }
         }
+        if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
+            state.apply(pruning)
+            entries.append(pruning)
+        }
         if !entries.isEmpty {
             do {
                 try await store.append(entries)
@@ -155,5 +170,14 @@ public final class Registry: Sendable {
         }
         for (item, outcome) in zip(batch, outcomes) { item.reply.resume(returning: outcome) }
         return entries.count
+    }
+}
+
+/// A Boolean shared between the writer and its checkpoint task.
+private final class Flag: Sendable {
+    private let storage = Mutex(false)
+    var value: Bool {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }

@@ -9,6 +9,8 @@ public enum RegistryEvent: Codable, Sendable, Equatable {
     case healthSet(serviceId: String, instanceId: String, status: HealthStatus)
     case operationPut(Operation)
     case tokenRecorded(key: String, record: IdempotencyRecord)
+    /// Operation records past the retention limit are dropped, with the idempotency tokens that named them.
+    case operationsPruned(ids: [String])
 }
 
 /// One entry of the change log: the events of one command, with its sequence number and time.

@@ -7,6 +7,8 @@ public struct RegistryLimits: Sendable, Equatable, Codable {
     public var attributeCharactersPerInstance = 5_000
     public var tagsPerResource = 50
     public var serviceAttributesPerService = 30
+    /// Operation records kept for GetOperation/ListOperations; the oldest beyond this are dropped.
+    public var operationsRetained = 100_000
 
     public init() {}
 }

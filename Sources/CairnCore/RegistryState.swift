@@ -60,6 +60,13 @@ public struct RegistryState: Sendable, Codable {
         }
     }
 
+    /// An entry that drops the oldest operation records once there are 10% more than `limit`; nil otherwise.
+    public func pruningEntry(keeping limit: Int, time: Int64) -> ChangeLogEntry? {
+        guard operations.count > limit + limit / 10 else { return nil }
+        let oldest = operations.values.sorted { ($0.sequence, $0.id) < ($1.sequence, $1.id) }.prefix(operations.count - limit)
+        return ChangeLogEntry(sequence: sequence + 1, time: time, events: [.operationsPruned(ids: oldest.map(\.id))])
+    }
+
     /// Applies the events of one change-log entry.
     public mutating func apply(_ entry: ChangeLogEntry) {
         precondition(entry.sequence > sequence, "change log entries must be applied in order")
@@ -125,6 +132,10 @@ public struct RegistryState: Sendable, Codable {
             operations[op.id] = op
         case .tokenRecorded(let key, let record):
             tokens[key] = record
+        case .operationsPruned(let ids):
+            let gone = Set(ids)
+            for id in ids { operations[id] = nil }
+            tokens = tokens.filter { !gone.contains($0.value.resultId) }
         }
     }
 }

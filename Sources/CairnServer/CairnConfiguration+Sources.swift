@@ -52,6 +52,7 @@ extension CairnConfiguration {
                     case "attributeCharactersPerInstance": limits.attributeCharactersPerInstance = n
                     case "tagsPerResource": limits.tagsPerResource = n
                     case "serviceAttributesPerService": limits.serviceAttributesPerService = n
+                    case "operationsRetained": limits.operationsRetained = n
                     default: throw ConfigurationError(key: "limits.\(sub)", "is not a known key")
                     }
                 }

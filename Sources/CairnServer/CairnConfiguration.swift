@@ -53,6 +53,7 @@ public struct CairnConfiguration: Sendable, Equatable {
             ("limits.customAttributesPerInstance", limits.customAttributesPerInstance),
             ("limits.attributeCharactersPerInstance", limits.attributeCharactersPerInstance),
             ("limits.serviceAttributesPerService", limits.serviceAttributesPerService),
+            ("limits.operationsRetained", limits.operationsRetained),
         ]
         for (key, value) in limitValues where value < 1 { throw ConfigurationError(key: key, "must be at least 1") }
         if !dev {

@@ -21,6 +21,9 @@ public actor SQLiteRegistryStore: RegistryStore {
 
     private let connection: SQLiteConnection
     public nonisolated let path: String
+    /// Actor methods interleave at every `await`; transactions on the one connection must not.
+    private var inTransaction = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     /// Opens (creating if needed) `cairn.sqlite` in `directory`.
     public static func open(directory: String, logger: Logger = Logger(label: "cairn.store")) async throws -> SQLiteRegistryStore {
@@ -100,30 +103,47 @@ public actor SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    public func checkpoint(_ state: RegistryState) async throws {
-        let data = try RegistryCodec.encode(state)
-        let seq = Int(state.sequence)
+    /// Encodes the state outside the actor (so appends go on meanwhile), then writes it in one transaction.
+    public nonisolated func checkpoint(_ state: RegistryState) async throws {
+        try await write(checkpoint: try RegistryCodec.encode(state), through: Int(state.sequence))
+    }
+
+    private func write(checkpoint data: Data, through seq: Int) async throws {
         try await transaction {
             _ = try await self.connection.query(
                 "INSERT INTO checkpoint (id, seq, state) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, state = excluded.state",
                 [.integer(seq), .blob(ByteBuffer(bytes: data))])
             _ = try await self.connection.query("DELETE FROM change_log WHERE seq <= ?", [.integer(seq)])
         }
-        _ = try? await connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
+        try? await exclusive { _ = try await self.connection.query("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     public func close() async throws {
         try await connection.close()
     }
 
+    /// Runs `body` with the connection to itself, in arrival order.
+    private func exclusive(_ body: () async throws -> Void) async throws {
+        if inTransaction {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        inTransaction = true
+        defer {
+            if waiting.isEmpty { inTransaction = false } else { waiting.removeFirst().resume() }
+        }
+        try await body()
+    }
+
     private func transaction(_ body: () async throws -> Void) async throws {
-        _ = try await connection.query("BEGIN IMMEDIATE")
-        do {
-            try await body()
-            _ = try await connection.query("COMMIT")
-        } catch {
-            _ = try? await connection.query("ROLLBACK")
-            throw error
+        try await exclusive {
+            _ = try await connection.query("BEGIN IMMEDIATE")
+            do {
+                try await body()
+                _ = try await connection.query("COMMIT")
+            } catch {
+                _ = try? await connection.query("ROLLBACK")
+                throw error
+            }
         }
     }
 }

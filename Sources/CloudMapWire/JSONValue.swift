@@ -50,50 +50,42 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-extension JSONValue: Decodable {
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    public init(from decoder: any Decoder) throws {
-        if let object = try? decoder.container(keyedBy: Key.self) {
-            var members: [String: JSONValue] = [:]
-            for key in object.allKeys {
-                members[key.stringValue] = try object.decode(JSONValue.self, forKey: key)
-            }
-            self = .object(members)
-            return
-        }
-        if var array = try? decoder.unkeyedContainer() {
-            var items: [JSONValue] = []
-            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
-            self = .array(items)
-            return
-        }
-        let single = try decoder.singleValueContainer()
-        if single.decodeNil() {
-            self = .null
-        } else if let b = try? single.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? single.decode(Int64.self) {
-            self = .int(i)
-        } else if let d = try? single.decode(Double.self) {
-            self = .double(d)
-        } else {
-            self = .string(try single.decode(String.self))
-        }
-    }
-
+extension JSONValue {
     /// Parses a request body; an empty body is `{}` as in every AWS JSON protocol.
     public static func parse(_ bytes: some Collection<UInt8>) throws(WireError) -> JSONValue {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([:]) }
+        let object: Any
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
             throw WireError(type: "SerializationException", message: "The request body is not valid JSON.")
+        }
+        return convert(object)
+    }
+
+    /// Foundation's objects as JSON values. Booleans are told from numbers by their Objective-C type code
+    /// (`c`), so `true` never passes for 1; numbers too large for Int64 become doubles and fail integer members.
+    static func convert(_ object: Any) -> JSONValue {
+        switch object {
+        case let string as String:
+            return .string(string)
+        case let dictionary as [String: Any]:
+            return .object(dictionary.mapValues(convert))
+        case let array as [Any]:
+            return .array(array.map(convert))
+        case is NSNull:
+            return .null
+        case let number as NSNumber:
+            let code = String(cString: number.objCType)
+            if code == "c" || code == "B" { return .bool(number.boolValue) }
+            if number is NSDecimalNumber || code == "d" || code == "f" {
+                let double = number.doubleValue
+                if let exact = Int64(exactly: double), !(number is NSDecimalNumber) { return .int(exact) }
+                return .double(double)
+            }
+            return .int(number.int64Value)
+        default:
+            return .null
         }
     }
 }

@@ -45,7 +45,7 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: text.utf8)
     }
 
-    public mutating func append(bytes more: [UInt8]) {
+    public mutating func append(bytes more: some Collection<UInt8>) {
         bytes.append(contentsOf: more)
     }
 

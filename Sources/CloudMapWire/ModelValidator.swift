@@ -126,6 +126,7 @@ public enum ModelValidator {
 /// from several threads at once, hence `@unchecked Sendable`.
 struct PatternCache: @unchecked Sendable {
     let compiled: [String: NSRegularExpression]
+    let fast: [String: @Sendable (String) -> Bool]
 
     static let shared: PatternCache = {
         var compiled: [String: NSRegularExpression] = [:]
@@ -133,10 +134,17 @@ struct PatternCache: @unchecked Sendable {
             // The model's patterns are ICU-compatible; a failure here is a generator bug caught by the tests.
             compiled[pattern] = try? NSRegularExpression(pattern: pattern)
         }
-        return PatternCache(compiled: compiled)
+        var fast: [String: @Sendable (String) -> Bool] = [:]
+        for pattern in compiled.keys { fast[pattern] = PatternFastPaths.matcher(for: pattern) }
+        return PatternCache(compiled: compiled, fast: fast)
     }()
 
     static func matches(_ s: String, pattern: String) -> Bool {
+        if let fast = shared.fast[pattern] { return fast(s) }
+        return regexMatches(s, pattern: pattern)
+    }
+
+    static func regexMatches(_ s: String, pattern: String) -> Bool {
         guard let regex = shared.compiled[pattern] else { return false }
         let range = NSRange(s.startIndex..<s.endIndex, in: s)
         guard let match = regex.firstMatch(in: s, options: [.anchored], range: range) else { return false }
@@ -156,6 +164,15 @@ struct PatternCache: @unchecked Sendable {
 extension ModelValidator {
     /// Patterns of the model that the regex engine could not compile; a test asserts this is empty.
     public static var uncompilablePatterns: [String] { PatternCache.uncompilable }
+
+    /// Patterns answered by a hand-written matcher instead of the regex engine.
+    public static var fastPathPatterns: [String] { Array(PatternCache.shared.fast.keys) }
+
+    /// The regex engine's verdict, bypassing any fast path (for the equivalence tests).
+    public static func regexMatches(_ s: String, pattern: String) -> Bool { PatternCache.regexMatches(s, pattern: pattern) }
+
+    /// The verdict actually used (fast path where there is one).
+    public static func matches(_ s: String, pattern: String) -> Bool { PatternCache.matches(s, pattern: pattern) }
 
     /// Whether `s` fully matches the model pattern of string shape `shape`.
     public static func matches(_ s: String, shape: String) -> Bool {

@@ -146,4 +146,21 @@ struct RegistryStateTests {
         #expect(try decoded.service(named: "web", in: decoded.namespace(httpName: "demo", in: context)).id == s.id)
         #expect(decoded.instanceCount(ofNamespace: ns) == 1)
     }
+
+    @Test("Old operation records are pruned past the retention limit, with their tokens")
+    func pruning() throws {
+        var h = Harness()
+        let ns = try h.namespace("demo")
+        let s = try h.service("web", in: ns)
+        for i in 0..<30 {
+            try h.run(.registerInstance(RegisterInstance(serviceId: s.id, instanceId: "i\(i)", attributes: [:], creatorRequestId: "t\(i)")))
+        }
+        #expect(h.state.pruningEntry(keeping: 40, time: 0) == nil)
+        let entry = try #require(h.state.pruningEntry(keeping: 10, time: h.now))
+        h.state.apply(entry)
+        #expect(h.state.operations.count == 10)
+        #expect(h.state.operations.values.allSatisfy { $0.type == .REGISTER_INSTANCE })
+        #expect(h.state.tokens.count == 10, "only the tokens of the 10 operations kept remain")
+        #expect(h.state.instances(of: s.id).count == 30, "pruning touches only operation records")
+    }
 }

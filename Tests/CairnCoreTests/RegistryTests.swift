@@ -1,4 +1,5 @@
 import CairnCore
+import Foundation
 import Synchronization
 import Testing
 
@@ -107,5 +108,40 @@ struct RegistryTests {
             registry.shutdown()
             try await group.next()
         }
+    }
+
+    @Test("Checkpoints taken while writes go on leave a store that replays to the same state")
+    func checkpointsUnderLoad() async throws {
+        let store = RecordingStore()
+        let registry = try await Registry.open(store: store, configuration: Registry.Configuration(checkpointInterval: 7), seed: 5)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await registry.run() }
+            _ = try await registry.submit(.createNamespace(CreateNamespace(type: .HTTP, name: "demo")), context: context)
+            let ns = try #require(registry.snapshot.state.namespaces.values.first).id
+            guard
+                case .service(let service) = try await registry.submit(
+                    .createService(CreateService(name: "s", namespaceId: ns)), context: context)
+            else { return }
+            for round in 0..<5 {
+                try await withThrowingTaskGroup(of: Void.self) { writers in
+                    for i in 0..<20 {
+                        writers.addTask {
+                            _ = try await registry.submit(
+                                .registerInstance(
+                                    RegisterInstance(serviceId: service.id, instanceId: "i\(i)", attributes: ["r": "\(round)"])),
+                                context: context)
+                        }
+                    }
+                    try await writers.waitForAll()
+                }
+            }
+            registry.shutdown()
+            try await group.next()
+        }
+        let stored = try await store.load()
+        #expect(stored.checkpoint != nil)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(stored.replayed()) == encoder.encode(registry.snapshot.state))
     }
 }

@@ -85,6 +85,25 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
+    @Test("Appends and checkpoints issued at once both succeed and stay consistent", arguments: Kind.allCases)
+    func concurrentCheckpoint(kind: Kind) async throws {
+        let store = try await Self.make(kind, directory: Self.temporaryDirectory())
+        let entries = try Self.entries()
+        var state = RegistryState()
+        for entry in entries.prefix(4) { state.apply(entry) }
+        try await store.append(Array(entries.prefix(4)))
+        let covered = state
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.checkpoint(covered) }
+            for entry in entries.dropFirst(4) { group.addTask { try await store.append([entry]) } }
+            try await group.waitForAll()
+        }
+        let loaded = try await store.load()
+        #expect(loaded.checkpoint?.sequence == 4)
+        #expect(Set(loaded.entries.map(\.sequence)) == Set(entries.dropFirst(4).map(\.sequence)))
+        try await store.close()
+    }
+
     @Test("SQLite keeps everything across close and reopen, in WAL mode")
     func reopen() async throws {
         let directory = Self.temporaryDirectory()
