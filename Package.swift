@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "cairn", targets: ["cairn"]),
         .library(name: "CairnCore", targets: ["CairnCore"]),
         .library(name: "CloudMapWire", targets: ["CloudMapWire"]),
+        .library(name: "DNSWire", targets: ["DNSWire"]),
         .library(name: "CairnTesting", targets: ["CairnTesting"]),
     ],
     dependencies: [
@@ -26,11 +27,22 @@ let package = Package(
     targets: [
         .target(name: "CairnCore", swiftSettings: swiftSettings),
         .target(name: "CloudMapWire", swiftSettings: swiftSettings),
+        .target(name: "DNSWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .target(
             name: "CairnStore",
             dependencies: [
                 "CairnCore",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CairnDNS",
+            dependencies: [
+                "CairnCore", "DNSWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -48,7 +60,7 @@ let package = Package(
         .target(
             name: "CairnServer",
             dependencies: [
-                "CairnCore", "CairnStore", "CairnAPI",
+                "CairnCore", "CairnStore", "CairnAPI", "CairnDNS", "DNSWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -74,6 +86,8 @@ let package = Package(
         ),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"], swiftSettings: swiftSettings),
         .testTarget(name: "CloudMapWireTests", dependencies: ["CloudMapWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire"], swiftSettings: swiftSettings),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnAPITests",

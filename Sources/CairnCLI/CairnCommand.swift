@@ -44,6 +44,18 @@ extension CairnCommand {
         @Option(name: .long, help: "API port (default 8787; 0 picks a free port).")
         var port: Int?
 
+        @Option(name: .long, help: "DNS listen address, UDP and TCP (default 127.0.0.1).")
+        var dnsHost: String?
+
+        @Option(name: .long, help: "DNS port, UDP and TCP (default 8853; 0 picks a free one).")
+        var dnsPort: Int?
+
+        @Flag(name: .long, help: "Log one line per DNS query (time, client, name, type, rcode, answers).")
+        var dnsQueryLog = false
+
+        @Flag(name: .long, help: "Serve no DNS.")
+        var noDns = false
+
         @Option(name: .long, help: "Region for requests without a SigV4 credential scope (default us-east-1).")
         var region: String?
 
@@ -74,6 +86,10 @@ extension CairnCommand {
                 if let host { configuration.api.host = host }
                 if let port { configuration.api.port = port }
                 if let region { configuration.region = region }
+                if let dnsHost { configuration.dns.host = dnsHost }
+                if let dnsPort { configuration.dns.port = dnsPort }
+                if dnsQueryLog { configuration.dns.queryLog = true }
+                if noDns { configuration.dns.enabled = false }
                 if let logLevel { configuration.logLevel = logLevel }
                 if dev { configuration.dev = true }
                 try configuration.validate()

@@ -17,6 +17,10 @@ public struct RegistryState: Sendable, Codable {
     /// Namespace id → number of services / instances in it.
     private(set) var servicesPerNamespace: [String: Int] = [:]
     private(set) var instancesPerNamespace: [String: Int] = [:]
+    /// Namespace id → ids of its services.
+    public private(set) var servicesByNamespace: [String: Set<String>] = [:]
+    /// Sequence number of the last namespace change; caches of the zone list key on it.
+    public private(set) var namespacesVersion: UInt64 = 0
 
     private enum CodingKeys: String, CodingKey {
         case sequence, namespaces, services, instances, operations, tokens
@@ -48,6 +52,8 @@ public struct RegistryState: Sendable, Codable {
         serviceNameIndex = [:]
         servicesPerNamespace = [:]
         instancesPerNamespace = [:]
+        servicesByNamespace = [:]
+        namespacesVersion = sequence
         for ns in namespaces.values {
             httpNameIndex[Self.httpNameKey(region: ns.region, account: ns.account, httpName: ns.httpName)] = ns.id
         }
@@ -56,6 +62,7 @@ public struct RegistryState: Sendable, Codable {
                 serviceNameIndex[serviceNameKey(namespace: ns, name: service.name)] = service.id
             }
             servicesPerNamespace[service.namespaceId, default: 0] += 1
+            servicesByNamespace[service.namespaceId, default: []].insert(service.id)
             instancesPerNamespace[service.namespaceId, default: 0] += instances[service.id]?.count ?? 0
         }
     }
@@ -82,16 +89,20 @@ public struct RegistryState: Sendable, Codable {
             }
             namespaces[ns.id] = ns
             httpNameIndex[Self.httpNameKey(region: ns.region, account: ns.account, httpName: ns.httpName)] = ns.id
+            namespacesVersion = seq
         case .namespaceDeleted(let id):
             if let old = namespaces.removeValue(forKey: id) {
                 httpNameIndex[Self.httpNameKey(region: old.region, account: old.account, httpName: old.httpName)] = nil
             }
             servicesPerNamespace[id] = nil
             instancesPerNamespace[id] = nil
+            servicesByNamespace[id] = nil
+            namespacesVersion = seq
         case .servicePut(var service):
             service.viewVersion = seq
             if services[service.id] == nil {
                 servicesPerNamespace[service.namespaceId, default: 0] += 1
+                servicesByNamespace[service.namespaceId, default: []].insert(service.id)
             }
             services[service.id] = service
             if let ns = namespaces[service.namespaceId] {
@@ -103,6 +114,7 @@ public struct RegistryState: Sendable, Codable {
                     serviceNameIndex[serviceNameKey(namespace: ns, name: old.name)] = nil
                 }
                 servicesPerNamespace[old.namespaceId, default: 1] -= 1
+                servicesByNamespace[old.namespaceId]?.remove(id)
                 instancesPerNamespace[old.namespaceId, default: 0] -= instances[id]?.count ?? 0
             }
             instances[id] = nil

@@ -34,6 +34,21 @@ extension CairnConfiguration {
                     default: throw ConfigurationError(key: "api.\(sub)", "is not a known key")
                     }
                 }
+            case "dns":
+                for (sub, v) in try mapping(value, key) {
+                    let full = "dns.\(sub)"
+                    switch sub {
+                    case "enabled": dns.enabled = try bool(v, full)
+                    case "host": dns.host = try string(v, full)
+                    case "port": dns.port = try int(v, full)
+                    case "maxAnswers": dns.maxAnswers = try int(v, full)
+                    case "serverName": dns.serverName = try string(v, full)
+                    case "hostmaster": dns.hostmaster = try string(v, full)
+                    case "ednsPayloadSize": dns.ednsPayloadSize = try int(v, full)
+                    case "queryLog": dns.queryLog = try bool(v, full)
+                    default: throw ConfigurationError(key: full, "is not a known key")
+                    }
+                }
             case "networks":
                 var result: [String: [String]] = [:]
                 for (name, v) in try mapping(value, key) {
@@ -67,8 +82,8 @@ extension CairnConfiguration {
         }
     }
 
-    /// Applies `CAIRN_DATA_DIR`, `CAIRN_STORE`, `CAIRN_API_HOST`, `CAIRN_API_PORT`, `CAIRN_DEV`, `CAIRN_REGION`,
-    /// `CAIRN_LOG_LEVEL`.
+    /// Applies `CAIRN_DATA_DIR`, `CAIRN_STORE`, `CAIRN_API_HOST`, `CAIRN_API_PORT`, `CAIRN_DNS_HOST`, `CAIRN_DNS_PORT`,
+    /// `CAIRN_DEV`, `CAIRN_REGION`, `CAIRN_LOG_LEVEL`.
     public mutating func apply(environment: [String: String]) throws(ConfigurationError) {
         if let v = environment["CAIRN_DATA_DIR"] { dataDir = v }
         if let v = environment["CAIRN_STORE"] {
@@ -81,6 +96,11 @@ extension CairnConfiguration {
             api.port = port
         }
         if let v = environment["CAIRN_DEV"] { dev = try bool(v, "CAIRN_DEV") }
+        if let v = environment["CAIRN_DNS_HOST"] { dns.host = v }
+        if let v = environment["CAIRN_DNS_PORT"] {
+            guard let port = Int(v) else { throw ConfigurationError(key: "CAIRN_DNS_PORT", "must be a number, not '\(v)'") }
+            dns.port = port
+        }
         if let v = environment["CAIRN_REGION"] { region = v }
         if let v = environment["CAIRN_LOG_LEVEL"] { logLevel = v }
     }

@@ -1,4 +1,6 @@
 import CairnCore
+import CairnDNS
+import DNSWire
 import Foundation
 
 /// Everything `cairn serve` can be told, with its defaults in one place. The config file, the environment and
@@ -11,6 +13,18 @@ public struct CairnConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    public struct DNS: Sendable, Equatable {
+        public var enabled = true
+        public var host = "127.0.0.1"
+        public var port = 8853
+        public var maxAnswers = 8
+        public var serverName = "ns1.cairn.internal"
+        public var hostmaster = "hostmaster.cairn.internal"
+        public var ednsPayloadSize = 1232
+        public var queryLog = false
+        public init() {}
+    }
+
     public enum StoreKind: String, Sendable, Equatable {
         case sqlite, memory
     }
@@ -18,6 +32,7 @@ public struct CairnConfiguration: Sendable, Equatable {
     public var dataDir = "./cairn-data"
     public var store = StoreKind.sqlite
     public var api = API()
+    public var dns = DNS()
     /// Accept any credentials; loopback only; loudly logged.
     public var dev = false
     /// Region for requests without a SigV4 credential scope.
@@ -64,6 +79,25 @@ public struct CairnConfiguration: Sendable, Equatable {
         }
         if dev && !Self.isLoopback(api.host) {
             throw ConfigurationError(key: "api.host", "must be a loopback address in --dev mode, not \(api.host)")
+        }
+        if dns.enabled {
+            if !(0...65535).contains(dns.port) { throw ConfigurationError(key: "dns.port", "must be 0 to 65535, not \(dns.port)") }
+            if dev && !Self.isLoopback(dns.host) {
+                throw ConfigurationError(key: "dns.host", "must be a loopback address in --dev mode, not \(dns.host)")
+            }
+        }
+        if !(1...100).contains(dns.maxAnswers) { throw ConfigurationError(key: "dns.maxAnswers", "must be 1 to 100") }
+        if !(512...4096).contains(dns.ednsPayloadSize) { throw ConfigurationError(key: "dns.ednsPayloadSize", "must be 512 to 4096") }
+        if DNSName(dns.serverName) == nil || dns.serverName.isEmpty {
+            throw ConfigurationError(key: "dns.serverName", "must be a domain name, not '\(dns.serverName)'")
+        }
+        if DNSName(dns.hostmaster) == nil || dns.hostmaster.isEmpty {
+            throw ConfigurationError(key: "dns.hostmaster", "must be a domain name, not '\(dns.hostmaster)'")
+        }
+        for (name, cidrs) in networks {
+            for cidr in cidrs where CIDR(cidr) == nil {
+                throw ConfigurationError(key: "networks.\(name)", "'\(cidr)' is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 import CairnAPI
 import CairnCore
+import CairnDNS
 import CairnStore
+import DNSWire
 import Foundation
 import Hummingbird
 import Logging
@@ -56,14 +58,45 @@ public struct CairnServer: Sendable {
                 await onListening(port)
             },
             logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: RegistryService(registry: registry, store: store, logger: logger))
+        ]
+        if configuration.dns.enabled {
+            // Bound before the API listens, so "API listening" means DNS answers too.
+            let dns = try await DNSServer.bind(
+                host: configuration.dns.host, port: configuration.dns.port,
+                responder: DNSResponder(resolver: DNSResolver(configuration: dnsConfiguration)),
+                registry: registry, queryLog: configuration.dns.queryLog ? Logger(label: "cairn.dns.query") : nil)
+            logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
+            services.append(.init(service: DNSService(server: dns)))
+        }
+        services.append(.init(service: app))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: RegistryService(registry: registry, store: store, logger: logger)),
-                    .init(service: app),
-                ],
+                services: services,
                 gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
+    }
+}
+
+extension CairnServer {
+    /// The DNS settings in the resolver's terms (validated by `CairnConfiguration.validate`).
+    var dnsConfiguration: DNSConfiguration {
+        DNSConfiguration(
+            serverName: DNSName(configuration.dns.serverName) ?? DNSName("ns1.cairn.internal")!,
+            hostmaster: DNSName(configuration.dns.hostmaster) ?? DNSName("hostmaster.cairn.internal")!,
+            maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
+            networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) })
+    }
+}
+
+/// The DNS sockets as a lifecycle service: they close on shutdown, after the API has stopped.
+struct DNSService: ServiceLifecycle.Service {
+    let server: DNSServer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await server.close()
     }
 }
 

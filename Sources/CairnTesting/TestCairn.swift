@@ -18,6 +18,7 @@ public enum TestCairn {
         configuration.dev = true
         configuration.store = .memory
         configuration.api.port = 0
+        configuration.dns.port = 0
         configure(&configuration)
         var logger = Logger(label: "cairn.test")
         // Stopping by cancellation makes the HTTP server log errors that mean nothing here; CAIRN_TEST_LOG=1 shows all.

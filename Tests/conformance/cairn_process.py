@@ -10,6 +10,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("CAIRN_BIN", os.path.join(ROOT, ".build", "debug", "cairn"))
 LISTENING = re.compile(r"cairn API listening on [^ ]+:(\d+)")
+DNS_LISTENING = re.compile(r"cairn DNS listening on [^ ]+:(\d+)")
 
 
 class CairnProcess:
@@ -21,6 +22,7 @@ class CairnProcess:
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
+        self.dns_port = None
         self.log_lines = []
 
     @property
@@ -28,7 +30,7 @@ class CairnProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=60):
-        args = [BINARY, "serve", "--dev", "--port", "0", "--data-dir", self.data_dir, "--log-level", "notice"]
+        args = [BINARY, "serve", "--dev", "--port", "0", "--dns-port", "0", "--data-dir", self.data_dir, "--log-level", "notice"]
         if self.config:
             path = os.path.join(self.data_dir, "test-config.yaml")
             os.makedirs(self.data_dir, exist_ok=True)
@@ -43,6 +45,9 @@ class CairnProcess:
         def pump():
             for line in self.proc.stdout:
                 self.log_lines.append(line)
+                d = DNS_LISTENING.search(line)
+                if d:
+                    self.dns_port = int(d.group(1))
                 m = LISTENING.search(line)
                 if m and not ready.is_set():
                     port_box.append(int(m.group(1)))

@@ -47,7 +47,7 @@ def test_environment_and_config_file_fill_the_same_settings(tmp_path):
     # The environment overrides the file; flags (here --port and --dev from CairnProcess) override both.
     os.environ["CAIRN_DATA_DIR"] = str(tmp_path / "from-env")
     try:
-        proc = subprocess.Popen([BINARY, "serve", "--dev", "--port", "0", "--config", str(config)],
+        proc = subprocess.Popen([BINARY, "serve", "--dev", "--port", "0", "--dns-port", "0", "--config", str(config)],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = ""
         for line in proc.stdout:
@@ -78,7 +78,7 @@ def test_port_flag_and_environment_port(tmp_path):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    proc = subprocess.Popen([BINARY, "serve", "--dev", "--data-dir", str(tmp_path)], env={**os.environ, "CAIRN_API_PORT": str(port)},
+    proc = subprocess.Popen([BINARY, "serve", "--dev", "--dns-port", "0", "--data-dir", str(tmp_path)], env={**os.environ, "CAIRN_API_PORT": str(port)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for line in proc.stdout:
@@ -92,5 +92,5 @@ def test_port_flag_and_environment_port(tmp_path):
 
 
 def test_a_second_server_on_a_taken_port_fails_cleanly(cairn, tmp_path):
-    out = serve(["--dev", "--port", str(cairn.port), "--data-dir", str(tmp_path)])
+    out = serve(["--dev", "--port", str(cairn.port), "--dns-port", "0", "--data-dir", str(tmp_path)])
     assert out.returncode != 0 and cairn.alive()

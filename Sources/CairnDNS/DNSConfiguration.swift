@@ -1,0 +1,31 @@
+import DNSWire
+
+/// What the DNS server needs besides the registry.
+public struct DNSConfiguration: Sendable {
+    /// Name of this server in NS records and the SOA MNAME.
+    public var serverName: DNSName
+    /// The SOA RNAME (the hostmaster's mailbox as a name).
+    public var hostmaster: DNSName
+    /// Most records in a MULTIVALUE answer (Route 53 answers 8).
+    public var maxAnswers: Int
+    /// The UDP payload size Cairn advertises in its OPT record and honours at most.
+    public var ednsPayloadSize: Int
+    /// Network name → CIDRs: who may query a private namespace on that network.
+    public var networks: [String: [CIDR]]
+    /// TTL of the NS records at each apex.
+    public var nsTTL: UInt32
+
+    public init(
+        serverName: DNSName = DNSName("ns1.cairn.internal")!, hostmaster: DNSName = DNSName("hostmaster.cairn.internal")!,
+        maxAnswers: Int = 8, ednsPayloadSize: Int = 1232,
+        networks: [String: [CIDR]] = ["default": [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]],
+        nsTTL: UInt32 = 172_800
+    ) {
+        self.serverName = serverName
+        self.hostmaster = hostmaster
+        self.maxAnswers = maxAnswers
+        self.ednsPayloadSize = ednsPayloadSize
+        self.networks = networks
+        self.nsTTL = nsTTL
+    }
+}

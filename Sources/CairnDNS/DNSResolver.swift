@@ -1,0 +1,198 @@
+import CairnCore
+import DNSWire
+
+/// The authoritative answer to one question.
+public struct DNSAnswer: Sendable, Equatable {
+    public var rcode: UInt16
+    public var authoritative: Bool
+    public var answers: [DNSRecord]
+    public var authority: [DNSRecord]
+
+    static func refused() -> DNSAnswer { DNSAnswer(rcode: DNSRcode.refused, authoritative: false, answers: [], authority: []) }
+}
+
+/// Answers questions from a registry snapshot: zones are the DNS namespaces, names are services and SRV
+/// companions, and the healthy subset comes from `Discovery.select`, the code DiscoverInstances uses.
+public final class DNSResolver: Sendable {
+    public let configuration: DNSConfiguration
+    let index = ZoneIndex()
+
+    public init(configuration: DNSConfiguration) { self.configuration = configuration }
+
+    /// - Parameter client: the querying address (4 or 16 bytes); private zones answer only their networks.
+    public func answer(_ question: DNSQuestion, client: [UInt8], state: RegistryState) -> DNSAnswer {
+        guard question.qclass == DNSClass.in || question.qclass == DNSClass.any else { return .refused() }
+        guard let zone = zone(for: question.name, client: client, state: state) else { return .refused() }
+        let ns = zone.namespace
+        let soaTTL = UInt32(clamping: ns.soaTTL ?? 900)
+        let soa = DNSRecord(
+            name: zone.apex, type: DNSType.soa, ttl: min(soaTTL, 86_400),
+            data: .soa(
+                SOAData(
+                    mname: configuration.serverName, rname: configuration.hostmaster, serial: UInt32(truncatingIfNeeded: state.sequence),
+                    refresh: 7200, retry: 900, expire: 1_209_600, minimum: 86_400)))
+        var answer = DNSAnswer(rcode: DNSRcode.noError, authoritative: true, answers: [], authority: [])
+        let relative = question.name.relative(to: zone.apex)
+        let qname = question.name
+        let qtype = question.type
+
+        if qtype == DNSType.any {
+            // RFC 8482: a minimal answer instead of everything at the name.
+            if relative.isEmpty || nameExists(relative, in: ns, state: state) {
+                answer.answers = [DNSRecord(name: qname, type: DNSType.hinfo, ttl: 3600, data: .hinfo(cpu: Array("RFC8482".utf8), os: []))]
+                return answer
+            }
+            return negative(.nxDomain, soa)
+        }
+        if relative.isEmpty {
+            if qtype == DNSType.soa {
+                var apexSOA = soa
+                apexSOA.name = qname
+                apexSOA.ttl = soaTTL
+                answer.answers = [apexSOA]
+                return answer
+            }
+            if qtype == DNSType.ns {
+                answer.answers = [DNSRecord(name: qname, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
+                return answer
+            }
+        }
+        let name = relative.isEmpty ? "." : relative.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".")
+        if let service = try? state.service(named: name, in: ns), let dns = service.dnsConfig {
+            let records = index.records(service, state)
+            if !records.instances.isEmpty {
+                answer.answers = serviceRecords(service, dns, records, qname: qname, qtype: qtype)
+                if answer.answers.isEmpty && !hasAnyRecord(dns, records) { return negative(.nxDomain, soa) }
+                if answer.answers.isEmpty { answer.authority = [soa] }
+                return answer
+            }
+        }
+        if relative.count >= 2 {
+            let parent = relative.dropFirst().map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".")
+            if let service = try? state.service(named: parent, in: ns), let dns = service.dnsConfig, dns.has(.SRV) {
+                let records = index.records(service, state)
+                let label = String(decoding: relative[0], as: UTF8.self).lowercased()
+                if let i = records.byLabel[label] {
+                    let instance = records.instances[i]
+                    if instance.ipv4 != nil || instance.ipv6 != nil {
+                        answer.answers = companion(instance, dns, qname: qname, qtype: qtype)
+                        if answer.answers.isEmpty { answer.authority = [soa] }
+                        return answer
+                    }
+                }
+            }
+        }
+        if relative.isEmpty || isEmptyNonTerminal(relative, in: ns, state: state) {
+            answer.authority = [soa]
+            return answer
+        }
+        return negative(.nxDomain, soa)
+    }
+
+    enum Negative { case nxDomain }
+
+    func negative(_: Negative, _ soa: DNSRecord) -> DNSAnswer {
+        DNSAnswer(rcode: DNSRcode.nxDomain, authoritative: true, answers: [], authority: [soa])
+    }
+
+    /// The most specific zone at or above `name` that this client may see.
+    func zone(for name: DNSName, client: [UInt8], state: RegistryState) -> ZoneIndex.Zone? {
+        let table = index.zoneTable(state)
+        if table.isEmpty { return nil }
+        let labels = name.labels
+        for start in 0..<labels.count {
+            let key = DNSName(labels: Array(labels[start...])).key
+            guard let candidates = table[key] else { continue }
+            for zone in candidates where visible(zone.namespace, to: client) { return zone }
+        }
+        return nil
+    }
+
+    func visible(_ ns: Namespace, to client: [UInt8]) -> Bool {
+        guard ns.type == .DNS_PRIVATE else { return true }
+        guard let network = ns.network, let cidrs = configuration.networks[network] else { return false }
+        return cidrs.contains { $0.contains(client) }
+    }
+
+    func ttl(_ dns: DnsConfig, _ type: RecordType) -> UInt32 {
+        UInt32(clamping: dns.records.first { $0.type == type }?.ttl ?? 0)
+    }
+
+    /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED.
+    func choose(_ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig) -> [ZoneIndex.InstanceRecords] {
+        var rng = SplitMix64(seed: UInt64.random(in: .min ... .max))
+        let limit = dns.routingPolicy == .WEIGHTED ? 1 : configuration.maxAnswers
+        return Discovery.select(
+            candidates, service: service, query: DiscoveryQuery(healthStatus: .HEALTHY_OR_ELSE_ALL, maxResults: limit),
+            attributes: { _ in [:] }, health: \.health, using: &rng)
+    }
+
+    func serviceRecords(
+        _ service: Service, _ dns: DnsConfig, _ records: ZoneIndex.ServiceRecords, qname: DNSName, qtype: UInt16
+    ) -> [DNSRecord] {
+        if dns.has(.CNAME) {
+            let chosen = choose(records.instances.filter { $0.cname != nil }, service, dns)
+            return chosen.map { DNSRecord(name: qname, type: DNSType.cname, ttl: ttl(dns, .CNAME), data: .cname($0.cname!)) }
+        }
+        switch qtype {
+        case DNSType.a where dns.has(.A):
+            return choose(records.instances.filter { $0.ipv4 != nil }, service, dns).map {
+                DNSRecord(name: qname, type: DNSType.a, ttl: ttl(dns, .A), data: .a($0.ipv4!))
+            }
+        case DNSType.aaaa where dns.has(.AAAA):
+            return choose(records.instances.filter { $0.ipv6 != nil }, service, dns).map {
+                DNSRecord(name: qname, type: DNSType.aaaa, ttl: ttl(dns, .AAAA), data: .aaaa($0.ipv6!))
+            }
+        case DNSType.srv where dns.has(.SRV):
+            return choose(records.instances.filter { $0.port != nil && ($0.ipv4 != nil || $0.ipv6 != nil) }, service, dns).map {
+                DNSRecord(
+                    name: qname, type: DNSType.srv, ttl: ttl(dns, .SRV),
+                    data: .srv(priority: 1, weight: 1, port: $0.port!, target: qname.prepending([$0.label])))
+            }
+        default:
+            return []
+        }
+    }
+
+    /// Whether the service publishes anything at its name at all (else the name does not exist).
+    func hasAnyRecord(_ dns: DnsConfig, _ records: ZoneIndex.ServiceRecords) -> Bool {
+        records.instances.contains { i in
+            (dns.has(.A) && i.ipv4 != nil) || (dns.has(.AAAA) && i.ipv6 != nil) || (dns.has(.CNAME) && i.cname != nil)
+                || (dns.has(.SRV) && i.port != nil && (i.ipv4 != nil || i.ipv6 != nil))
+        }
+    }
+
+    /// The A/AAAA records at `<instance>.<service>.<namespace>` of an SRV service.
+    func companion(_ instance: ZoneIndex.InstanceRecords, _ dns: DnsConfig, qname: DNSName, qtype: UInt16) -> [DNSRecord] {
+        let addressTTL = { (type: RecordType) in dns.has(type) ? self.ttl(dns, type) : self.ttl(dns, .SRV) }
+        if qtype == DNSType.a, let v4 = instance.ipv4 {
+            return [DNSRecord(name: qname, type: DNSType.a, ttl: addressTTL(.A), data: .a(v4))]
+        }
+        if qtype == DNSType.aaaa, let v6 = instance.ipv6 {
+            return [DNSRecord(name: qname, type: DNSType.aaaa, ttl: addressTTL(.AAAA), data: .aaaa(v6))]
+        }
+        return []
+    }
+
+    /// Whether some published name lies below `relative` (an empty non-terminal such as `_tcp` under `_http._tcp`).
+    func isEmptyNonTerminal(_ relative: [[UInt8]], in ns: Namespace, state: RegistryState) -> Bool {
+        let suffix = "." + relative.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".").lowercased()
+        for id in state.servicesByNamespace[ns.id] ?? [] {
+            guard let service = state.services[id], let dns = service.dnsConfig, service.name.lowercased().hasSuffix(suffix) else {
+                continue
+            }
+            if hasAnyRecord(dns, index.records(service, state)) { return true }
+        }
+        return false
+    }
+
+    func nameExists(_ relative: [[UInt8]], in ns: Namespace, state: RegistryState) -> Bool {
+        let name = relative.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".")
+        if let service = try? state.service(named: name, in: ns), let dns = service.dnsConfig,
+            hasAnyRecord(dns, index.records(service, state))
+        {
+            return true
+        }
+        return isEmptyNonTerminal(relative, in: ns, state: state)
+    }
+}

@@ -1,0 +1,200 @@
+import CairnCore
+import DNSWire
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// UDP (one socket per event loop, SO_REUSEPORT) and TCP on the same port. Handlers answer on their event loop
+/// from the registry's published snapshot: no locks shared with the writer, no database.
+public final class DNSServer: Sendable {
+    public let port: Int
+    let channels: [any Channel]
+
+    /// Binds UDP and TCP on `host:port` (`port` 0: a free port, the same for both).
+    public static func bind(
+        host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?,
+        group: MultiThreadedEventLoopGroup = .singleton
+    ) async throws -> DNSServer {
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await bindOnce(
+                    host: host, port: port, responder: responder, registry: registry, queryLog: queryLog, group: group)
+            } catch  where port == 0 && attempts < 5 {
+                continue  // the free UDP port was taken for TCP; try another
+            }
+        }
+    }
+
+    static func bindOnce(
+        host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?, group: MultiThreadedEventLoopGroup
+    ) async throws -> DNSServer {
+        var channels: [any Channel] = []
+        do {
+            let loops = Array(group.makeIterator())
+            var boundPort = port
+            for (i, loop) in loops.enumerated() {
+                let channel = try await DatagramBootstrap(group: loop)
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: reusePort), value: 1)
+                    .channelOption(.datagramVectorReadMessageCount, value: 32)
+                    // Vector reads split one buffer between the 32 messages: 4 KiB each, or queries get cut.
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
+                    .channelOption(.maxMessagesPerRead, value: 32)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                DNSUDPHandler(responder: responder, registry: registry, queryLog: queryLog))
+                        }
+                    }
+                    .bind(host: host, port: boundPort).get()
+                channels.append(channel)
+                if i == 0 { boundPort = channel.localAddress?.port ?? port }
+            }
+            let tcp = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            IdleStateHandler(readTimeout: .seconds(30)),
+                            ByteToMessageHandler(DNSTCPFrameDecoder()),
+                            DNSTCPHandler(responder: responder, registry: registry, queryLog: queryLog),
+                        ])
+                    }
+                }
+                .bind(host: host, port: boundPort).get()
+            channels.append(tcp)
+            return DNSServer(port: boundPort, channels: channels)
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+    }
+
+    init(port: Int, channels: [any Channel]) {
+        self.port = port
+        self.channels = channels
+    }
+
+    public func close() async {
+        for channel in channels { try? await channel.close() }
+    }
+}
+
+/// SO_REUSEPORT, so each event loop gets its own UDP socket on the one port.
+let reusePort = NIOBSDSocket.Option(rawValue: SO_REUSEPORT)
+
+/// The bytes of a socket address, for matching against network CIDRs.
+func addressBytes(_ address: SocketAddress?) -> [UInt8] {
+    switch address {
+    case .v4(let a)?: return withUnsafeBytes(of: a.address.sin_addr) { Array($0) }
+    case .v6(let a)?:
+        let bytes = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+        // An IPv4-mapped IPv6 address is the IPv4 client it carries.
+        if bytes.prefix(10).allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF { return Array(bytes.suffix(4)) }
+        return bytes
+    default: return []
+    }
+}
+
+func logQuery(_ logger: Logger?, client: SocketAddress?, transport: String, message: DNSMessage) {
+    guard let logger else { return }
+    let q = message.questions.first
+    logger.info(
+        "\(client?.ipAddress ?? "?") \(transport) \(q?.name.description ?? "-") \(q.map { String($0.type) } ?? "-") rcode=\(message.rcode) answers=\(message.answers.count)\(message.header.truncated ? " TC" : "")"
+    )
+}
+
+final class DNSUDPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let responder: DNSResponder
+    let registry: Registry
+    let queryLog: Logger?
+
+    init(responder: DNSResponder, registry: Registry, queryLog: Logger?) {
+        self.responder = responder
+        self.registry = registry
+        self.queryLog = queryLog
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let query = Array(envelope.data.readableBytesView)
+        let state = registry.snapshot.state
+        guard
+            let (reply, message) = responder.respond(to: query, client: addressBytes(envelope.remoteAddress), transport: .udp, state: state)
+        else { return }
+        logQuery(queryLog, client: envelope.remoteAddress, transport: "udp", message: message)
+        let buffer = context.channel.allocator.buffer(bytes: reply)
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A UDP socket error (e.g. ICMP unreachable from a vanished client) must not stop the server.
+    }
+}
+
+/// TCP framing: a two-byte length before each message (RFC 1035 §4.2.2).
+struct DNSTCPFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+            let frame = buffer.getSlice(at: buffer.readerIndex + 2, length: Int(length))
+        else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 2 + Int(length))
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+}
+
+final class DNSTCPHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let responder: DNSResponder
+    let registry: Registry
+    let queryLog: Logger?
+
+    init(responder: DNSResponder, registry: Registry, queryLog: Logger?) {
+        self.responder = responder
+        self.registry = registry
+        self.queryLog = queryLog
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let query = Array(unwrapInboundIn(data).readableBytesView)
+        let remote = context.channel.remoteAddress
+        guard
+            let (reply, message) = responder.respond(
+                to: query, client: addressBytes(remote), transport: .tcp, state: registry.snapshot.state)
+        else {
+            context.close(promise: nil)
+            return
+        }
+        logQuery(queryLog, client: remote, transport: "tcp", message: message)
+        var buffer = context.channel.allocator.buffer(capacity: reply.count + 2)
+        buffer.writeInteger(UInt16(reply.count))
+        buffer.writeBytes(reply)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
