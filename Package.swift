@@ -79,15 +79,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "cairn", dependencies: ["CairnCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "cairn-dns-fuzz", dependencies: ["CairnTesting", "CairnDNS", "DNSWire"], swiftSettings: swiftSettings),
         .target(
             name: "CairnTesting",
-            dependencies: ["CairnServer", "CairnCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CairnServer", "CairnCore", "CairnDNS", "DNSWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"], swiftSettings: swiftSettings),
         .testTarget(name: "CloudMapWireTests", dependencies: ["CloudMapWire"], swiftSettings: swiftSettings),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
-        .testTarget(name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire", "CairnTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnAPITests",

@@ -10,12 +10,19 @@ step "test dependencies"
 missing=()
 python3 -c 'import boto3, botocore' 2>/dev/null || missing+=(boto3)
 python3 -c 'import pytest' 2>/dev/null || missing+=(pytest)
+python3 -c 'import dns.message' 2>/dev/null || missing+=(dnspython)
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with pip"
   python3 -m pip install --quiet "${missing[@]}"
 fi
+if ! command -v dig >/dev/null 2>&1; then
+  echo "installing dig (bind9-dnsutils) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq bind9-dnsutils >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bind9-dnsutils; }
+fi
 python3 -c 'import botocore; print("botocore", botocore.__version__)'
+dig -v 2>&1 | head -1
 aws --version
 
 step "service model table is current (scripts/gen-model.py --check)"

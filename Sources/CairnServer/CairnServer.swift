@@ -66,7 +66,7 @@ public struct CairnServer: Sendable {
             let dns = try await DNSServer.bind(
                 host: configuration.dns.host, port: configuration.dns.port,
                 responder: DNSResponder(resolver: DNSResolver(configuration: dnsConfiguration)),
-                registry: registry, queryLog: configuration.dns.queryLog ? Logger(label: "cairn.dns.query") : nil)
+                registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil)
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
             services.append(.init(service: DNSService(server: dns)))
         }
@@ -80,6 +80,13 @@ public struct CairnServer: Sendable {
 }
 
 extension CairnServer {
+    /// The query log writes at info whatever the general log level: turning it on is asking for it.
+    static func queryLogger() -> Logger {
+        var logger = Logger(label: "cairn.dns.query")
+        logger.logLevel = .info
+        return logger
+    }
+
     /// The DNS settings in the resolver's terms (validated by `CairnConfiguration.validate`).
     var dnsConfiguration: DNSConfiguration {
         DNSConfiguration(

@@ -1,0 +1,122 @@
+import CairnCore
+import CairnDNS
+import DNSWire
+
+/// A seeded random-mutation fuzzer for the DNS parser and responder. Every input must either fail to parse or
+/// survive a round trip unchanged, and every reply must be a valid message within the UDP size the query allowed.
+public struct DNSFuzzer {
+    public struct Report: Sendable, CustomStringConvertible {
+        public var iterations = 0
+        public var parsed = 0
+        public var replies = 0
+        public var failures: [String] = []
+        public var description: String {
+            "\(iterations) inputs, \(parsed) parsed, \(replies) replies, \(failures.count) failures"
+        }
+    }
+
+    let responder: DNSResponder
+    let state: RegistryState
+    var rng: SplitMix64
+    var corpus: [[UInt8]]
+
+    public init(seed: UInt64, responder: DNSResponder, state: RegistryState, corpus: [[UInt8]]) {
+        self.responder = responder
+        self.state = state
+        self.rng = SplitMix64(seed: seed)
+        self.corpus = corpus
+    }
+
+    mutating func next(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(rng.next() % UInt64(bound)) }
+
+    /// One mutated input from the corpus.
+    mutating func mutate() -> [UInt8] {
+        var bytes = corpus[next(corpus.count)]
+        for _ in 0...next(4) {
+            switch next(9) {
+            case 0 where !bytes.isEmpty: bytes[next(bytes.count)] ^= UInt8(1 << next(8))
+            case 1 where !bytes.isEmpty: bytes[next(bytes.count)] = UInt8(truncatingIfNeeded: rng.next())
+            case 2: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: next(bytes.count + 1))
+            case 3 where !bytes.isEmpty: bytes.remove(at: next(bytes.count))
+            case 4 where bytes.count > 12: bytes.removeLast(next(bytes.count - 12) + 1)
+            case 5 where bytes.count >= 12:  // section counts
+                let at = 4 + 2 * next(4)
+                bytes[at + 1] = UInt8(next(6))
+                bytes[at] = next(8) == 0 ? 0xFF : 0
+            case 6 where bytes.count > 14:  // a compression pointer somewhere
+                let at = 12 + next(bytes.count - 13)
+                bytes[at] = 0xC0 | UInt8(next(0x40))
+                bytes[at + 1] = UInt8(truncatingIfNeeded: rng.next())
+            case 7:  // splice with another input
+                let other = corpus[next(corpus.count)]
+                let cut = next(min(bytes.count, other.count) + 1)
+                bytes = Array(bytes.prefix(cut)) + Array(other.dropFirst(cut))
+            default:
+                bytes.append(contentsOf: (0..<next(8)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+            }
+        }
+        return bytes
+    }
+
+    public mutating func run(iterations: Int? = nil, until deadline: ContinuousClock.Instant? = nil) -> Report {
+        var report = Report()
+        let clients: [[UInt8]] = [[127, 0, 0, 1], [127, 0, 0, 2], Array(repeating: 0, count: 15) + [1]]
+        while (iterations.map { report.iterations < $0 } ?? true) && (deadline.map { ContinuousClock.now < $0 } ?? true) {
+            report.iterations += 1
+            let input = mutate()
+            if let message = try? DNSMessage.parse(input) {
+                report.parsed += 1
+                let again = try? DNSMessage.parse(message.encode().bytes)
+                if again != message, report.failures.count < 20 { report.failures.append("round trip changed \(hexString(input))") }
+                if report.parsed % 64 == 0, corpus.count < 512 { corpus.append(input) }
+            }
+            for transport in [DNSResponder.Transport.udp, .tcp] {
+                guard
+                    let (reply, _) = responder.respond(to: input, client: clients[next(clients.count)], transport: transport, state: state)
+                else { continue }
+                report.replies += 1
+                let query = try? DNSMessage.parse(input)
+                let limit = transport == .tcp ? 65_535 : max(512, min(Int(query?.edns?.udpPayloadSize ?? 512), 1232))
+                if reply.count > limit, report.failures.count < 20 {
+                    report.failures.append("reply of \(reply.count) bytes over \(limit) for \(hexString(input))")
+                }
+                if (try? DNSMessage.parse(reply)) == nil, report.failures.count < 20 {
+                    report.failures.append("unparseable reply to \(hexString(input))")
+                }
+            }
+        }
+        return report
+    }
+}
+
+func hexString(_ bytes: [UInt8]) -> String {
+    bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+}
+
+extension DNSFuzzer {
+    /// Queries and answers the fuzzer starts from.
+    public static func seedCorpus(resolver: DNSResolver, state: RegistryState) -> [[UInt8]] {
+        var corpus: [[UInt8]] = []
+        let names = [
+            "web.corp.local", "_http._tcp.corp.local", "i1._http._tcp.corp.local", "alias.corp.local", "corp.local", "www.example.com",
+            "nope.example.org",
+        ]
+        let types = [DNSType.a, DNSType.aaaa, DNSType.srv, DNSType.cname, DNSType.soa, DNSType.ns, DNSType.any, 16]
+        for (i, name) in names.enumerated() {
+            for (j, type) in types.enumerated() {
+                let question = DNSQuestion(name: DNSName(name)!, type: type)
+                let query = DNSMessage(
+                    header: DNSHeader(id: UInt16(i * 16 + j), flags: 0x0100), questions: [question],
+                    edns: j % 2 == 0 ? EDNS(udpPayloadSize: 1232, options: [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]) : nil)
+                corpus.append(query.encode().bytes)
+                let answer = resolver.answer(question, client: [127, 0, 0, 1], state: state)
+                var reply = query
+                reply.header.isResponse = true
+                reply.answers = answer.answers
+                reply.authority = answer.authority
+                corpus.append(reply.encode().bytes)
+            }
+        }
+        return corpus
+    }
+}
