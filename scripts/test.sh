@@ -37,6 +37,9 @@ swift build --build-tests
 step "Swift unit tests"
 swift test --skip-build
 
+step "DNS fuzzing, 10 s (bench/fuzz-dns.sh runs longer)"
+.build/debug/cairn-dns-fuzz 10
+
 step "conformance suite (boto3 + aws CLI against a running cairn)"
 export CAIRN_BIN="$PWD/.build/debug/cairn"
 CAIRN_FULL_SUITE=1 python3 -m pytest -q -p no:cacheprovider Tests/conformance "$@"

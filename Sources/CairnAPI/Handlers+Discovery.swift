@@ -20,7 +20,7 @@ extension CloudMapAPI {
             healthStatus: call.string("HealthStatus").flatMap(HealthStatusFilter.init(rawValue:)) ?? .HEALTHY,
             maxResults: call.int("MaxResults") ?? 100)
         let entry = discoveryCache.entry(service: service, namespace: ns, state: state)
-        var rng = SplitMix64(seed: UInt64.random(in: .min ... .max))
+        var rng = SplitMix64(seed: FastSeed.next())
         let chosen = Discovery.select(
             Array(0..<entry.count), service: service, query: query, attributes: { entry.attributes[$0] },
             health: { entry.health[$0] }, using: &rng)

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Generates ids in AWS's forms from an injected random source.
 public struct IdentifierGenerator: Sendable {
     static let base32: [Character] = Array("abcdefghijklmnopqrstuvwxyz234567")
@@ -53,6 +55,17 @@ public struct IdentifierGenerator: Sendable {
             out.append(base32[Int((pair >> UInt16(11 - bit % 8)) & 0x1F)])
         }
         return out
+    }
+}
+
+/// Seeds for per-request generators without a system call per request: a process-wide counter, started from the
+/// system's randomness, stepped by the golden ratio (SplitMix64 then scrambles it). Load spreading needs no more.
+public enum FastSeed {
+    static let start = UInt64.random(in: .min ... .max)
+    static let counter = Atomic<UInt64>(0)
+
+    public static func next() -> UInt64 {
+        start &+ counter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
     }
 }
 

@@ -21,6 +21,8 @@ public struct RegistryState: Sendable, Codable {
     public private(set) var servicesByNamespace: [String: Set<String>] = [:]
     /// Sequence number of the last namespace change; caches of the zone list key on it.
     public private(set) var namespacesVersion: UInt64 = 0
+    /// Sequence number of the last service creation, change or deletion (not instance changes).
+    public private(set) var servicesVersion: UInt64 = 0
 
     private enum CodingKeys: String, CodingKey {
         case sequence, namespaces, services, instances, operations, tokens
@@ -54,6 +56,7 @@ public struct RegistryState: Sendable, Codable {
         instancesPerNamespace = [:]
         servicesByNamespace = [:]
         namespacesVersion = sequence
+        servicesVersion = sequence
         for ns in namespaces.values {
             httpNameIndex[Self.httpNameKey(region: ns.region, account: ns.account, httpName: ns.httpName)] = ns.id
         }
@@ -100,6 +103,7 @@ public struct RegistryState: Sendable, Codable {
             namespacesVersion = seq
         case .servicePut(var service):
             service.viewVersion = seq
+            servicesVersion = seq
             if services[service.id] == nil {
                 servicesPerNamespace[service.namespaceId, default: 0] += 1
                 servicesByNamespace[service.namespaceId, default: []].insert(service.id)
@@ -109,6 +113,7 @@ public struct RegistryState: Sendable, Codable {
                 serviceNameIndex[serviceNameKey(namespace: ns, name: service.name)] = service.id
             }
         case .serviceDeleted(let id):
+            servicesVersion = seq
             if let old = services.removeValue(forKey: id) {
                 if let ns = namespaces[old.namespaceId] {
                     serviceNameIndex[serviceNameKey(namespace: ns, name: old.name)] = nil

@@ -120,7 +120,7 @@ public final class DNSResolver: Sendable {
 
     /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED.
     func choose(_ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig) -> [ZoneIndex.InstanceRecords] {
-        var rng = SplitMix64(seed: UInt64.random(in: .min ... .max))
+        var rng = SplitMix64(seed: FastSeed.next())
         let limit = dns.routingPolicy == .WEIGHTED ? 1 : configuration.maxAnswers
         return Discovery.select(
             candidates, service: service, query: DiscoveryQuery(healthStatus: .HEALTHY_OR_ELSE_ALL, maxResults: limit),
@@ -176,11 +176,11 @@ public final class DNSResolver: Sendable {
 
     /// Whether some published name lies below `relative` (an empty non-terminal such as `_tcp` under `_http._tcp`).
     func isEmptyNonTerminal(_ relative: [[UInt8]], in ns: Namespace, state: RegistryState) -> Bool {
+        let candidates = index.dottedServices(in: ns.id, state)
+        if candidates.isEmpty { return false }
         let suffix = "." + relative.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".").lowercased()
-        for id in state.servicesByNamespace[ns.id] ?? [] {
-            guard let service = state.services[id], let dns = service.dnsConfig, service.name.lowercased().hasSuffix(suffix) else {
-                continue
-            }
+        for (id, name) in candidates where name.hasSuffix(suffix) {
+            guard let service = state.services[id], let dns = service.dnsConfig else { continue }
             if hasAnyRecord(dns, index.records(service, state)) { return true }
         }
         return false

@@ -42,6 +42,9 @@ public final class DNSServer: Sendable {
                 let channel = try await DatagramBootstrap(group: loop)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
                     .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: reusePort), value: 1)
+                    // Room for bursts: a full receive buffer drops queries silently.
+                    .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+                    .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
                     .channelOption(.datagramVectorReadMessageCount, value: 32)
                     // Vector reads split one buffer between the 32 messages: 4 KiB each, or queries get cut.
                     .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))

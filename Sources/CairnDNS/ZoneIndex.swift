@@ -31,6 +31,20 @@ final class ZoneIndex: Sendable {
 
     private let zones = Mutex<(version: UInt64, table: [String: [Zone]])>((UInt64.max, [:]))
     private let services = Mutex<[String: ServiceRecords]>([:])
+    /// Per namespace, the services whose names have several labels (only they make empty non-terminals).
+    private let dotted = Mutex<(version: UInt64, byNamespace: [String: [(id: String, name: String)]])>((UInt64.max, [:]))
+
+    func dottedServices(in namespaceId: String, _ state: RegistryState) -> [(id: String, name: String)] {
+        if let cached = dotted.withLock({ $0.version == state.servicesVersion ? $0.byNamespace : nil }) {
+            return cached[namespaceId] ?? []
+        }
+        var byNamespace: [String: [(id: String, name: String)]] = [:]
+        for service in state.services.values where service.dnsConfig != nil && service.name.contains(".") && service.name != "." {
+            byNamespace[service.namespaceId, default: []].append((service.id, service.name.lowercased()))
+        }
+        dotted.withLock { $0 = (state.servicesVersion, byNamespace) }
+        return byNamespace[namespaceId] ?? []
+    }
 
     /// Zones by lower-cased apex name.
     func zoneTable(_ state: RegistryState) -> [String: [Zone]] {

@@ -25,6 +25,7 @@ extension DNSMessage {
         writer.u16(includeRecords ? UInt16(answers.count) : 0)
         writer.u16(includeRecords ? UInt16(authority.count) : 0)
         writer.u16((includeRecords ? UInt16(additional.count) : 0) + (edns == nil ? 0 : 1))
+        if questions.count == 1 { writer.questionName = questions[0].name }
         for q in questions {
             writer.name(q.name)
             writer.u16(q.type)
@@ -51,6 +52,8 @@ struct DNSWriter {
     var bytes: [UInt8] = []
     /// Lower-cased suffix → offset of its first occurrence, for compression pointers.
     var offsets: [[UInt8]: Int] = [:]
+    /// The single question's name, written at offset 12: owners equal to it become the pointer 0xC00C directly.
+    var questionName: DNSName?
 
     init() { bytes.reserveCapacity(512) }
 
@@ -58,6 +61,10 @@ struct DNSWriter {
     mutating func u32(_ v: UInt32) { u16(UInt16(v >> 16)); u16(UInt16(v & 0xFFFF)) }
 
     mutating func name(_ name: DNSName, compress: Bool = true) {
+        if compress, bytes.count > 12, let question = questionName, !name.labels.isEmpty, name.labels == question.labels {
+            u16(0xC00C)
+            return
+        }
         let labels = name.labels
         for i in 0..<labels.count {
             var key: [UInt8] = []
