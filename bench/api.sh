@@ -12,21 +12,15 @@ python3 -c 'import moto, flask' 2>/dev/null || python3 -m pip install --quiet 'm
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
 
 swift build -c release --product cairn >/dev/null
-work=$(mktemp -d)
-cleanup() { kill "${cairn_pid:-}" "${moto_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 cairn_port=$(free_port)
 moto_port=$(free_port)
 
-.build/release/cairn serve --dev --port "$cairn_port" --data-dir "$work/data" --log-level warning &
-cairn_pid=$!
+.build/release/cairn serve --dev --port "$cairn_port" --no-dns --data-dir "$work/data" --log-level warning &
+bench_pids+=($!)
 moto_server -p "$moto_port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for port in "$cairn_port" "$moto_port"; do
-  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-done
+bench_pids+=($!)
+wait_for_tcp "$cairn_port" && wait_for_tcp "$moto_port"
 
 cairn_service=$(python3 bench/load.py "http://127.0.0.1:$cairn_port" "$INSTANCES")
 moto_service=$(python3 bench/load.py "http://127.0.0.1:$moto_port" "$INSTANCES")
@@ -42,7 +36,6 @@ measure() { # url script -> "rps p99_ms non2xx"
   echo "$rps ${p99:-0} ${bad:-0}"
 }
 
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.1f}x' if b else 'n/a')" "$1" "$2"; }
 
 read -r c_rps c_p99 c_bad < <(measure "http://127.0.0.1:$cairn_port/" bench/discover.lua "" 64)
 read -r m_rps m_p99 m_bad < <(measure "http://127.0.0.1:$moto_port/" bench/discover.lua "" 64)

@@ -17,10 +17,7 @@ fi
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
 
 swift build -c release --product cairn >/dev/null
-work=$(mktemp -d)
-cleanup() { kill "${cairn_pid:-}" "${nsd_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 api_port=$(free_port); cairn_dns=$(free_port); nsd_port=$(free_port)
 
 python3 bench/dns_data.py queries "$work/queries.txt"
@@ -48,7 +45,7 @@ zone:
   zonefile: bench.test.zone
 CONF
 taskset -c 0 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
-nsd_pid=$!
+bench_pids+=($!)
 
 cat >"$work/cairn.yaml" <<CONF
 limits:
@@ -56,8 +53,8 @@ limits:
 CONF
 taskset -c 0 .build/release/cairn serve --dev --port "$api_port" --dns-port "$cairn_dns" --data-dir "$work/data" \
   --config "$work/cairn.yaml" --log-level warning &
-cairn_pid=$!
-for port in "$api_port"; do for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done; done
+bench_pids+=($!)
+wait_for_tcp "$api_port"
 python3 bench/dns_data.py cairn "http://127.0.0.1:$api_port"
 for _ in $(seq 50); do dig @127.0.0.1 -p "$nsd_port" +short svc1.bench.test A | grep -q . && break; sleep 0.1; done
 
@@ -82,7 +79,6 @@ read -r c_qps c_lost < <(throughput "$cairn_dns")
 read -r n_qps n_lost < <(throughput "$nsd_port")
 read -r c_avg c_p99 < <(latency "$cairn_dns")
 read -r n_avg n_p99 < <(latency "$nsd_port")
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b else 'n/a')" "$1" "$2"; }
 printf 'DNS queries/s (1,000 services x 3, 80%% A/15%% SRV/5%% NXDOMAIN, server on 1 core): cairn %.0f  nsd %.0f  ratio %s  (lost: cairn %s, nsd %s)\n' \
   "$c_qps" "$n_qps" "$(ratio "$c_qps" "$n_qps")" "$c_lost" "$n_lost"
 printf 'DNS latency at 20,000 queries/s, avg / p99 ms: cairn %s / %s  nsd %s / %s\n' "$c_avg" "$c_p99" "$n_avg" "$n_p99"

@@ -35,6 +35,7 @@ public final class DNSServer: Sendable {
         host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?, group: MultiThreadedEventLoopGroup
     ) async throws -> DNSServer {
         var channels: [any Channel] = []
+        let answerer = DNSQueryAnswerer(responder: responder, registry: registry, queryLog: queryLog)
         do {
             let loops = Array(group.makeIterator())
             var boundPort = port
@@ -52,7 +53,7 @@ public final class DNSServer: Sendable {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                DNSUDPHandler(responder: responder, registry: registry, queryLog: queryLog))
+                                DNSUDPHandler(answerer: answerer))
                         }
                     }
                     .bind(host: host, port: boundPort).get()
@@ -66,7 +67,7 @@ public final class DNSServer: Sendable {
                         try channel.pipeline.syncOperations.addHandlers([
                             IdleStateHandler(readTimeout: .seconds(30)),
                             ByteToMessageHandler(DNSTCPFrameDecoder()),
-                            DNSTCPHandler(responder: responder, registry: registry, queryLog: queryLog),
+                            DNSTCPHandler(answerer: answerer),
                         ])
                     }
                 }
@@ -105,36 +106,38 @@ func addressBytes(_ address: SocketAddress?) -> [UInt8] {
     }
 }
 
-func logQuery(_ logger: Logger?, client: SocketAddress?, transport: String, message: DNSMessage) {
-    guard let logger else { return }
-    let q = message.questions.first
-    logger.info(
-        "\(client?.ipAddress ?? "?") \(transport) \(q?.name.description ?? "-") \(q.map { String($0.type) } ?? "-") rcode=\(message.rcode) answers=\(message.answers.count)\(message.header.truncated ? " TC" : "")"
-    )
+/// What both transports do with a query: answer it from the latest snapshot and log it when asked to.
+struct DNSQueryAnswerer: Sendable {
+    let responder: DNSResponder
+    let registry: Registry
+    let queryLog: Logger?
+
+    func reply(to query: ByteBuffer, from client: SocketAddress?, transport: DNSResponder.Transport) -> [UInt8]? {
+        guard
+            let (reply, message) = responder.respond(
+                to: Array(query.readableBytesView), client: addressBytes(client), transport: transport, state: registry.snapshot.state)
+        else { return nil }
+        if let queryLog {
+            let q = message.questions.first
+            queryLog.info(
+                "\(client?.ipAddress ?? "?") \(transport) \(q?.name.description ?? "-") \(q.map { String($0.type) } ?? "-") rcode=\(message.rcode) answers=\(message.answers.count)\(message.header.truncated ? " TC" : "")"
+            )
+        }
+        return reply
+    }
 }
 
 final class DNSUDPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
-    let responder: DNSResponder
-    let registry: Registry
-    let queryLog: Logger?
+    let answerer: DNSQueryAnswerer
 
-    init(responder: DNSResponder, registry: Registry, queryLog: Logger?) {
-        self.responder = responder
-        self.registry = registry
-        self.queryLog = queryLog
-    }
+    init(answerer: DNSQueryAnswerer) { self.answerer = answerer }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        let query = Array(envelope.data.readableBytesView)
-        let state = registry.snapshot.state
-        guard
-            let (reply, message) = responder.respond(to: query, client: addressBytes(envelope.remoteAddress), transport: .udp, state: state)
-        else { return }
-        logQuery(queryLog, client: envelope.remoteAddress, transport: "udp", message: message)
+        guard let reply = answerer.reply(to: envelope.data, from: envelope.remoteAddress, transport: .udp) else { return }
         let buffer = context.channel.allocator.buffer(bytes: reply)
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
     }
@@ -166,27 +169,15 @@ final class DNSTCPHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let responder: DNSResponder
-    let registry: Registry
-    let queryLog: Logger?
+    let answerer: DNSQueryAnswerer
 
-    init(responder: DNSResponder, registry: Registry, queryLog: Logger?) {
-        self.responder = responder
-        self.registry = registry
-        self.queryLog = queryLog
-    }
+    init(answerer: DNSQueryAnswerer) { self.answerer = answerer }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let query = Array(unwrapInboundIn(data).readableBytesView)
-        let remote = context.channel.remoteAddress
-        guard
-            let (reply, message) = responder.respond(
-                to: query, client: addressBytes(remote), transport: .tcp, state: registry.snapshot.state)
-        else {
+        guard let reply = answerer.reply(to: unwrapInboundIn(data), from: context.channel.remoteAddress, transport: .tcp) else {
             context.close(promise: nil)
             return
         }
-        logQuery(queryLog, client: remote, transport: "tcp", message: message)
         var buffer = context.channel.allocator.buffer(capacity: reply.count + 2)
         buffer.writeInteger(UInt16(reply.count))
         buffer.writeBytes(reply)

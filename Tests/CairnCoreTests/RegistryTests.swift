@@ -24,18 +24,24 @@ final class RecordingStore: RegistryStore {
 struct RegistryTests {
     let context = RequestContext(region: "us-east-1", account: "000000000000")
 
+    /// Namespace `demo` with service `s`, through a running registry.
+    func demoService(_ registry: Registry) async throws -> Service {
+        _ = try await registry.submit(.createNamespace(CreateNamespace(type: .HTTP, name: "demo")), context: context)
+        let ns = try #require(registry.snapshot.state.namespaces.values.first).id
+        guard
+            case .service(let service) = try await registry.submit(
+                .createService(CreateService(name: "s", namespaceId: ns)), context: context)
+        else { throw CairnError.invalid("no service") }
+        return service
+    }
+
     @Test("Concurrent commands share durable transactions (group commit) and all land")
     func groupCommit() async throws {
         let store = RecordingStore()
         let registry = try await Registry.open(store: store, seed: 3)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await registry.run() }
-            _ = try await registry.submit(.createNamespace(CreateNamespace(type: .HTTP, name: "demo")), context: context)
-            let ns = try #require(registry.snapshot.state.namespaces.values.first).id
-            guard
-                case .service(let service) = try await registry.submit(
-                    .createService(CreateService(name: "s", namespaceId: ns)), context: context)
-            else { Issue.record("no service"); return }
+            let service = try await demoService(registry)
             try await withThrowingTaskGroup(of: Void.self) { writers in
                 for i in 0..<200 {
                     writers.addTask {
@@ -116,12 +122,7 @@ struct RegistryTests {
         let registry = try await Registry.open(store: store, configuration: Registry.Configuration(checkpointInterval: 7), seed: 5)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await registry.run() }
-            _ = try await registry.submit(.createNamespace(CreateNamespace(type: .HTTP, name: "demo")), context: context)
-            let ns = try #require(registry.snapshot.state.namespaces.values.first).id
-            guard
-                case .service(let service) = try await registry.submit(
-                    .createService(CreateService(name: "s", namespaceId: ns)), context: context)
-            else { return }
+            let service = try await demoService(registry)
             for round in 0..<5 {
                 try await withThrowingTaskGroup(of: Void.self) { writers in
                     for i in 0..<20 {
