@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", exact: "1.13.2"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
@@ -48,6 +50,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "CairnHealth",
+            dependencies: [
+                "CairnCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CairnAPI",
             dependencies: [
                 "CairnCore", "CloudMapWire",
@@ -60,7 +75,7 @@ let package = Package(
         .target(
             name: "CairnServer",
             dependencies: [
-                "CairnCore", "CairnStore", "CairnAPI", "CairnDNS", "DNSWire",
+                "CairnCore", "CairnStore", "CairnAPI", "CairnDNS", "DNSWire", "CairnHealth", "CloudMapWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -87,6 +102,7 @@ let package = Package(
         ),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"], swiftSettings: swiftSettings),
         .testTarget(name: "CloudMapWireTests", dependencies: ["CloudMapWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "CairnHealthTests", dependencies: ["CairnHealth", "CairnCore", "CairnTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire", "CairnTesting"], swiftSettings: swiftSettings),

@@ -56,6 +56,9 @@ extension CairnCommand {
         @Flag(name: .long, help: "Serve no DNS.")
         var noDns = false
 
+        @Option(name: .long, help: "Seconds between health probes of one instance (default 10, minimum 1).")
+        var healthInterval: Double?
+
         @Option(name: .long, help: "Region for requests without a SigV4 credential scope (default us-east-1).")
         var region: String?
 
@@ -90,6 +93,7 @@ extension CairnCommand {
                 if let dnsPort { configuration.dns.port = dnsPort }
                 if dnsQueryLog { configuration.dns.queryLog = true }
                 if noDns { configuration.dns.enabled = false }
+                if let healthInterval { configuration.health.interval = healthInterval }
                 if let logLevel { configuration.logLevel = logLevel }
                 if dev { configuration.dev = true }
                 try configuration.validate()

@@ -9,6 +9,9 @@ public enum Command: Sendable, Equatable {
     case registerInstance(RegisterInstance)
     case deregisterInstance(serviceId: String, instanceId: String)
     case setCustomHealth(serviceId: String, instanceId: String, status: HealthStatus)
+    /// A result of Cairn's own health checks, for the registration that was probed (`registeredAt`); ignored when
+    /// the instance was re-registered or deregistered meanwhile, or the service lost its check.
+    case setProbedHealth(serviceId: String, instanceId: String, registeredAt: Int64, status: HealthStatus)
     case updateServiceAttributes(serviceId: String, attributes: [String: String])
     case deleteServiceAttributes(serviceId: String, keys: [String])
     case tagResource(arn: String, tags: [Tag])

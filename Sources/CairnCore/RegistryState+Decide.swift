@@ -41,6 +41,11 @@ extension RegistryState {
             let instance = try instance(instanceId, of: service)
             if instance.health == status { return Decision(events: [], result: .none) }
             return Decision(events: [.healthSet(serviceId: service.id, instanceId: instanceId, status: status)], result: .none)
+        case .setProbedHealth(let serviceId, let instanceId, let registeredAt, let status):
+            guard let service = services[serviceId], service.healthCheckConfig != nil,
+                let instance = instances[serviceId]?[instanceId], instance.registeredAt == registeredAt, instance.health != status
+            else { return Decision(events: [], result: .none) }
+            return Decision(events: [.healthSet(serviceId: serviceId, instanceId: instanceId, status: status)], result: .none)
         case .updateServiceAttributes(let serviceId, let attributes):
             var service = try service(serviceId, in: context)
             service.attributes.merge(attributes) { _, new in new }

@@ -49,6 +49,18 @@ extension CairnConfiguration {
                     default: throw ConfigurationError(key: full, "is not a known key")
                     }
                 }
+            case "health":
+                for (sub, v) in try mapping(value, key) {
+                    let full = "health.\(sub)"
+                    switch sub {
+                    case "enabled": health.enabled = try bool(v, full)
+                    case "interval": health.interval = try double(v, full)
+                    case "historySize": health.historySize = try int(v, full)
+                    case "flapTransitions": health.flapTransitions = try int(v, full)
+                    case "flapWindowSeconds": health.flapWindowSeconds = try double(v, full)
+                    default: throw ConfigurationError(key: full, "is not a known key")
+                    }
+                }
             case "networks":
                 var result: [String: [String]] = [:]
                 for (name, v) in try mapping(value, key) {
@@ -102,6 +114,10 @@ extension CairnConfiguration {
             dns.port = port
         }
         if let v = environment["CAIRN_REGION"] { region = v }
+        if let v = environment["CAIRN_HEALTH_INTERVAL"] {
+            guard let seconds = Double(v) else { throw ConfigurationError(key: "CAIRN_HEALTH_INTERVAL", "must be a number, not '\(v)'") }
+            health.interval = seconds
+        }
         if let v = environment["CAIRN_LOG_LEVEL"] { logLevel = v }
     }
 
@@ -115,6 +131,13 @@ extension CairnConfiguration {
         if let i = value as? Int { return i }
         if let s = value as? String, let i = Int(s) { return i }
         throw ConfigurationError(key: key, "must be a whole number")
+    }
+
+    private func double(_ value: Any, _ key: String) throws(ConfigurationError) -> Double {
+        if let d = value as? Double { return d }
+        if let i = value as? Int { return Double(i) }
+        if let s = value as? String, let d = Double(s) { return d }
+        throw ConfigurationError(key: key, "must be a number")
     }
 
     private func bool(_ value: Any, _ key: String) throws(ConfigurationError) -> Bool {

@@ -25,6 +25,17 @@ public struct CairnConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    public struct Health: Sendable, Equatable {
+        public var enabled = true
+        /// Seconds between probes of one instance (minimum 1).
+        public var interval = 10.0
+        public var historySize = 20
+        /// Flap damping: more than `flapTransitions` changes within `flapWindowSeconds` hold UNHEALTHY (0: off).
+        public var flapTransitions = 0
+        public var flapWindowSeconds = 300.0
+        public init() {}
+    }
+
     public enum StoreKind: String, Sendable, Equatable {
         case sqlite, memory
     }
@@ -33,6 +44,7 @@ public struct CairnConfiguration: Sendable, Equatable {
     public var store = StoreKind.sqlite
     public var api = API()
     public var dns = DNS()
+    public var health = Health()
     /// Accept any credentials; loopback only; loudly logged.
     public var dev = false
     /// Region for requests without a SigV4 credential scope.
@@ -86,6 +98,10 @@ public struct CairnConfiguration: Sendable, Equatable {
                 throw ConfigurationError(key: "dns.host", "must be a loopback address in --dev mode, not \(dns.host)")
             }
         }
+        if health.interval < 1 { throw ConfigurationError(key: "health.interval", "must be at least 1 second, not \(health.interval)") }
+        if !(1...1000).contains(health.historySize) { throw ConfigurationError(key: "health.historySize", "must be 1 to 1000") }
+        if health.flapTransitions < 0 { throw ConfigurationError(key: "health.flapTransitions", "must be 0 (off) or more") }
+        if health.flapWindowSeconds <= 0 { throw ConfigurationError(key: "health.flapWindowSeconds", "must be positive") }
         if !(1...100).contains(dns.maxAnswers) { throw ConfigurationError(key: "dns.maxAnswers", "must be 1 to 100") }
         if !(512...4096).contains(dns.ednsPayloadSize) { throw ConfigurationError(key: "dns.ednsPayloadSize", "must be 512 to 4096") }
         if DNSName(dns.serverName) == nil || dns.serverName.isEmpty {

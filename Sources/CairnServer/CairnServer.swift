@@ -1,6 +1,7 @@
 import CairnAPI
 import CairnCore
 import CairnDNS
+import CairnHealth
 import CairnStore
 import DNSWire
 import Foundation
@@ -48,8 +49,15 @@ public struct CairnServer: Sendable {
                 "DEV MODE: any access key and secret are accepted, no signature is checked; listening on loopback only. Never expose this to a network."
             )
         }
+        let router = api.router()
+        var health: HealthCheckRunner?
+        if configuration.health.enabled {
+            let runner = try HealthCheckRunner(registry: registry, configuration: healthConfiguration, logger: logger)
+            ProbeHistoryRoute.add(to: router, runner: runner)
+            health = runner
+        }
         let app = Application(
-            router: api.router(),
+            router: router,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.api.host, port: configuration.api.port), serverName: "Cairn"),
             onServerRunning: { channel in
@@ -70,6 +78,7 @@ public struct CairnServer: Sendable {
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
             services.append(.init(service: DNSService(server: dns)))
         }
+        if let health { services.append(.init(service: HealthService(runner: health))) }
         services.append(.init(service: app))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -87,6 +96,15 @@ extension CairnServer {
         return logger
     }
 
+    var healthConfiguration: HealthCheckConfiguration {
+        let h = configuration.health
+        return HealthCheckConfiguration(
+            interval: h.interval,
+            damping: h.flapTransitions > 0
+                ? HealthThresholds.Damping(maxTransitions: h.flapTransitions, windowMilliseconds: Int64(h.flapWindowSeconds * 1000)) : nil,
+            historySize: h.historySize)
+    }
+
     /// The DNS settings in the resolver's terms (validated by `CairnConfiguration.validate`).
     var dnsConfiguration: DNSConfiguration {
         DNSConfiguration(
@@ -94,6 +112,15 @@ extension CairnServer {
             hostmaster: DNSName(configuration.dns.hostmaster) ?? DNSName("hostmaster.cairn.internal")!,
             maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
             networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) })
+    }
+}
+
+/// The health checker as a lifecycle service: probing stops when shutdown begins.
+struct HealthService: ServiceLifecycle.Service {
+    let runner: HealthCheckRunner
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await runner.run() }
     }
 }
 

@@ -33,8 +33,9 @@ def client_for(endpoint, region, **config):
 
 @pytest.fixture(scope="session")
 def cairn():
-    """The shared server. Limits are AWS's defaults; tests isolate themselves by region."""
-    server = CairnProcess().start()
+    """The shared server. Limits are AWS's defaults; tests isolate themselves by region. It probes hourly, so a
+    check never races an assertion about the state before the first probe (test_health.py probes every second)."""
+    server = CairnProcess(extra_args=["--health-interval", "3600"]).start()
     yield server
     code = server.stop()
     assert code == 0, "cairn did not exit cleanly on SIGTERM:\n" + "".join(server.log_lines[-30:])

@@ -1,0 +1,53 @@
+import CairnCore
+import CairnHealth
+import CloudMapWire
+import Hummingbird
+import NIOCore
+
+/// `GET /cairn/v1/probe-history?ServiceId=srv-...&InstanceId=...`: a Cairn extension showing why an instance is
+/// (un)healthy: the status the checker publishes and its last probes with time, latency and the reason.
+enum ProbeHistoryRoute {
+    static func add(to router: Router<BasicRequestContext>, runner: HealthCheckRunner) {
+        // How the checker keeps up: instances checked, probes started, lateness against the schedule.
+        router.get("/cairn/v1/health-checker") { _, _ -> Response in
+            let lag = runner.lag
+            let body = JSONValue.object([
+                "Instances": .int(Int64(runner.checkedCount)), "Probes": .int(Int64(lag.probes)),
+                "MeanLagSeconds": .double(lag.meanSeconds), "MaxLagSeconds": .double(lag.maxSeconds),
+            ])
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.render(body))))
+        }
+        router.get("/cairn/v1/probe-history") { request, _ -> Response in
+            let serviceId = request.uri.queryParameters["ServiceId"].map(String.init) ?? ""
+            let instanceId = request.uri.queryParameters["InstanceId"].map(String.init) ?? ""
+            guard let history = runner.history(serviceId: serviceId, instanceId: instanceId) else {
+                let error = WireError(
+                    type: "InstanceNotFound",
+                    message: "No health-checked instance \(instanceId) in service \(serviceId) (is HealthCheckConfig set on the service?)")
+                return Response(
+                    status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
+            }
+            let t = history.target
+            let body = JSONValue.object([
+                "ServiceId": .string(t.serviceId), "InstanceId": .string(t.instanceId), "Status": .string(history.status.rawValue),
+                "FlapDamped": .bool(history.damped),
+                "Check": .object([
+                    "Type": .string(t.type.rawValue), "Endpoint": .string("\(t.address):\(t.port)"), "ResourcePath": .string(t.path),
+                    "Host": .string(t.hostHeader), "FailureThreshold": .int(Int64(t.threshold)),
+                ]),
+                "Probes": .array(
+                    history.probes.reversed().map {
+                        .object([
+                            "Time": .timestamp(milliseconds: $0.time), "Healthy": .bool($0.healthy),
+                            "LatencyMs": .double(($0.latencyMilliseconds * 1000).rounded() / 1000), "Detail": .string($0.detail),
+                        ])
+                    }),
+            ])
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.render(body))))
+        }
+    }
+}
