@@ -1,6 +1,7 @@
 """Active health checks end to end: real HTTP, HTTPS and TCP endpoints on loopback, a cairn probing every second,
 transitions seen through DiscoverInstances, GetInstancesHealthStatus, dig, and the probe-history extension."""
 import concurrent.futures
+import subprocess
 import json
 import time
 import urllib.request
@@ -183,8 +184,11 @@ def test_dns_answers_follow_probe_results(server, sd, name):
             r = dns.query.udp(dns.message.make_query(f"www.{name}.example.org", "A"), "127.0.0.1", port=server.dns_port, timeout=3)
             return sorted(x.address for rrset in r.answer for x in rrset)
 
-        # 127.0.0.2 is an unreachable endpoint here (nothing listens there on that port) or answers 503: unhealthy.
+        # Nothing listens on 127.0.0.2 at that port (the server is bound to 127.0.0.1), so "b" is refused: unhealthy.
         eventually(lambda: answer() == ["127.0.0.1"], INTERVAL + 3, "only the healthy instance in DNS")
+        dig = subprocess.run(["dig", "@127.0.0.1", "-p", str(server.dns_port), "+short", f"www.{name}.example.org", "A"],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+        assert dig == ["127.0.0.1"]
         good.status = 500
         eventually(lambda: answer() == ["127.0.0.1", "127.0.0.2"], INTERVAL + 3, "fail open when none is healthy")
     finally:
