@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
@@ -67,6 +68,7 @@ let package = Package(
             dependencies: [
                 "CairnCore", "CloudMapWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -109,7 +111,7 @@ let package = Package(
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnAPITests",
-            dependencies: ["CairnTesting", "CairnAPI", "CloudMapWire"],
+            dependencies: ["CairnTesting", "CairnAPI", "CloudMapWire", "CairnCore"],
             swiftSettings: swiftSettings
         ),
     ]

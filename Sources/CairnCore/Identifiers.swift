@@ -59,13 +59,17 @@ public struct IdentifierGenerator: Sendable {
 }
 
 /// Seeds for per-request generators without a system call per request: a process-wide counter, started from the
-/// system's randomness, stepped by the golden ratio (SplitMix64 then scrambles it). Load spreading needs no more.
+/// system's randomness and scrambled by MurmurHash3's finalizer. (Stepping it by SplitMix64's own increment would
+/// make each request's stream the previous one shifted by one draw: correlated shuffles.)
 public enum FastSeed {
     static let start = UInt64.random(in: .min ... .max)
     static let counter = Atomic<UInt64>(0)
 
     public static func next() -> UInt64 {
-        start &+ counter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        var h = start ^ counter.wrappingAdd(1, ordering: .relaxed).newValue
+        h = (h ^ (h >> 33)) &* 0xff51_afd7_ed55_8ccd
+        h = (h ^ (h >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+        return h ^ (h >> 33)
     }
 }
 

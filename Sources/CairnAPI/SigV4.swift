@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+
+/// AWS Signature Version 4 verification (Authorization header), for service `servicediscovery`.
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
+public enum SigV4 {
+    /// Who signed a request, and the region of its credential scope.
+    public struct Principal: Sendable, Equatable {
+        public var accessKeyId: String
+        public var region: String
+    }
+
+    /// Why a request is refused, each with the error AWS returns for it.
+    public struct Failure: Error, Sendable, Equatable {
+        public var type: String
+        public var message: String
+
+        static func missing() -> Failure {
+            Failure(type: "MissingAuthenticationTokenException", message: "Request is missing Authentication Token")
+        }
+        static func invalid(_ message: String) -> Failure { Failure(type: "InvalidSignatureException", message: message) }
+        static func unknownKey() -> Failure {
+            Failure(type: "UnrecognizedClientException", message: "The security token included in the request is invalid.")
+        }
+        static func mismatch() -> Failure {
+            Failure(
+                type: "InvalidSignatureException",
+                message:
+                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+            )
+        }
+    }
+
+    /// The request as signed: method, path, raw query, headers (any case; `host` included), body.
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        public var query: String
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public init(method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8]) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = headers
+            self.body = body
+        }
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name }?.value
+        }
+    }
+
+    public static let maxSkewSeconds: TimeInterval = 15 * 60
+    public static let service = "servicediscovery"
+
+    /// Verifies the signature against the secret of its access key; `secret` returns nil for unknown keys.
+    public static func verify(_ request: Request, secret: (String) -> String?, now: Date, service expected: String = service)
+        throws(Failure) -> Principal
+    {
+        guard let authorization = request.header("authorization") else { throw .missing() }
+        guard authorization.hasPrefix("AWS4-HMAC-SHA256 ") else {
+            throw .invalid("Only AWS4-HMAC-SHA256 signatures are accepted.")
+        }
+        var fields: [String: String] = [:]
+        for part in authorization.dropFirst("AWS4-HMAC-SHA256 ".count).split(separator: ",") {
+            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
+        }
+        guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"], let signature = fields["Signature"] else {
+            throw .invalid("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
+        }
+        let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard scope.count == 5, scope[4] == "aws4_request", !scope[2].isEmpty else {
+            throw .invalid("Credential should be scoped to a valid region, service and aws4_request.")
+        }
+        let (accessKeyId, day, region, scopeService) = (scope[0], scope[1], scope[2], scope[3])
+        guard scopeService == expected else {
+            throw .invalid("Credential should be scoped to correct service: '\(expected)'.")
+        }
+        guard let secretKey = secret(accessKeyId) else { throw .unknownKey() }
+        guard let amzDate = request.header("x-amz-date"), let signedAt = parseAmzDate(amzDate) else {
+            throw .invalid("The request must carry an X-Amz-Date header (yyyyMMddTHHmmssZ).")
+        }
+        guard amzDate.hasPrefix(day) else { throw .invalid("The credential scope date does not match X-Amz-Date.") }
+        if abs(now.timeIntervalSince(signedAt)) > maxSkewSeconds {
+            throw .invalid("Signature expired: \(amzDate) is now earlier than or later than 15 minutes from the server's time.")
+        }
+        let names = signedHeaders.split(separator: ";").map { String($0) }
+        guard names.contains("host"), names == names.sorted(), names.allSatisfy({ $0 == $0.lowercased() }) else {
+            throw .invalid("SignedHeaders must list lower-case header names in order and include host.")
+        }
+        for name in names where request.header(name) == nil {
+            throw .invalid("The signed header '\(name)' is missing from the request.")
+        }
+        let canonical = canonicalRequest(request, signedHeaders: names)
+        let toSign = stringToSign(amzDate: amzDate, scope: "\(day)/\(region)/\(scopeService)/aws4_request", canonicalRequest: canonical)
+        let expectedSignature = hex(
+            HMAC<SHA256>.authenticationCode(
+                for: Array(toSign.utf8), using: signingKey(secret: secretKey, day: day, region: region, service: scopeService)))
+        guard constantTimeEqual(Array(expectedSignature.utf8), Array(signature.utf8)) else { throw .mismatch() }
+        return Principal(accessKeyId: accessKeyId, region: region)
+    }
+
+    static func parseAmzDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.date(from: text)
+    }
+
+    /// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` when `keepSlash`).
+    static func encode(_ text: String, keepSlash: Bool) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if c.isASCII && (c.isLetter || c.isNumber || "-_.~".contains(c) || (keepSlash && c == "/")) {
+                out.append(c)
+            } else {
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+
+    public static func canonicalRequest(_ request: Request, signedHeaders: [String]) -> String {
+        let path = request.path.isEmpty ? "/" : request.path
+        var pairs: [(String, String)] = []
+        for pair in request.query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            pairs.append((encode(key, keepSlash: false), encode(value, keepSlash: false)))
+        }
+        pairs.sort { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        let query = pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        let headers = signedHeaders.map { name -> String in
+            let values = request.headers.filter { $0.name.lowercased() == name }.map {
+                $0.value.trimmingCharacters(in: .whitespaces).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+            }
+            return "\(name):\(values.joined(separator: ","))\n"
+        }.joined()
+        let payload =
+            request.header("x-amz-content-sha256").flatMap { $0 == "UNSIGNED-PAYLOAD" ? nil : $0 } ?? hex(SHA256.hash(data: request.body))
+        return [request.method, encode(path, keepSlash: true), query, headers, signedHeaders.joined(separator: ";"), payload]
+            .joined(separator: "\n")
+    }
+
+    public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {
+        "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(hex(SHA256.hash(data: Array(canonicalRequest.utf8))))"
+    }
+
+    public static func signingKey(secret: String, day: String, region: String, service: String) -> SymmetricKey {
+        var key = SymmetricKey(data: Array("AWS4\(secret)".utf8))
+        for part in [day, region, service, "aws4_request"] {
+            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key)))
+        }
+        return key
+    }
+
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Compares without stopping at the first difference, so timing says nothing about the signature.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+}

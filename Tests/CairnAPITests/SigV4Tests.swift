@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+@testable import CairnAPI
+
+@Suite("SigV4 verification")
+struct SigV4Tests {
+    static let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    static let at = Date(timeIntervalSince1970: 1_440_938_160)  // 2015-08-30T12:36:00Z
+
+    static func request(_ method: String, query: String = "", signature: String, body: [UInt8] = []) -> SigV4.Request {
+        SigV4.Request(
+            method: method, path: "/", query: query,
+            headers: [
+                ("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=\(signature)"
+                ),
+            ], body: body)
+    }
+
+    /// The AWS Signature Version 4 test suite: get-vanilla, get-vanilla-query-order-key-case, post-vanilla.
+    static let suite: [(String, String, String)] = [
+        ("GET", "", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
+        ("GET", "Param2=value2&Param1=value1", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+        ("POST", "", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
+    ]
+
+    @Test("The AWS test-suite vectors verify", arguments: suite)
+    func vectors(method: String, query: String, signature: String) throws {
+        let principal = try SigV4.verify(
+            Self.request(method, query: query, signature: signature), secret: { $0 == "AKIDEXAMPLE" ? Self.secret : nil }, now: Self.at,
+            service: "service")
+        #expect(principal == SigV4.Principal(accessKeyId: "AKIDEXAMPLE", region: "us-east-1"))
+    }
+
+    @Test("get-vanilla's canonical request and string to sign")
+    func canonicalForm() {
+        let canonical = SigV4.canonicalRequest(Self.request("GET", signature: ""), signedHeaders: ["host", "x-amz-date"])
+        #expect(
+            canonical
+                == "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
+        #expect(
+            SigV4.stringToSign(amzDate: "20150830T123600Z", scope: "20150830/us-east-1/service/aws4_request", canonicalRequest: canonical)
+                == "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nbb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
+        )
+    }
+
+    static let refused: [(String, SigV4.Request, Date, String)] = [
+        ("wrong signature", request("GET", signature: String(repeating: "0", count: 64)), at, "InvalidSignatureException"),
+        (
+            "modified body", request("POST", signature: "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b", body: [1]), at,
+            "InvalidSignatureException"
+        ),
+        (
+            "modified query",
+            request("GET", query: "Param1=other", signature: "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"), at,
+            "InvalidSignatureException"
+        ),
+        (
+            "16 minutes late", request("GET", signature: "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"), at + 16 * 60,
+            "InvalidSignatureException"
+        ),
+        (
+            "no Authorization", SigV4.Request(method: "GET", path: "/", query: "", headers: [("Host", "h")], body: []), at,
+            "MissingAuthenticationTokenException"
+        ),
+    ]
+
+    @Test("Refusals name AWS's errors", arguments: refused)
+    func refusals(label: String, request: SigV4.Request, now: Date, type: String) {
+        do {
+            _ = try SigV4.verify(request, secret: { $0 == "AKIDEXAMPLE" ? Self.secret : nil }, now: now, service: "service")
+            Issue.record("\(label) verified")
+        } catch {
+            #expect(error.type == type, "\(label): \(error.message)")
+        }
+    }
+
+    @Test("An unknown key is UnrecognizedClientException, another service's scope is refused")
+    func keysAndScope() {
+        let request = Self.request("GET", signature: "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+        #expect(throws: SigV4.Failure.unknownKey()) { try SigV4.verify(request, secret: { _ in nil }, now: Self.at, service: "service") }
+        #expect(throws: SigV4.Failure.self) { try SigV4.verify(request, secret: { _ in Self.secret }, now: Self.at) }
+    }
+}
