@@ -16,9 +16,11 @@ extension CloudMapAPI {
             let reply: Reply
             do {
                 let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
+                var headers: [(name: String, value: String)] = [("host", request.head.authority ?? "")]
+                for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
                 reply = await self.handle(
-                    target: request.headers[Self.targetHeader], contentType: request.headers[.contentType],
-                    authorization: request.headers[.authorization], body: body.readableBytesView)
+                    method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers,
+                    body: Array(body.readableBytesView))
             } catch {
                 reply = self.errorReply(
                     WireError(

@@ -13,11 +13,17 @@ public final class CloudMapAPI: Sendable {
         public var account: String
         /// Largest request body accepted (bytes); larger bodies get 413 RequestEntityTooLargeException.
         public var maxBodyBytes: Int
+        /// Access key id → secret. nil is dev mode: any credentials, the region read from the credential scope.
+        public var accessKeys: [String: String]?
 
-        public init(defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = 1 << 20) {
+        public init(
+            defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = 1 << 20,
+            accessKeys: [String: String]? = nil
+        ) {
             self.defaultRegion = defaultRegion
             self.account = account
             self.maxBodyBytes = maxBodyBytes
+            self.accessKeys = accessKeys
         }
     }
 
@@ -55,9 +61,22 @@ public final class CloudMapAPI: Sendable {
 
     /// Answers one request. Never throws: every failure becomes an AWS-style error body.
     public func handle(target: String?, contentType: String?, authorization: String?, body: some Collection<UInt8>) async -> Reply {
+        var headers: [(name: String, value: String)] = []
+        if let target { headers.append(("x-amz-target", target)) }
+        if let contentType { headers.append(("content-type", contentType)) }
+        if let authorization { headers.append(("authorization", authorization)) }
+        return await handle(method: "POST", path: "/", query: "", headers: headers, body: Array(body))
+    }
+
+    /// Answers one HTTP request (headers in any case, `host` included when signatures are checked).
+    public func handle(method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8]) async -> Reply
+    {
         let requestId = UUID().uuidString.lowercased()
-        do {
-            let output = try await dispatch(target: target, contentType: contentType, authorization: authorization, body: body)
+        do throws(WireError) {
+            let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
+            let region = try authenticate(signed)
+            let output = try await dispatch(
+                target: signed.header("x-amz-target"), contentType: signed.header("content-type"), region: region, body: body)
             switch output {
             case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId)
             case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId)
@@ -75,7 +94,20 @@ public final class CloudMapAPI: Sendable {
         Reply(status: error.status, body: error.body, requestId: UUID().uuidString.lowercased())
     }
 
-    private func dispatch(target: String?, contentType: String?, authorization: String?, body: some Collection<UInt8>)
+    /// The caller's region: from a verified signature when access keys are configured, else (dev mode) from the
+    /// credential scope as sent.
+    private func authenticate(_ request: SigV4.Request) throws(WireError) -> String {
+        guard let keys = configuration.accessKeys else {
+            return Self.region(authorization: request.header("authorization")) ?? configuration.defaultRegion
+        }
+        do {
+            return try SigV4.verify(request, secret: { keys[$0] }, now: Date()).region
+        } catch {
+            throw WireError(type: error.type, message: error.message, status: 403)
+        }
+    }
+
+    private func dispatch(target: String?, contentType: String?, region: String, body: some Collection<UInt8>)
         async throws(WireError) -> Output
     {
         if let contentType {
@@ -99,8 +131,7 @@ public final class CloudMapAPI: Sendable {
             throw WireError(type: "SerializationException", message: "The request body must be a JSON object.")
         }
         try ModelValidator.validate(input, operation: handler.name)
-        let context = RequestContext(
-            region: Self.region(authorization: authorization) ?? configuration.defaultRegion, account: configuration.account)
+        let context = RequestContext(region: region, account: configuration.account)
         do {
             return try await handler.run(self, Call(operation: handler.name, input: input, context: context))
         } catch let error as CairnError {

@@ -47,7 +47,7 @@ public enum SigV4 {
             self.body = body
         }
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name }?.value
         }
     }

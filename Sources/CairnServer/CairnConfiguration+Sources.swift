@@ -34,6 +34,15 @@ extension CairnConfiguration {
                     default: throw ConfigurationError(key: "api.\(sub)", "is not a known key")
                     }
                 }
+            case "accessKeys":
+                guard let list = value as? [Any] else { throw ConfigurationError(key: key, "must be a list of {id, secret}") }
+                for item in list {
+                    let entry = try mapping(item, key)
+                    guard let id = entry["id"] as? String, let secret = entry["secret"] as? String, entry.count == 2 else {
+                        throw ConfigurationError(key: key, "each entry needs exactly 'id' and 'secret'")
+                    }
+                    accessKeys[id] = secret
+                }
             case "dns":
                 for (sub, v) in try mapping(value, key) {
                     let full = "dns.\(sub)"

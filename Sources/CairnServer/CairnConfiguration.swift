@@ -47,6 +47,8 @@ public struct CairnConfiguration: Sendable, Equatable {
     public var health = Health()
     /// Accept any credentials; loopback only; loudly logged.
     public var dev = false
+    /// Access key id → secret. Empty outside dev mode: an administrator key is created in the data directory.
+    public var accessKeys: [String: String] = [:]
     /// Region for requests without a SigV4 credential scope.
     public var region = "us-east-1"
     public var account = "000000000000"
@@ -83,11 +85,8 @@ public struct CairnConfiguration: Sendable, Equatable {
             ("limits.operationsRetained", limits.operationsRetained),
         ]
         for (key, value) in limitValues where value < 1 { throw ConfigurationError(key: key, "must be at least 1") }
-        if !dev {
-            throw ConfigurationError(
-                key: "dev",
-                "is required for now: this Cairn has no access keys configured and verifies no signatures yet, so it only runs as `cairn serve --dev` (any credentials, loopback only)"
-            )
+        for (id, secret) in accessKeys where id.isEmpty || secret.count < 16 || id.contains("/") {
+            throw ConfigurationError(key: "accessKeys", "need an id without '/' and a secret of at least 16 characters (id '\(id)')")
         }
         if dev && !Self.isLoopback(api.host) {
             throw ConfigurationError(key: "api.host", "must be a loopback address in --dev mode, not \(api.host)")

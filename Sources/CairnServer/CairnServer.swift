@@ -30,10 +30,12 @@ public struct CairnServer: Sendable {
         }
         let rules = RegistryRules(limits: configuration.limits, networks: Set(configuration.networks.keys), strict: configuration.strict)
         let registry = try await Registry.open(store: store, configuration: Registry.Configuration(rules: rules))
+        let keys = try configuration.dev ? nil : AdministratorKey.accessKeys(for: configuration, logger: logger)
         let api = CloudMapAPI(
             registry: registry,
             configuration: CloudMapAPI.Configuration(
-                defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes),
+                defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes,
+                accessKeys: keys),
             logger: logger)
         return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger)
     }

@@ -16,7 +16,8 @@ DNS_LISTENING = re.compile(r"cairn DNS listening on [^ ]+:(\d+)")
 class CairnProcess:
     """One cairn server on a free loopback port, with its own data directory unless one is given."""
 
-    def __init__(self, data_dir=None, config=None, extra_args=()):
+    def __init__(self, data_dir=None, config=None, extra_args=(), dev=True):
+        self.dev = dev
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="cairn-test-")
         self.config = config
         self.extra_args = list(extra_args)
@@ -30,7 +31,7 @@ class CairnProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=60):
-        args = [BINARY, "serve", "--dev", "--port", "0", "--dns-port", "0", "--data-dir", self.data_dir, "--log-level", "notice"]
+        args = [BINARY, "serve", *(["--dev"] if self.dev else []), "--port", "0", "--dns-port", "0", "--data-dir", self.data_dir, "--log-level", "notice"]
         if self.config:
             path = os.path.join(self.data_dir, "test-config.yaml")
             os.makedirs(self.data_dir, exist_ok=True)

@@ -17,7 +17,6 @@ def serve(args, env=None, timeout=20):
 @pytest.mark.parametrize(
     "args,config,fragment",
     [
-        (["--port", "0"], None, "dev"),
         (["--dev", "--host", "0.0.0.0", "--port", "0"], None, "api.host"),
         (["--dev", "--port", "70000"], None, "api.port"),
         (["--dev", "--log-level", "loud"], None, "logLevel"),
