@@ -86,3 +86,16 @@ struct SigV4Tests {
         #expect(throws: SigV4.Failure.self) { try SigV4.verify(request, secret: { _ in Self.secret }, now: Self.at) }
     }
 }
+
+@Suite("X-Amz-Date parsing")
+struct AmzDateTests {
+    @Test(
+        "Dates parse to the right instant; malformed ones do not",
+        arguments: [
+            ("20150830T123600Z", 1_440_938_160.0 as Double?), ("19700101T000000Z", 0), ("20240229T235959Z", 1_709_251_199),
+            ("20150830T123600", nil), ("2015-08-30T12:36:00Z", nil), ("20151330T123600Z", nil), ("20150830X123600Z", nil),
+        ])
+    func parse(text: String, seconds: Double?) {
+        #expect(SigV4.parseAmzDate(text)?.timeIntervalSince1970 == seconds)
+    }
+}
