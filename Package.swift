@@ -36,6 +36,7 @@ let package = Package(
             dependencies: [
                 "CairnCore",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -79,6 +80,9 @@ let package = Package(
             dependencies: [
                 "CairnCore", "CairnStore", "CairnAPI", "CairnDNS", "DNSWire", "CairnHealth", "CloudMapWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,7 +112,10 @@ let package = Package(
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire", "CairnTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CairnStoreTests",
+            dependencies: ["CairnStore", "CairnCore", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnAPITests",
             dependencies: ["CairnTesting", "CairnAPI", "CloudMapWire", "CairnCore"],

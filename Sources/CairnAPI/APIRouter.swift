@@ -1,26 +1,40 @@
+import CairnCore
 import CloudMapWire
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+
+/// The request context of Cairn's HTTP routes: Hummingbird's core storage plus the client's address, which the
+/// audit trail records as `sourceIPAddress`.
+public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    var peer: String { remoteAddress?.ipAddress ?? "" }
+}
 
 extension CloudMapAPI {
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
 
     /// The HTTP routes: `POST /` for the API (whatever the Host, so `data-` prefixed hosts work too),
-    /// `/healthz` (alive) and `/readyz` (snapshot loaded, writer accepting).
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.post("/") { request, _ -> Response in
+    /// `/healthz` (alive), `/readyz` (snapshot loaded, writer accepting) and the audit trail under `/cairn/v1/audit`.
+    public func router() -> Router<CairnRequestContext> {
+        let router = Router(context: CairnRequestContext.self)
+        router.post("/") { request, context -> Response in
             var request = request
             let reply: Reply
             do {
                 let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
-                var headers: [(name: String, value: String)] = [("host", request.head.authority ?? "")]
-                for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
                 reply = await self.handle(
-                    method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers,
-                    body: Array(body.readableBytesView))
+                    method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+                    headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.peer)
             } catch {
                 reply = self.errorReply(
                     WireError(
@@ -33,7 +47,67 @@ extension CloudMapAPI {
         router.get("/readyz") { _, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready sequence=\(self.registry.snapshot.state.sequence)\n")))
         }
+        router.get("/cairn/v1/audit") { request, _ -> Response in
+            do throws(WireError) {
+                _ = try self.authorizeExtension(Self.signed(request), action: "LookupAuditEvents")
+                let query = try AuditLookup.query(request.uri.queryParameters)
+                let page: AuditPage
+                do { page = try await self.registry.auditTrail(query) } catch {
+                    throw WireError(type: "InternalFailure", message: "The audit trail could not be read.", status: 500)
+                }
+                return Self.json(AuditLookup.render(page))
+            } catch {
+                return Self.response(self.errorReply(error))
+            }
+        }
+        router.get("/cairn/v1/audit/export") { request, _ -> Response in
+            do throws(WireError) {
+                _ = try self.authorizeExtension(Self.signed(request), action: "ExportAuditEvents")
+                let after = request.uri.queryParameters["after"].flatMap { UInt64(String($0)) } ?? 0
+                var lines: [UInt8] = []
+                do {
+                    for record in try await self.registry.auditExport(after: after) {
+                        lines += record.record
+                        lines.append(0x0A)
+                    }
+                } catch {
+                    throw WireError(type: "InternalFailure", message: "The audit trail could not be read.", status: 500)
+                }
+                return Response(
+                    status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: lines)))
+            } catch {
+                return Self.response(self.errorReply(error))
+            }
+        }
         return router
+    }
+
+    /// A Cairn extension call (`cairn:<action>` on `*`) by the signer of `request`; an error reply when refused.
+    public func refusal(_ request: SigV4.Request, action: String) -> Response? {
+        do {
+            _ = try authorizeExtension(request, action: action)
+            return nil
+        } catch {
+            return Self.response(errorReply(error))
+        }
+    }
+
+    /// The request's headers for signature checks, `host` first.
+    static func headers(_ request: Request) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [("host", request.head.authority ?? "")]
+        for field in request.headers { headers.append((field.name.canonicalName, field.value)) }
+        return headers
+    }
+
+    /// A bodiless request (GET) as SigV4 sees it.
+    public static func signed(_ request: Request) -> SigV4.Request {
+        SigV4.Request(
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers(request), body: [])
+    }
+
+    static func json(_ value: JSONValue) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.render(value))))
     }
 
     static func response(_ reply: Reply) -> Response {
@@ -43,5 +117,43 @@ extension CloudMapAPI {
         return Response(
             status: HTTPResponse.Status(code: reply.status), headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+    }
+}
+
+/// `GET /cairn/v1/audit?StartTime=&EndTime=&EventName=&Principal=&Resource=&MaxResults=&NextToken=`: the
+/// trail newest first, `{"Events": [CloudTrail records], "NextToken": "..."}`. Times are epoch seconds or ISO 8601.
+enum AuditLookup {
+    static func query(_ parameters: Hummingbird.Parameters) throws(WireError) -> AuditQuery {
+        var query = AuditQuery()
+        func time(_ name: Substring) throws(WireError) -> Int64? {
+            guard let text = parameters[name].map(String.init) else { return nil }
+            if let seconds = Double(text) { return Int64(seconds * 1000) }
+            if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970 * 1000) }
+            throw WireError(type: "InvalidInput", message: "\(name) must be epoch seconds or an ISO 8601 time, not '\(text)'.")
+        }
+        query.startTime = try time("StartTime")
+        query.endTime = try time("EndTime")
+        query.eventName = parameters["EventName"].map(String.init)
+        query.principal = parameters["Principal"].map(String.init)
+        query.resource = parameters["Resource"].map(String.init)
+        if let text = parameters["MaxResults"].map(String.init) {
+            guard let n = Int(text), (1...1000).contains(n) else {
+                throw WireError(type: "InvalidInput", message: "MaxResults must be 1 to 1000, not '\(text)'.")
+            }
+            query.limit = n
+        }
+        if let text = parameters["NextToken"].map(String.init) {
+            guard let before = UInt64(text) else { throw WireError(type: "InvalidInput", message: "NextToken is not valid.") }
+            query.before = before
+        }
+        return query
+    }
+
+    static func render(_ page: AuditPage) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "Events": .raw("[" + page.records.map { String(decoding: $0.record, as: UTF8.self) }.joined(separator: ",") + "]")
+        ]
+        if let next = page.next { object["NextToken"] = .string(String(next)) }
+        return .object(object)
     }
 }

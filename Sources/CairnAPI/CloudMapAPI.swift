@@ -13,17 +13,35 @@ public final class CloudMapAPI: Sendable {
         public var account: String
         /// Largest request body accepted (bytes); larger bodies get 413 RequestEntityTooLargeException.
         public var maxBodyBytes: Int
-        /// Access key id → secret. nil is dev mode: any credentials, the region read from the credential scope.
-        public var accessKeys: [String: String]?
+        /// Access key id → secret and principal. nil is dev mode: any credentials, everything allowed, the region
+        /// read from the credential scope.
+        public var accessKeys: [String: Credential]?
+        public var throttling: Throttle.Configuration
+        public var audit: AuditSettings
 
         public init(
             defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = 1 << 20,
-            accessKeys: [String: String]? = nil
+            accessKeys: [String: Credential]? = nil, throttling: Throttle.Configuration = Throttle.Configuration(),
+            audit: AuditSettings = AuditSettings()
         ) {
             self.defaultRegion = defaultRegion
             self.account = account
             self.maxBodyBytes = maxBodyBytes
             self.accessKeys = accessKeys
+            self.throttling = throttling
+            self.audit = audit
+        }
+    }
+
+    /// Which calls the audit trail records besides every write.
+    public struct AuditSettings: Sendable, Equatable {
+        /// Get*, List*, ListTagsForResource, GetOperation (CloudTrail's read-only management events).
+        public var reads: Bool
+        /// DiscoverInstances and DiscoverInstancesRevision (not recorded by AWS CloudTrail as management events).
+        public var discover: Bool
+        public init(reads: Bool = true, discover: Bool = false) {
+            self.reads = reads
+            self.discover = discover
         }
     }
 
@@ -44,17 +62,26 @@ public final class CloudMapAPI: Sendable {
         var operation: String
         var input: JSONValue
         var context: RequestContext
+        /// The audit record this call will produce (nil when it is not recorded).
+        var audit: AuditTicket? = nil
     }
 
     public let registry: Registry
     public let configuration: Configuration
     let logger: Logger
     let discoveryCache = DiscoveryCache()
+    public let throttle: Throttle
+    let clock: @Sendable () -> Int64
 
-    public init(registry: Registry, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "cairn.api")) {
+    public init(
+        registry: Registry, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "cairn.api"),
+        clock: @escaping @Sendable () -> Int64 = Registry.systemMilliseconds
+    ) {
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
+        self.throttle = Throttle(configuration: configuration.throttling)
+        self.clock = clock
     }
 
     static let acceptedContentTypes: Set<String> = ["application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json"]
@@ -68,15 +95,40 @@ public final class CloudMapAPI: Sendable {
         return await handle(method: "POST", path: "/", query: "", headers: headers, body: Array(body))
     }
 
-    /// Answers one HTTP request (headers in any case, `host` included when signatures are checked).
-    public func handle(method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8]) async -> Reply
-    {
+    /// Answers one HTTP request (headers in any case, `host` included when signatures are checked). `peer` is the
+    /// client's address for the audit trail.
+    public func handle(
+        method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8], peer: String = ""
+    ) async -> Reply {
         let requestId = UUID().uuidString.lowercased()
+        let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
+        var ticket: AuditTicket?
         do throws(WireError) {
-            let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
-            let region = try authenticate(signed)
-            let output = try await dispatch(
-                target: signed.header("x-amz-target"), contentType: signed.header("content-type"), region: region, body: body)
+            let caller = try authenticate(signed)
+            let handler = try operation(target: signed.header("x-amz-target"), contentType: signed.header("content-type"))
+            if shouldAudit(handler.name) {
+                ticket = AuditTicket(
+                    event: AuditEvent(
+                        eventTime: clock(), eventName: handler.name, region: caller.region, account: configuration.account,
+                        sourceIPAddress: peer, userAgent: signed.header("user-agent") ?? "", identity: caller.identity,
+                        requestParameters: nil, requestID: requestId, eventID: UUID().uuidString.lowercased(),
+                        readOnly: Self.readOnly(handler.name)))
+            }
+            guard throttle.admit(principal: caller.accessKeyId, region: caller.region, operation: handler.name) else {
+                throw Self.throttled(handler.name)
+            }
+            let input = try JSONValue.parse(body)
+            guard case .object = input else {
+                throw WireError(type: "SerializationException", message: "The request body must be a JSON object.")
+            }
+            ticket?.event.requestParameters = AuditRendering.parameters(input)
+            try ModelValidator.validate(input, operation: handler.name)
+            let context = RequestContext(region: caller.region, account: configuration.account)
+            let snapshot = state
+            ticket?.event.resources = AuditRendering.resources(operation: handler.name, input: input, state: snapshot, context: context)
+            try authorize(caller, operation: handler.name, input: input, state: snapshot, context: context)
+            let output = try await run(handler, Call(operation: handler.name, input: input, context: context, audit: ticket))
+            if let ticket, !ticket.stored { registry.record(ticket.event) }
             switch output {
             case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId)
             case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId)
@@ -85,8 +137,33 @@ public final class CloudMapAPI: Sendable {
             if error.status >= 500 {
                 logger.error("request failed", metadata: ["requestId": "\(requestId)", "error": "\(error.type): \(error.message)"])
             }
+            if let ticket, !ticket.stored {
+                var event = ticket.event
+                event.errorCode = error.type
+                event.errorMessage = error.message
+                registry.record(event)
+            }
             return Reply(status: error.status, body: error.body, requestId: requestId)
         }
+    }
+
+    /// Whether calls of `operation` are recorded (writes always).
+    func shouldAudit(_ operation: String) -> Bool {
+        if operation.hasPrefix("Discover") { return configuration.audit.discover }
+        return !Self.readOnly(operation) || configuration.audit.reads
+    }
+
+    static func readOnly(_ operation: String) -> Bool {
+        operation.hasPrefix("Get") || operation.hasPrefix("List") || operation.hasPrefix("Discover")
+    }
+
+    static func throttled(_ operation: String) -> WireError {
+        if operation.hasPrefix("Discover") {
+            return WireError(
+                type: "RequestLimitExceeded",
+                message: "The operation can't be completed because you've reached the quota on the number of requests.")
+        }
+        return WireError(type: "ThrottlingException", message: "Rate exceeded")
     }
 
     /// An error reply for failures before the body could be read (e.g. too large).
@@ -94,22 +171,60 @@ public final class CloudMapAPI: Sendable {
         Reply(status: error.status, body: error.body, requestId: UUID().uuidString.lowercased())
     }
 
-    /// The caller's region: from a verified signature when access keys are configured, else (dev mode) from the
-    /// credential scope as sent.
-    private func authenticate(_ request: SigV4.Request) throws(WireError) -> String {
+    /// The caller: from a verified signature when access keys are configured, else (dev mode) whatever the
+    /// credential scope says.
+    func authenticate(_ request: SigV4.Request) throws(WireError) -> Caller {
         guard let keys = configuration.accessKeys else {
-            return Self.region(authorization: request.header("authorization")) ?? configuration.defaultRegion
+            let scope = Self.scope(authorization: request.header("authorization"))
+            return Caller(
+                accessKeyId: scope?.accessKeyId ?? "anonymous", region: scope?.region ?? configuration.defaultRegion, principal: nil)
         }
         do {
-            return try SigV4.verify(request, secret: { keys[$0] }, now: Date()).region
+            let verified = try SigV4.verify(request, secret: { keys[$0]?.secret }, now: Date())
+            return Caller(accessKeyId: verified.accessKeyId, region: verified.region, principal: keys[verified.accessKeyId]?.principal)
         } catch {
             throw WireError(type: error.type, message: error.message, status: 403)
         }
     }
 
-    private func dispatch(target: String?, contentType: String?, region: String, body: some Collection<UInt8>)
-        async throws(WireError) -> Output
+    /// Default deny, explicit deny wins; every resource the call touches must be allowed.
+    func authorize(_ caller: Caller, operation: String, input: JSONValue, state: RegistryState, context: RequestContext) throws(WireError) {
+        guard let principal = caller.principal else { return }
+        for request in AuthorizationTable.requests(operation: operation, input: input, state: state, context: context) {
+            let decision = Policy.evaluate(principal.policies, request)
+            guard decision.allowed else { throw Self.denied(caller, request, decision, context: context) }
+        }
+    }
+
+    /// A Cairn extension call (`cairn:<action>` on `*`) by the signer of `request`.
+    func authorizeExtension(_ request: SigV4.Request, action: String) throws(WireError) -> Caller {
+        let caller = try authenticate(request)
+        if let principal = caller.principal {
+            let question = AuthorizationRequest(action: "cairn:\(action)", resource: "*")
+            let decision = Policy.evaluate(principal.policies, question)
+            guard decision.allowed else {
+                throw Self.denied(
+                    caller, question, decision, context: RequestContext(region: caller.region, account: configuration.account))
+            }
+        }
+        return caller
+    }
+
+    static func denied(_ caller: Caller, _ request: AuthorizationRequest, _ decision: PolicyDecision, context: RequestContext) -> WireError
     {
+        let user = "arn:\(ARN.partition(for: context.region)):iam::\(context.account):user/\(caller.principal?.name ?? "dev")"
+        let reason: String
+        if case .explicitDeny = decision {
+            reason = "with an explicit deny in an identity-based policy"
+        } else {
+            reason = "because no identity-based policy allows the \(request.action) action"
+        }
+        return WireError(
+            type: "AccessDeniedException",
+            message: "User: \(user) is not authorized to perform: \(request.action) on resource: \(request.resource) \(reason)")
+    }
+
+    private func operation(target: String?, contentType: String?) throws(WireError) -> Handler {
         if let contentType {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             if !Self.acceptedContentTypes.contains(mediaType) {
@@ -126,14 +241,12 @@ public final class CloudMapAPI: Sendable {
         guard target.hasPrefix(prefix), let handler = Self.operations[String(target.dropFirst(prefix.count))] else {
             throw WireError(type: "UnknownOperationException", message: "Unknown operation \(target).")
         }
-        let input = try JSONValue.parse(body)
-        guard case .object = input else {
-            throw WireError(type: "SerializationException", message: "The request body must be a JSON object.")
-        }
-        try ModelValidator.validate(input, operation: handler.name)
-        let context = RequestContext(region: region, account: configuration.account)
+        return handler
+    }
+
+    private func run(_ handler: Handler, _ call: Call) async throws(WireError) -> Output {
         do {
-            return try await handler.run(self, Call(operation: handler.name, input: input, context: context))
+            return try await handler.run(self, call)
         } catch let error as CairnError {
             throw Self.wireError(error)
         } catch {
@@ -141,8 +254,8 @@ public final class CloudMapAPI: Sendable {
         }
     }
 
-    /// The region of the SigV4 credential scope: `Credential=AKID/date/REGION/service/aws4_request`.
-    static func region(authorization: String?) -> String? {
+    /// The access key id and region of the SigV4 credential scope: `Credential=AKID/date/REGION/service/aws4_request`.
+    static func scope(authorization: String?) -> (accessKeyId: String, region: String)? {
         guard let authorization else { return nil }
         let bytes = Array(authorization.utf8)
         let marker = Array("Credential=".utf8)
@@ -156,8 +269,8 @@ public final class CloudMapAPI: Sendable {
         var end = start
         while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: " ") { end += 1 }
         let parts = bytes[start..<end].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard parts.count == 5, !parts[2].isEmpty else { return nil }
-        return String(decoding: parts[2], as: UTF8.self)
+        guard parts.count == 5, !parts[2].isEmpty, !parts[0].isEmpty else { return nil }
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[2], as: UTF8.self))
     }
 
     /// The one place registry error codes become wire errors.

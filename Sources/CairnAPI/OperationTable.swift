@@ -44,9 +44,26 @@ extension CloudMapAPI {
         return Dictionary(uniqueKeysWithValues: table.map { ($0.0, Handler(name: $0.0, run: $0.1)) })
     }()
 
-    /// Submits a command to the single writer.
-    func submit(_ command: Command, _ call: Call) async throws(CairnError) -> CommandResult {
-        try await registry.submit(command, context: call.context)
+    /// Submits a command to the single writer, with the call's audit record (completed by the writer from the
+    /// outcome, `render` giving the response elements) so both land in one transaction.
+    func submit(_ command: Command, _ call: Call, render: (@Sendable (CommandResult) -> JSONValue)? = nil)
+        async throws(CairnError) -> CommandResult
+    {
+        var draft: AuditDraft?
+        if let ticket = call.audit {
+            ticket.stored = true
+            draft = AuditDraft(ticket.event) { event, outcome in
+                switch outcome {
+                case .success(let result):
+                    event.responseElements = render.flatMap { AuditRendering.elements($0(result)) }
+                    if case .service(let service) = result, !event.resources.contains(service.arn) { event.resources.append(service.arn) }
+                case .failure(let error):
+                    event.errorCode = error.code.rawValue
+                    event.errorMessage = error.message
+                }
+            }
+        }
+        return try await registry.submit(command, context: call.context, audit: draft)
     }
 
     var state: RegistryState { registry.snapshot.state }

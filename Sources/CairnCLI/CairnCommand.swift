@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCore
 import CairnServer
 import Foundation
 import Logging
@@ -9,7 +10,7 @@ public struct CairnCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "A self-hosted service registry that speaks the AWS Cloud Map API.",
-        subcommands: [Serve.self, Version.self],
+        subcommands: [Serve.self, Audit.self, Version.self],
         defaultSubcommand: nil)
 
     public init() {}
@@ -68,6 +69,9 @@ extension CairnCommand {
         @Flag(name: .long, help: "Development mode: accept any credentials, loopback only.")
         var dev = false
 
+        @Flag(name: .long, help: "Turn request throttling off (benchmarks; see throttling in docs/configuration.md).")
+        var noThrottling = false
+
         func run() async throws {
             var configuration = CairnConfiguration()
             do {
@@ -96,6 +100,7 @@ extension CairnCommand {
                 if let healthInterval { configuration.health.interval = healthInterval }
                 if let logLevel { configuration.logLevel = logLevel }
                 if dev { configuration.dev = true }
+                if noThrottling { configuration.throttling.enabled = false }
                 try configuration.validate()
             } catch let error as ConfigurationError {
                 FileHandle.standardError.write(Data("cairn: \(error.description)\n".utf8))
@@ -116,6 +121,53 @@ extension CairnCommand {
                     "sequence": "\(server.registry.snapshot.state.sequence)",
                 ])
             try await server.run()
+        }
+    }
+}
+
+extension CairnCommand {
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Work with the audit trail.", subcommands: [Verify.self])
+    }
+}
+
+extension CairnCommand.Audit {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the hash chain of the stored audit trail.",
+            discussion: """
+                Reads the SQLite store in the data directory (a running server may keep writing) and checks that every \
+                record still hashes to its stored hash and links to the record before it. Exit status 0: intact; 1: a \
+                record was changed, removed or inserted (the first one is named).
+                """)
+
+        @Option(name: .long, help: "Directory of the SQLite store (default ./cairn-data).")
+        var dataDir = "./cairn-data"
+
+        @Flag(name: .long, help: "Print the result as JSON.")
+        var json = false
+
+        func run() async throws {
+            let result: AuditVerification
+            do {
+                result = try await CairnServer.verifyAudit(dataDir: dataDir)
+            } catch {
+                FileHandle.standardError.write(Data("cairn: cannot read the audit trail in \(dataDir): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if json {
+                var fields = [
+                    "\"records\": \(result.records)", "\"intact\": \(result.firstBroken == nil)", "\"headHash\": \"\(result.headHash)\"",
+                ]
+                if let broken = result.firstBroken { fields.append("\"firstBroken\": \(broken)") }
+                print("{" + fields.joined(separator: ", ") + "}")
+            } else if let problem = result.problem {
+                print("audit trail BROKEN: \(problem) (\(result.records) records checked)")
+            } else {
+                print("audit trail intact: \(result.records) records, head hash \(result.headHash)")
+            }
+            if result.firstBroken != nil { throw ExitCode(1) }
         }
     }
 }

@@ -24,13 +24,17 @@ public final class Registry: Sendable {
     typealias Reply = CheckedContinuation<Result<CommandResult, CairnError>, Never>
 
     struct Pending {
-        var command: Command
+        /// nil for an audit record of a call that changes nothing (a read, a refused request).
+        var command: Command?
         var context: RequestContext
-        var reply: Reply
+        var audit: AuditDraft?
+        /// nil when nobody waits (read records).
+        var reply: Reply?
     }
 
     struct Queue {
         var items: [Pending] = []
+        var barriers: [CheckedContinuation<Void, Never>] = []
         var closed = false
     }
 
@@ -76,11 +80,13 @@ public final class Registry: Sendable {
     public var rules: RegistryRules { configuration.rules }
 
     /// Submits a command; returns once its change is durable and published (or with the reason it was refused).
-    public func submit(_ command: Command, context: RequestContext) async throws(CairnError) -> CommandResult {
+    /// With `audit`, the call's audit record is completed with the outcome and stored in the same transaction as
+    /// the change, so a change without its record cannot exist.
+    public func submit(_ command: Command, context: RequestContext, audit: AuditDraft? = nil) async throws(CairnError) -> CommandResult {
         let result = await withCheckedContinuation { (reply: Reply) in
             let accepted = queue.withLock { q in
                 guard !q.closed else { return false }
-                q.items.append(Pending(command: command, context: context, reply: reply))
+                q.items.append(Pending(command: command, context: context, audit: audit, reply: reply))
                 return true
             }
             if accepted {
@@ -90,6 +96,60 @@ public final class Registry: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// Queues the audit record of a call that changes nothing; it is stored with the next group commit.
+    public func record(_ event: AuditEvent) {
+        let accepted = queue.withLock { q in
+            guard !q.closed else { return false }
+            q.items.append(
+                Pending(
+                    command: nil, context: RequestContext(region: event.region, account: event.account),
+                    audit: AuditDraft(event), reply: nil))
+            return true
+        }
+        if accepted { wake.yield() }
+    }
+
+    /// Returns once everything queued before it (audit records included) is stored.
+    public func barrier() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let accepted = queue.withLock { q in
+                guard !q.closed else { return false }
+                q.items.append(Pending(command: nil, context: RequestContext(region: "", account: ""), audit: nil, reply: nil))
+                q.barriers.append(done)
+                return true
+            }
+            if accepted { wake.yield() } else { done.resume() }
+        }
+    }
+
+    /// The audit trail, including every record queued before the call.
+    public func auditTrail(_ query: AuditQuery) async throws -> AuditPage {
+        await barrier()
+        return try await store.auditRecords(query)
+    }
+
+    /// Every audit record after sequence `after`, oldest first.
+    public func auditExport(after: UInt64, pageSize: Int = 5000) async throws -> [AuditRecord] {
+        await barrier()
+        var result: [AuditRecord] = []
+        var cursor = after
+        while true {
+            let page = try await store.auditRecords(after: cursor, limit: pageSize)
+            result += page
+            guard page.count == pageSize, let last = page.last else { return result }
+            cursor = last.sequence
+        }
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        await barrier()
+        return try await store.verifyAudit()
+    }
+
+    public func pruneAudit(olderThan time: Int64) async throws -> Int {
+        try await store.pruneAudit(olderThan: time)
     }
 
     /// Stops taking commands; `run()` finishes what is queued and returns.
@@ -107,7 +167,9 @@ public final class Registry: Sendable {
         let checkpointing = Flag()
         await withTaskGroup(of: Void.self) { group in
             for await _ in wakeups {
-                sinceCheckpoint += await process(takeQueued(), state: &state, ids: &ids)
+                let (items, barriers) = takeQueued()
+                sinceCheckpoint += await process(items, state: &state, ids: &ids)
+                for barrier in barriers { barrier.resume() }
                 if sinceCheckpoint >= configuration.checkpointInterval, !checkpointing.value {
                     checkpointing.value = true
                     sinceCheckpoint = 0
@@ -120,15 +182,18 @@ public final class Registry: Sendable {
                 }
             }
             // The stream ended (shutdown): answer anything that raced in, then stop.
-            _ = await process(takeQueued(), state: &state, ids: &ids)
+            let (items, barriers) = takeQueued()
+            _ = await process(items, state: &state, ids: &ids)
+            for barrier in barriers { barrier.resume() }
         }
     }
 
-    private func takeQueued() -> [Pending] {
+    private func takeQueued() -> (items: [Pending], barriers: [CheckedContinuation<Void, Never>]) {
         queue.withLock { q in
-            let items = q.items
+            let taken = (q.items, q.barriers)
             q.items = []
-            return items
+            q.barriers = []
+            return taken
         }
     }
 
@@ -138,38 +203,72 @@ public final class Registry: Sendable {
         let before = state
         let now = clock()
         var entries: [ChangeLogEntry] = []
-        var outcomes: [Result<CommandResult, CairnError>] = []
+        var audit: [AuditEvent] = []
+        var outcomes: [Result<CommandResult, CairnError>?] = []
         outcomes.reserveCapacity(batch.count)
         for item in batch {
+            guard let command = item.command else {
+                if let draft = item.audit { audit.append(draft.event) }
+                outcomes.append(nil)
+                continue
+            }
+            let outcome: Result<CommandResult, CairnError>
             do throws(CairnError) {
-                let decision = try state.decide(item.command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
+                let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
                 if !decision.events.isEmpty {
                     let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
                     state.apply(entry)
                     entries.append(entry)
                 }
-                outcomes.append(.success(decision.result))
+                outcome = .success(decision.result)
             } catch {
-                outcomes.append(.failure(error))
+                outcome = .failure(error)
             }
+            if let draft = item.audit { audit.append(draft.completed(with: outcome)) }
+            outcomes.append(outcome)
         }
         if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
             state.apply(pruning)
             entries.append(pruning)
         }
-        if !entries.isEmpty {
+        if !entries.isEmpty || !audit.isEmpty {
             do {
-                try await store.append(entries)
+                try await store.append(entries, audit: audit)
             } catch {
                 state = before
                 let failure = CairnError(.internalFailure, "The change could not be stored; nothing was changed.")
-                outcomes = outcomes.map { _ in .failure(failure) }
+                outcomes = outcomes.map { $0.map { _ in .failure(failure) } }
                 entries = []
             }
-            published.withLock { $0 = RegistrySnapshot(state) }
+            if !entries.isEmpty { published.withLock { $0 = RegistrySnapshot(state) } }
         }
-        for (item, outcome) in zip(batch, outcomes) { item.reply.resume(returning: outcome) }
+        for (item, outcome) in zip(batch, outcomes) {
+            if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
+        }
         return entries.count
+    }
+}
+
+/// The audit record of a change, finished by the writer once the outcome is known.
+public struct AuditDraft: Sendable {
+    public var event: AuditEvent
+    /// Fills `responseElements` (or the error) from the outcome.
+    public var finish: (@Sendable (inout AuditEvent, Result<CommandResult, CairnError>) -> Void)?
+
+    public init(_ event: AuditEvent, finish: (@Sendable (inout AuditEvent, Result<CommandResult, CairnError>) -> Void)? = nil) {
+        self.event = event
+        self.finish = finish
+    }
+
+    func completed(with outcome: Result<CommandResult, CairnError>) -> AuditEvent {
+        var event = self.event
+        if let finish {
+            finish(&event, outcome)
+        } else if case .failure(let error) = outcome {
+            event.errorCode = error.code.rawValue
+            event.errorMessage = error.message
+        }
+        return event
     }
 }
 

@@ -4,11 +4,66 @@ import Foundation
 public protocol RegistryStore: Sendable {
     /// The checkpointed state (if any) and every change-log entry after it, in sequence order.
     func load() async throws -> StoredRegistry
-    /// Appends entries in one durable transaction: when this returns they survive a crash or `kill -9`.
-    func append(_ entries: [ChangeLogEntry]) async throws
+    /// Appends change-log entries and audit records in one durable transaction: when this returns they survive a
+    /// crash or `kill -9`. The store numbers each audit record and chains it to the one before by hash.
+    func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws
+    /// Audit records matching `query`, newest first.
+    func auditRecords(_ query: AuditQuery) async throws -> AuditPage
+    /// Audit records after sequence `after`, oldest first (export).
+    func auditRecords(after: UInt64, limit: Int) async throws -> [AuditRecord]
+    /// Checks every stored audit record's hash and link to the one before.
+    func verifyAudit() async throws -> AuditVerification
+    /// Drops audit records older than `time` (milliseconds); the chain continues from the newest one dropped.
+    func pruneAudit(olderThan time: Int64) async throws -> Int
     /// Replaces the checkpoint with `state` and drops the change-log entries it covers, atomically.
     func checkpoint(_ state: RegistryState) async throws
     func close() async throws
+}
+
+extension RegistryStore {
+    public func append(_ entries: [ChangeLogEntry]) async throws { try await append(entries, audit: []) }
+}
+
+/// The hash chain of the audit trail: each record's bytes include the previous record's hash.
+public struct AuditChain: Sendable {
+    /// The hash of the first record's predecessor.
+    public static let genesis = String(repeating: "0", count: 64)
+    public let hash: @Sendable ([UInt8]) -> String
+
+    public init(hash: @escaping @Sendable ([UInt8]) -> String) { self.hash = hash }
+
+    /// Checks records in sequence order, starting from `anchor` (the hash of the last pruned record).
+    public func verify(_ records: [AuditRecord], anchor: String) -> AuditVerification {
+        var previous = anchor
+        for record in records {
+            let marker = Array(",\"cairnPreviousHash\":\"\(previous)\"}".utf8)
+            if record.record.count < marker.count || Array(record.record.suffix(marker.count)) != marker {
+                return AuditVerification(
+                    records: records.count, firstBroken: record.sequence,
+                    problem: "record \(record.sequence) does not link to the hash of the record before it", headHash: previous)
+            }
+            if hash(record.record) != record.hash {
+                return AuditVerification(
+                    records: records.count, firstBroken: record.sequence,
+                    problem: "record \(record.sequence) was changed after it was written (its hash does not match)", headHash: previous)
+            }
+            previous = record.hash
+        }
+        return AuditVerification(records: records.count, firstBroken: nil, problem: nil, headHash: previous)
+    }
+}
+
+/// Filtering shared by stores that scan records in memory.
+extension AuditQuery {
+    public func matches(_ record: AuditRecord, resources: [String], eventName name: String, principals: [String]) -> Bool {
+        if let startTime, record.time < startTime { return false }
+        if let endTime, record.time >= endTime { return false }
+        if let eventName, eventName != name { return false }
+        if let principal, !principals.contains(principal) { return false }
+        if let resource, !resources.contains(where: { $0 == resource || $0.hasSuffix("/" + resource) }) { return false }
+        if let before, record.sequence >= before { return false }
+        return true
+    }
 }
 
 public struct StoredRegistry: Sendable {
@@ -38,11 +93,24 @@ public enum RegistryCodec {
 
 /// A store that keeps everything in memory (tests, and `--store memory` for throwaway runs).
 public actor InMemoryRegistryStore: RegistryStore {
+    struct StoredAudit {
+        var record: AuditRecord
+        var eventName: String
+        var principals: [String]
+        var resources: [String]
+    }
+
     private var checkpointData: Data?
     private var entries: [Data] = []
     private var sequences: [UInt64] = []
+    private var audit: [StoredAudit] = []
+    private var anchor = AuditChain.genesis
+    private let chain: AuditChain
 
-    public init() {}
+    /// `hash` chains audit records (SHA-256 in servers; the default only numbers them).
+    public init(hash: @escaping @Sendable ([UInt8]) -> String = { _ in "" }) {
+        chain = AuditChain(hash: hash)
+    }
 
     public func load() async throws -> StoredRegistry {
         StoredRegistry(
@@ -50,7 +118,7 @@ public actor InMemoryRegistryStore: RegistryStore {
             entries: try entries.map(RegistryCodec.decodeEntry))
     }
 
-    public func append(_ new: [ChangeLogEntry]) async throws {
+    public func append(_ new: [ChangeLogEntry], audit events: [AuditEvent]) async throws {
         for entry in new {
             if let last = sequences.last, entry.sequence <= last {
                 throw CairnError(.internalFailure, "change log sequence \(entry.sequence) is not after \(last)")
@@ -58,6 +126,40 @@ public actor InMemoryRegistryStore: RegistryStore {
             entries.append(try RegistryCodec.encode(entry))
             sequences.append(entry.sequence)
         }
+        for event in events {
+            let sequence = (audit.last?.record.sequence ?? 0) + 1
+            let bytes = event.render(sequence: sequence, previousHash: audit.last?.record.hash ?? anchor)
+            audit.append(
+                StoredAudit(
+                    record: AuditRecord(sequence: sequence, time: event.eventTime, record: bytes, hash: chain.hash(bytes)),
+                    eventName: event.eventName,
+                    principals: event.identity.map { [$0.accessKeyId, $0.userName] } ?? [], resources: event.resources))
+        }
+    }
+
+    public func auditRecords(_ query: AuditQuery) async throws -> AuditPage {
+        var found: [AuditRecord] = []
+        for stored in audit.reversed()
+        where query.matches(stored.record, resources: stored.resources, eventName: stored.eventName, principals: stored.principals) {
+            if found.count == query.limit { return AuditPage(records: found, next: found.last?.sequence) }
+            found.append(stored.record)
+        }
+        return AuditPage(records: found, next: nil)
+    }
+
+    public func auditRecords(after: UInt64, limit: Int) async throws -> [AuditRecord] {
+        Array(audit.lazy.map(\.record).filter { $0.sequence > after }.prefix(limit))
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        chain.verify(audit.map(\.record), anchor: anchor)
+    }
+
+    public func pruneAudit(olderThan time: Int64) async throws -> Int {
+        guard let cut = audit.lastIndex(where: { $0.record.time < time }) else { return 0 }
+        anchor = audit[cut].record.hash
+        audit.removeFirst(cut + 1)
+        return cut + 1
     }
 
     public func checkpoint(_ state: RegistryState) async throws {

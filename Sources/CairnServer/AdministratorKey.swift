@@ -1,3 +1,4 @@
+import CairnAPI
 import Foundation
 import Logging
 
@@ -6,6 +7,21 @@ import Logging
 /// format, profile `cairn-admin`), and uses it from then on. The secret is never logged.
 enum AdministratorKey {
     static let profile = "cairn-admin"
+
+    /// Every configured key with its principal: `accessKeys` belong to the principal `administrator`.
+    static func credentials(for configuration: CairnConfiguration, logger: Logger) throws -> [String: Credential] {
+        let administrator = Principal(name: "administrator", policies: [BuiltInPolicies.administrator])
+        var credentials: [String: Credential] = [:]
+        for entry in configuration.principals {
+            let principal = Principal(name: entry.name, policies: entry.policies)
+            for (id, secret) in entry.accessKeys { credentials[id] = Credential(secret: secret, principal: principal) }
+        }
+        let adminKeys =
+            configuration.accessKeys.isEmpty && configuration.principals.isEmpty
+            ? try accessKeys(for: configuration, logger: logger) : configuration.accessKeys
+        for (id, secret) in adminKeys { credentials[id] = Credential(secret: secret, principal: administrator) }
+        return credentials
+    }
 
     static func accessKeys(for configuration: CairnConfiguration, logger: Logger) throws -> [String: String] {
         if !configuration.accessKeys.isEmpty { return configuration.accessKeys }

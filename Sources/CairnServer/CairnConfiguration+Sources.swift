@@ -1,4 +1,6 @@
+import CairnAPI
 import CairnCore
+import CloudMapWire
 import Foundation
 import Yams
 
@@ -31,17 +33,44 @@ extension CairnConfiguration {
                     case "host": api.host = try string(v, "api.host")
                     case "port": api.port = try int(v, "api.port")
                     case "maxBodyBytes": api.maxBodyBytes = try int(v, "api.maxBodyBytes")
+                    case "tls":
+                        for (t, tv) in try mapping(v, "api.tls") {
+                            switch t {
+                            case "certificate": api.tlsCertificate = try string(tv, "api.tls.certificate")
+                            case "key": api.tlsKey = try string(tv, "api.tls.key")
+                            default: throw ConfigurationError(key: "api.tls.\(t)", "is not a known key")
+                            }
+                        }
                     default: throw ConfigurationError(key: "api.\(sub)", "is not a known key")
                     }
                 }
             case "accessKeys":
-                guard let list = value as? [Any] else { throw ConfigurationError(key: key, "must be a list of {id, secret}") }
-                for item in list {
-                    let entry = try mapping(item, key)
-                    guard let id = entry["id"] as? String, let secret = entry["secret"] as? String, entry.count == 2 else {
-                        throw ConfigurationError(key: key, "each entry needs exactly 'id' and 'secret'")
+                accessKeys.merge(try keyList(value, key)) { $1 }
+            case "principals":
+                guard let list = value as? [Any] else { throw ConfigurationError(key: key, "must be a list of principals") }
+                for (index, item) in list.enumerated() {
+                    principals.append(try principal(item, "principals[\(index)]", source: source))
+                }
+            case "throttling":
+                for (sub, v) in try mapping(value, key) {
+                    let full = "throttling.\(sub)"
+                    switch sub {
+                    case "enabled": throttling.enabled = try bool(v, full)
+                    case "discoverInstances": throttling.discoverInstances = try rate(v, full)
+                    case "discoverInstancesRevision": throttling.discoverInstancesRevision = try rate(v, full)
+                    case "controlPlane": throttling.controlPlane = try rate(v, full)
+                    default: throw ConfigurationError(key: full, "is not a known key")
                     }
-                    accessKeys[id] = secret
+                }
+            case "audit":
+                for (sub, v) in try mapping(value, key) {
+                    let full = "audit.\(sub)"
+                    switch sub {
+                    case "reads": audit.reads = try bool(v, full)
+                    case "discover": audit.discover = try bool(v, full)
+                    case "retentionDays": audit.retentionDays = try int(v, full)
+                    default: throw ConfigurationError(key: full, "is not a known key")
+                    }
                 }
             case "dns":
                 for (sub, v) in try mapping(value, key) {
@@ -128,6 +157,98 @@ extension CairnConfiguration {
             health.interval = seconds
         }
         if let v = environment["CAIRN_LOG_LEVEL"] { logLevel = v }
+    }
+
+    private func keyList(_ value: Any, _ key: String) throws(ConfigurationError) -> [String: String] {
+        guard let list = value as? [Any] else { throw ConfigurationError(key: key, "must be a list of {id, secret}") }
+        var keys: [String: String] = [:]
+        for item in list {
+            let entry = try mapping(item, key)
+            guard let id = entry["id"] as? String, let secret = entry["secret"] as? String, entry.count == 2 else {
+                throw ConfigurationError(key: key, "each entry needs exactly 'id' and 'secret'")
+            }
+            keys[id] = secret
+        }
+        return keys
+    }
+
+    private func rate(_ value: Any, _ key: String) throws(ConfigurationError) -> Throttle.Rate {
+        var rate = Throttle.Rate(burst: 0, perSecond: 0)
+        for (sub, v) in try mapping(value, key) {
+            switch sub {
+            case "burst": rate.burst = try double(v, "\(key).burst")
+            case "perSecond": rate.perSecond = try double(v, "\(key).perSecond")
+            default: throw ConfigurationError(key: "\(key).\(sub)", "is not a known key (burst, perSecond)")
+            }
+        }
+        return rate
+    }
+
+    /// `{name, accessKeys: [{id, secret}], policies: [document | JSON text | built-in name], policyFiles: [path]}`.
+    private func principal(_ value: Any, _ key: String, source: String) throws(ConfigurationError) -> PrincipalEntry {
+        var entry = PrincipalEntry(name: "", accessKeys: [:], policies: [])
+        for (sub, v) in try mapping(value, key) {
+            let full = "\(key).\(sub)"
+            switch sub {
+            case "name": entry.name = try string(v, full)
+            case "accessKeys": entry.accessKeys = try keyList(v, full)
+            case "policies":
+                guard let list = v as? [Any] else { throw ConfigurationError(key: full, "must be a list of policy documents") }
+                for (index, document) in list.enumerated() {
+                    entry.policies.append(try policy(document, "\(full)[\(index)]"))
+                }
+            case "policyFiles":
+                guard let list = v as? [Any] else { throw ConfigurationError(key: full, "must be a list of paths") }
+                for (index, item) in list.enumerated() {
+                    var path = try string(item, "\(full)[\(index)]")
+                    if !path.hasPrefix("/"), source.hasPrefix("/") {
+                        path = ((source as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
+                    }
+                    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                        throw ConfigurationError(key: "\(full)[\(index)]", "cannot read \(path)")
+                    }
+                    entry.policies.append(try policy(text, "\(full)[\(index)] (\(path))"))
+                }
+            default: throw ConfigurationError(key: full, "is not a known key (name, accessKeys, policies, policyFiles)")
+            }
+        }
+        return entry
+    }
+
+    /// A policy given as a YAML mapping, as JSON text, or by the name of a built-in policy.
+    private func policy(_ value: Any, _ key: String) throws(ConfigurationError) -> Policy {
+        let document: JSONValue
+        if let text = value as? String {
+            if let builtIn = BuiltInPolicies.named[text] { return builtIn }
+            do { document = try JSONValue.parse(Array(text.utf8)) } catch {
+                throw ConfigurationError(
+                    key: key, "is neither a built-in policy (\(BuiltInPolicies.named.keys.sorted().joined(separator: ", "))) nor JSON")
+            }
+        } else {
+            document = Self.json(value)
+        }
+        do { return try Policy.parse(document) } catch { throw ConfigurationError(key: key, error.message) }
+    }
+
+    /// YAML values as JSON values (an unquoted `2012-10-17` arrives as a date and goes back to that text).
+    static func json(_ value: Any) -> JSONValue {
+        switch value {
+        case let s as String: return .string(s)
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(Int64(i))
+        case let d as Double: return .double(d)
+        case let date as Date:
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd"
+            return .string(formatter.string(from: date))
+        case let list as [Any]: return .array(list.map(json))
+        case let map as [String: Any]: return .object(map.mapValues(json))
+        case let map as [AnyHashable: Any]:
+            return .object(Dictionary(map.map { ("\($0.key)", json($0.value)) }, uniquingKeysWith: { $1 }))
+        default: return .null
+        }
     }
 
     private func string(_ value: Any, _ key: String) throws(ConfigurationError) -> String {

@@ -1,3 +1,4 @@
+import CairnAPI
 import CairnCore
 import CairnDNS
 import DNSWire
@@ -10,6 +11,32 @@ public struct CairnConfiguration: Sendable, Equatable {
         public var host = "127.0.0.1"
         public var port = 8787
         public var maxBodyBytes = 1 << 20
+        /// PEM certificate chain and private key: when both are set the API serves HTTPS only.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        public init() {}
+    }
+
+    /// A named principal: its access keys and the IAM-style policies that decide what they may do.
+    public struct PrincipalEntry: Sendable, Equatable {
+        public var name: String
+        /// Access key id → secret.
+        public var accessKeys: [String: String]
+        public var policies: [Policy]
+        public init(name: String, accessKeys: [String: String], policies: [Policy]) {
+            self.name = name
+            self.accessKeys = accessKeys
+            self.policies = policies
+        }
+    }
+
+    public struct Audit: Sendable, Equatable {
+        /// Record Get*/List* calls (writes are always recorded).
+        public var reads = true
+        /// Record DiscoverInstances and DiscoverInstancesRevision (off, as in AWS CloudTrail).
+        public var discover = false
+        /// Days a record is kept (0: forever).
+        public var retentionDays = 90
         public init() {}
     }
 
@@ -47,8 +74,12 @@ public struct CairnConfiguration: Sendable, Equatable {
     public var health = Health()
     /// Accept any credentials; loopback only; loudly logged.
     public var dev = false
-    /// Access key id → secret. Empty outside dev mode: an administrator key is created in the data directory.
+    /// Administrator access keys (id → secret), allowed everything. With neither these nor `principals` outside
+    /// dev mode, an administrator key is created in the data directory.
     public var accessKeys: [String: String] = [:]
+    public var principals: [PrincipalEntry] = []
+    public var throttling = Throttle.Configuration()
+    public var audit = Audit()
     /// Region for requests without a SigV4 credential scope.
     public var region = "us-east-1"
     public var account = "000000000000"
@@ -87,6 +118,43 @@ public struct CairnConfiguration: Sendable, Equatable {
         for (key, value) in limitValues where value < 1 { throw ConfigurationError(key: key, "must be at least 1") }
         for (id, secret) in accessKeys where id.isEmpty || secret.count < 16 || id.contains("/") {
             throw ConfigurationError(key: "accessKeys", "need an id without '/' and a secret of at least 16 characters (id '\(id)')")
+        }
+        var seenKeys = Set(accessKeys.keys)
+        var seenNames = Set<String>()
+        for (index, principal) in principals.enumerated() {
+            let key = "principals[\(index)]"
+            if principal.name.isEmpty || principal.name.contains(where: { $0 == " " || $0 == "/" }) {
+                throw ConfigurationError(key: "\(key).name", "must be a name without spaces or '/'")
+            }
+            if !seenNames.insert(principal.name).inserted {
+                throw ConfigurationError(key: "\(key).name", "'\(principal.name)' is used twice")
+            }
+            if principal.accessKeys.isEmpty { throw ConfigurationError(key: "\(key).accessKeys", "must list at least one {id, secret}") }
+            for (id, secret) in principal.accessKeys {
+                if id.isEmpty || secret.count < 16 || id.contains("/") {
+                    throw ConfigurationError(
+                        key: "\(key).accessKeys", "need an id without '/' and a secret of at least 16 characters (id '\(id)')")
+                }
+                if !seenKeys.insert(id).inserted {
+                    throw ConfigurationError(key: "\(key).accessKeys", "access key '\(id)' is configured twice")
+                }
+            }
+            if principal.policies.isEmpty { throw ConfigurationError(key: "\(key).policies", "must hold at least one policy") }
+        }
+        for (name, rate) in [
+            ("discoverInstances", throttling.discoverInstances), ("discoverInstancesRevision", throttling.discoverInstancesRevision),
+            ("controlPlane", throttling.controlPlane),
+        ] where rate.burst < 1 || rate.perSecond <= 0 {
+            throw ConfigurationError(key: "throttling.\(name)", "needs burst ≥ 1 and perSecond > 0")
+        }
+        if audit.retentionDays < 0 { throw ConfigurationError(key: "audit.retentionDays", "must be 0 (forever) or more") }
+        if (api.tlsCertificate == nil) != (api.tlsKey == nil) {
+            throw ConfigurationError(key: "api.tls", "needs both certificate and key")
+        }
+        for (key, path) in [("api.tls.certificate", api.tlsCertificate), ("api.tls.key", api.tlsKey)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw ConfigurationError(key: key, "cannot read \(path)")
+            }
         }
         if dev && !Self.isLoopback(api.host) {
             throw ConfigurationError(key: "api.host", "must be a loopback address in --dev mode, not \(api.host)")

@@ -6,8 +6,11 @@ import CairnStore
 import DNSWire
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import UnixSignals
 
@@ -26,16 +29,17 @@ public struct CairnServer: Sendable {
         let store: any RegistryStore
         switch configuration.store {
         case .sqlite: store = try await SQLiteRegistryStore.open(directory: configuration.dataDir, logger: logger)
-        case .memory: store = InMemoryRegistryStore()
+        case .memory: store = InMemoryRegistryStore(hash: SQLiteRegistryStore.chain.hash)
         }
         let rules = RegistryRules(limits: configuration.limits, networks: Set(configuration.networks.keys), strict: configuration.strict)
         let registry = try await Registry.open(store: store, configuration: Registry.Configuration(rules: rules))
-        let keys = try configuration.dev ? nil : AdministratorKey.accessKeys(for: configuration, logger: logger)
+        let keys = try configuration.dev ? nil : AdministratorKey.credentials(for: configuration, logger: logger)
         let api = CloudMapAPI(
             registry: registry,
             configuration: CloudMapAPI.Configuration(
                 defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes,
-                accessKeys: keys),
+                accessKeys: keys, throttling: configuration.throttling,
+                audit: CloudMapAPI.AuditSettings(reads: configuration.audit.reads, discover: configuration.audit.discover)),
             logger: logger)
         return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger)
     }
@@ -55,16 +59,18 @@ public struct CairnServer: Sendable {
         var health: HealthCheckRunner?
         if configuration.health.enabled {
             let runner = try HealthCheckRunner(registry: registry, configuration: healthConfiguration, logger: logger)
-            ProbeHistoryRoute.add(to: router, runner: runner)
+            ProbeHistoryRoute.add(to: router, runner: runner, api: api)
             health = runner
         }
+        let scheme = configuration.api.tlsCertificate == nil ? "http" : "https"
         let app = Application(
             router: router,
+            server: try serverBuilder(),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.api.host, port: configuration.api.port), serverName: "Cairn"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.api.port
-                logger.notice("cairn API listening on \(configuration.api.host):\(port)")
+                logger.notice("cairn API listening on \(configuration.api.host):\(port) (\(scheme))")
                 await onListening(port)
             },
             logger: logger)
@@ -81,6 +87,10 @@ public struct CairnServer: Sendable {
             services.append(.init(service: DNSService(server: dns)))
         }
         if let health { services.append(.init(service: HealthService(runner: health))) }
+        if configuration.audit.retentionDays > 0 {
+            services.append(
+                .init(service: AuditRetentionService(registry: registry, days: configuration.audit.retentionDays, logger: logger)))
+        }
         services.append(.init(service: app))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -91,11 +101,38 @@ public struct CairnServer: Sendable {
 }
 
 extension CairnServer {
+    /// Checks the audit chain of the SQLite store in `dataDir` without starting a server.
+    public static func verifyAudit(dataDir: String) async throws -> AuditVerification {
+        let path = (dataDir as NSString).appendingPathComponent("cairn.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigurationError(key: "dataDir", "has no store (\(path) does not exist)")
+        }
+        var logger = Logger(label: "cairn.audit")
+        logger.logLevel = .error
+        let store = try await SQLiteRegistryStore.open(directory: dataDir, logger: logger)
+        let result = try await store.verifyAudit()
+        try await store.close()
+        return result
+    }
+
     /// The query log writes at info whatever the general log level: turning it on is asking for it.
     static func queryLogger() -> Logger {
         var logger = Logger(label: "cairn.dns.query")
         logger.logLevel = .info
         return logger
+    }
+
+    /// Plain HTTP/1.1, or HTTPS with the configured certificate chain and key (swift-nio-ssl).
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let certificate = configuration.api.tlsCertificate, let key = configuration.api.tlsKey else { return .http1() }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            return try .tls(.http1(), tlsConfiguration: tls)
+        } catch {
+            throw ConfigurationError(key: "api.tls", "cannot load the certificate or key: \(error)")
+        }
     }
 
     var healthConfiguration: HealthCheckConfiguration {
@@ -133,6 +170,28 @@ struct DNSService: ServiceLifecycle.Service {
     func run() async throws {
         try? await gracefulShutdown()
         await server.close()
+    }
+}
+
+/// Drops audit records older than the retention period, at start and then hourly.
+struct AuditRetentionService: ServiceLifecycle.Service {
+    let registry: Registry
+    let days: Int
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let cutoff = Registry.systemMilliseconds() - Int64(days) * 86_400_000
+                do {
+                    let dropped = try await registry.pruneAudit(olderThan: cutoff)
+                    if dropped > 0 { logger.notice("audit retention: dropped \(dropped) records older than \(days) days") }
+                } catch {
+                    logger.warning("audit retention failed: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import CairnAPI
 import CairnCore
 import CairnHealth
 import CloudMapWire
@@ -7,9 +8,10 @@ import NIOCore
 /// `GET /cairn/v1/probe-history?ServiceId=srv-...&InstanceId=...`: a Cairn extension showing why an instance is
 /// (un)healthy: the status the checker publishes and its last probes with time, latency and the reason.
 enum ProbeHistoryRoute {
-    static func add(to router: Router<BasicRequestContext>, runner: HealthCheckRunner) {
+    static func add(to router: Router<CairnRequestContext>, runner: HealthCheckRunner, api: CloudMapAPI) {
         // How the checker keeps up: instances checked, probes started, lateness against the schedule.
-        router.get("/cairn/v1/health-checker") { _, _ -> Response in
+        router.get("/cairn/v1/health-checker") { request, _ -> Response in
+            if let refusal = api.refusal(CloudMapAPI.signed(request), action: "GetHealthChecker") { return refusal }
             let lag = runner.lag
             let body = JSONValue.object([
                 "Instances": .int(Int64(runner.checkedCount)), "Probes": .int(Int64(lag.probes)),
@@ -20,6 +22,7 @@ enum ProbeHistoryRoute {
                 body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.render(body))))
         }
         router.get("/cairn/v1/probe-history") { request, _ -> Response in
+            if let refusal = api.refusal(CloudMapAPI.signed(request), action: "GetProbeHistory") { return refusal }
             let serviceId = request.uri.queryParameters["ServiceId"].map(String.init) ?? ""
             let instanceId = request.uri.queryParameters["InstanceId"].map(String.init) ?? ""
             guard let history = runner.history(serviceId: serviceId, instanceId: instanceId) else {

@@ -1,4 +1,5 @@
 import CairnCore
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -13,8 +14,24 @@ public actor SQLiteRegistryStore: RegistryStore {
         [
             "CREATE TABLE change_log (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, entry BLOB NOT NULL)",
             "CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, state BLOB NOT NULL)",
-        ]
+        ],
+        [
+            """
+            CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, event_name TEXT NOT NULL,
+                principals TEXT NOT NULL, resources TEXT NOT NULL, record BLOB NOT NULL, hash TEXT NOT NULL)
+            """,
+            "CREATE INDEX audit_log_time ON audit_log (time)",
+            "CREATE TABLE audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+        ],
     ]
+
+    /// SHA-256 in lower-case hex: the audit chain's hash.
+    public static let chain = AuditChain { bytes in
+        SHA256.hash(data: bytes).map { byte in
+            let hex = Array("0123456789abcdef".utf8)
+            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
+        }.joined()
+    }
 
     /// Rows per INSERT statement (SQLite allows 32,766 bound parameters).
     static let rowsPerStatement = 300
@@ -24,6 +41,8 @@ public actor SQLiteRegistryStore: RegistryStore {
     /// Actor methods interleave at every `await`; transactions on the one connection must not.
     private var inTransaction = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// The newest audit record's sequence number and hash (the next record links to it).
+    private var auditHead: (sequence: UInt64, hash: String) = (0, AuditChain.genesis)
 
     /// Opens (creating if needed) `cairn.sqlite` in `directory`.
     public static func open(directory: String, logger: Logger = Logger(label: "cairn.store")) async throws -> SQLiteRegistryStore {
@@ -61,6 +80,21 @@ public actor SQLiteRegistryStore: RegistryStore {
                 throw error
             }
         }
+        auditHead = try await readAuditHead()
+    }
+
+    private func readAuditHead() async throws -> (sequence: UInt64, hash: String) {
+        if let row = try await connection.query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first,
+            let seq = row.column("seq")?.integer, let hash = row.column("hash")?.string
+        {
+            return (UInt64(seq), hash)
+        }
+        if let row = try await connection.query("SELECT seq, hash FROM audit_anchor WHERE id = 1").first,
+            let seq = row.column("seq")?.integer, let hash = row.column("hash")?.string
+        {
+            return (UInt64(seq), hash)
+        }
+        return (0, AuditChain.genesis)
     }
 
     public func load() async throws -> StoredRegistry {
@@ -81,8 +115,8 @@ public actor SQLiteRegistryStore: RegistryStore {
         return StoredRegistry(checkpoint: checkpoint, entries: entries)
     }
 
-    public func append(_ entries: [ChangeLogEntry]) async throws {
-        guard !entries.isEmpty else { return }
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws {
+        guard !entries.isEmpty || !audit.isEmpty else { return }
         var encoded: [(Int, Int, ByteBuffer)] = []
         encoded.reserveCapacity(entries.count)
         for entry in entries {
@@ -100,7 +134,136 @@ public actor SQLiteRegistryStore: RegistryStore {
                 _ = try await self.connection.query("INSERT INTO change_log (seq, time, entry) VALUES \(placeholders)", binds)
                 start += chunk.count
             }
+            try await self.insertAudit(audit)
         }
+    }
+
+    /// Numbers, chains and inserts audit records inside the caller's transaction; the head moves only on commit.
+    private func insertAudit(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        var head = auditHead
+        var rows: [[SQLiteData]] = []
+        rows.reserveCapacity(events.count)
+        for event in events {
+            let sequence = head.sequence + 1
+            let bytes = event.render(sequence: sequence, previousHash: head.hash)
+            let hash = Self.chain.hash(bytes)
+            let principals = event.identity.map { " \($0.accessKeyId) \($0.userName) " } ?? " "
+            rows.append([
+                .integer(Int(sequence)), .integer(Int(event.eventTime)), .text(event.eventName), .text(principals),
+                .text(" " + event.resources.joined(separator: " ") + " "), .blob(ByteBuffer(bytes: bytes)), .text(hash),
+            ])
+            head = (sequence, hash)
+        }
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(rows.count, start + 4000 / 7)]
+            let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            _ = try await connection.query(
+                "INSERT INTO audit_log (seq, time, event_name, principals, resources, record, hash) VALUES \(placeholders)",
+                Array(chunk.joined()))
+            start += chunk.count
+        }
+        pendingHead = head
+    }
+
+    /// The head after the audit rows of the transaction in progress; adopted when it commits.
+    private var pendingHead: (sequence: UInt64, hash: String)?
+
+    public func auditRecords(_ query: AuditQuery) async throws -> AuditPage {
+        var clauses: [String] = []
+        var binds: [SQLiteData] = []
+        if let v = query.startTime {
+            clauses.append("time >= ?")
+            binds.append(.integer(Int(v)))
+        }
+        if let v = query.endTime {
+            clauses.append("time < ?")
+            binds.append(.integer(Int(v)))
+        }
+        if let v = query.eventName {
+            clauses.append("event_name = ?")
+            binds.append(.text(v))
+        }
+        if let v = query.principal {
+            clauses.append("instr(principals, ?) > 0")
+            binds.append(.text(" \(v) "))
+        }
+        if let v = query.resource {
+            clauses.append(v.hasPrefix("arn:") ? "instr(resources, ?) > 0" : "instr(resources, ?) > 0")
+            binds.append(.text(v.hasPrefix("arn:") ? " \(v) " : "/\(v) "))
+        }
+        if let v = query.before {
+            clauses.append("seq < ?")
+            binds.append(.integer(Int(v)))
+        }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        binds.append(.integer(query.limit + 1))
+        var records: [AuditRecord] = []
+        try await exclusive {
+            let rows = try await self.connection.query(
+                "SELECT seq, time, record, hash FROM audit_log \(filter) ORDER BY seq DESC LIMIT ?", binds)
+            records = rows.compactMap(Self.auditRecord)
+        }
+        if records.count > query.limit {
+            records.removeLast()
+            return AuditPage(records: records, next: records.last?.sequence)
+        }
+        return AuditPage(records: records, next: nil)
+    }
+
+    public func auditRecords(after: UInt64, limit: Int) async throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        try await exclusive {
+            let rows = try await self.connection.query(
+                "SELECT seq, time, record, hash FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", [.integer(Int(after)), .integer(limit)])
+            records = rows.compactMap(Self.auditRecord)
+        }
+        return records
+    }
+
+    static func auditRecord(_ row: SQLiteRow) -> AuditRecord? {
+        guard let seq = row.column("seq")?.integer, let time = row.column("time")?.integer, case .blob(let buffer)? = row.column("record"),
+            let hash = row.column("hash")?.string
+        else { return nil }
+        return AuditRecord(sequence: UInt64(seq), time: Int64(time), record: Array(buffer.readableBytesView), hash: hash)
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        var anchor = AuditChain.genesis
+        var records: [AuditRecord] = []
+        try await exclusive {
+            if let row = try await self.connection.query("SELECT hash FROM audit_anchor WHERE id = 1").first,
+                let hash = row.column("hash")?.string
+            {
+                anchor = hash
+            }
+            records = try await self.connection.query("SELECT seq, time, record, hash FROM audit_log ORDER BY seq").compactMap(
+                Self.auditRecord)
+        }
+        return Self.chain.verify(records, anchor: anchor)
+    }
+
+    public func pruneAudit(olderThan time: Int64) async throws -> Int {
+        var pruned = 0
+        try await transaction {
+            guard
+                let row = try await self.connection.query("SELECT max(seq) AS seq FROM audit_log WHERE time < ?", [.integer(Int(time))])
+                    .first,
+                let cut = row.column("seq")?.integer,
+                let last = try await self.connection.query("SELECT hash FROM audit_log WHERE seq = ?", [.integer(cut)]).first?.column(
+                    "hash")?.string
+            else { return }
+            let count =
+                try await self.connection.query("SELECT count(*) AS n FROM audit_log WHERE seq <= ?", [.integer(cut)]).first?
+                .column("n")?.integer ?? 0
+            _ = try await self.connection.query(
+                "INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                [.integer(cut), .text(last)])
+            _ = try await self.connection.query("DELETE FROM audit_log WHERE seq <= ?", [.integer(cut)])
+            pruned = count
+        }
+        return pruned
     }
 
     /// Encodes the state outside the actor (so appends go on meanwhile), then writes it in one transaction.
@@ -137,11 +300,14 @@ public actor SQLiteRegistryStore: RegistryStore {
     private func transaction(_ body: () async throws -> Void) async throws {
         try await exclusive {
             _ = try await connection.query("BEGIN IMMEDIATE")
+            pendingHead = nil
             do {
                 try await body()
                 _ = try await connection.query("COMMIT")
+                if let head = pendingHead { auditHead = head }
             } catch {
                 _ = try? await connection.query("ROLLBACK")
+                pendingHead = nil
                 throw error
             }
         }

@@ -10,12 +10,16 @@ final class RecordingStore: RegistryStore {
     let inner = InMemoryRegistryStore()
 
     func load() async throws -> StoredRegistry { try await inner.load() }
-    func append(_ entries: [ChangeLogEntry]) async throws {
+    func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws {
         if failing.withLock({ $0 }) { throw CairnError(.internalFailure, "disk on fire") }
         try await Task.sleep(for: .milliseconds(5))  // a commit takes time, so commands queue behind it
         batches.withLock { $0.append(entries.count) }
-        try await inner.append(entries)
+        try await inner.append(entries, audit: audit)
     }
+    func auditRecords(_ query: AuditQuery) async throws -> AuditPage { try await inner.auditRecords(query) }
+    func auditRecords(after: UInt64, limit: Int) async throws -> [AuditRecord] { try await inner.auditRecords(after: after, limit: limit) }
+    func verifyAudit() async throws -> AuditVerification { try await inner.verifyAudit() }
+    func pruneAudit(olderThan time: Int64) async throws -> Int { try await inner.pruneAudit(olderThan: time) }
     func checkpoint(_ state: RegistryState) async throws { try await inner.checkpoint(state) }
     func close() async throws {}
 }

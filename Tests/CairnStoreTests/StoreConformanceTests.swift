@@ -1,6 +1,7 @@
 import CairnCore
 import CairnStore
 import Foundation
+import SQLiteNIO
 import Testing
 
 /// One suite for every `RegistryStore`: the in-memory store and SQLite must behave the same.
@@ -10,7 +11,7 @@ struct StoreConformanceTests {
 
     static func make(_ kind: Kind, directory: String) async throws -> any RegistryStore {
         switch kind {
-        case .memory: return InMemoryRegistryStore()
+        case .memory: return InMemoryRegistryStore(hash: SQLiteRegistryStore.chain.hash)
         case .sqlite: return try await SQLiteRegistryStore.open(directory: directory)
         }
     }
@@ -117,5 +118,86 @@ struct StoreConformanceTests {
         #expect(try await again.load().entries == entries)
         try await again.close()
         #expect(FileManager.default.fileExists(atPath: directory + "/cairn.sqlite"))
+    }
+
+    static func event(_ n: Int, name: String = "RegisterInstance", time: Int64 = 1_000, resources: [String] = []) -> AuditEvent {
+        AuditEvent(
+            eventTime: time + Int64(n), eventName: name, region: "us-east-1", account: "000000000000", sourceIPAddress: "127.0.0.1",
+            userAgent: "test", identity: AuditEvent.Identity(accessKeyId: "AKID\(n % 2)", userName: n % 2 == 0 ? "alice" : "bob"),
+            requestParameters: #"{"serviceId":"srv-1","instanceId":"i-\#(n)"}"#, responseElements: #"{"operationId":"op"}"#,
+            requestID: "req-\(n)", eventID: "evt-\(n)", readOnly: false, resources: resources)
+    }
+
+    @Test("Audit records are numbered, chained, and found by time, name, principal and resource", arguments: Kind.allCases)
+    func auditLookup(_ kind: Kind) async throws {
+        let store = try await Self.make(kind, directory: Self.temporaryDirectory())
+        let svc = "arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1"
+        try await store.append(Array(try Self.entries().prefix(1)), audit: [Self.event(1, resources: [svc]), Self.event(2)])
+        try await store.append([], audit: (3...10).map { Self.event($0, name: $0 % 3 == 0 ? "DeregisterInstance" : "RegisterInstance") })
+        let all = try await store.auditRecords(AuditQuery(limit: 100))
+        #expect(all.records.map(\.sequence) == Array((1...10).reversed()))
+        #expect(all.next == nil)
+        let first = try #require(all.records.last)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(first.record)) as? [String: Any])
+        #expect(json["eventSource"] as? String == "servicediscovery.amazonaws.com")
+        #expect(json["cairnPreviousHash"] as? String == AuditChain.genesis)
+        #expect((json["userIdentity"] as? [String: Any])?["userName"] as? String == "bob")
+        #expect(json["eventTime"] as? String == "1970-01-01T00:00:01Z")
+
+        let page1 = try await store.auditRecords(AuditQuery(limit: 4))
+        #expect(page1.records.map(\.sequence) == [10, 9, 8, 7])
+        let page2 = try await store.auditRecords(AuditQuery(limit: 4, before: page1.next))
+        #expect(page2.records.map(\.sequence) == [6, 5, 4, 3])
+        #expect(try await store.auditRecords(AuditQuery(eventName: "DeregisterInstance")).records.map(\.sequence) == [9, 6, 3])
+        #expect(try await store.auditRecords(AuditQuery(principal: "alice")).records.count == 5)
+        #expect(try await store.auditRecords(AuditQuery(principal: "AKID1")).records.count == 5)
+        #expect(try await store.auditRecords(AuditQuery(resource: svc)).records.map(\.sequence) == [1])
+        #expect(try await store.auditRecords(AuditQuery(resource: "srv-1")).records.map(\.sequence) == [1])
+        #expect(try await store.auditRecords(AuditQuery(startTime: 1_004, endTime: 1_006)).records.map(\.sequence) == [5, 4])
+        #expect(try await store.auditRecords(after: 8, limit: 10).map(\.sequence) == [9, 10])
+
+        let verified = try await store.verifyAudit()
+        #expect(verified.records == 10 && verified.firstBroken == nil)
+        #expect(verified.headHash == all.records.first?.hash)
+
+        #expect(try await store.pruneAudit(olderThan: 1_004) == 3)
+        let pruned = try await store.verifyAudit()
+        #expect(pruned.records == 7 && pruned.firstBroken == nil)
+        try await store.append([], audit: [Self.event(11)])
+        #expect(try await store.verifyAudit().firstBroken == nil)
+        try await store.close()
+    }
+
+    @Test("An edited, deleted or re-hashed SQLite audit row is detected; the chain survives a reopen")
+    func auditTamper() async throws {
+        let directory = Self.temporaryDirectory()
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        try await store.append([], audit: (1...5).map { Self.event($0) })
+        try await store.close()
+        let reopened = try await SQLiteRegistryStore.open(directory: directory)
+        try await reopened.append([], audit: [Self.event(6)])
+        #expect(try await reopened.verifyAudit().firstBroken == nil)
+        try await reopened.close()
+
+        func tampered(_ sql: String) async throws -> AuditVerification {
+            let copy = Self.temporaryDirectory()
+            try FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.copyItem(atPath: directory, toPath: copy)
+            let raw = try await SQLiteConnection.open(storage: .file(path: copy + "/cairn.sqlite"))
+            _ = try await raw.query(sql)
+            try await raw.close()
+            let store = try await SQLiteRegistryStore.open(directory: copy)
+            defer { Task { try? await store.close() } }
+            return try await store.verifyAudit()
+        }
+        let edited = try await tampered(
+            "UPDATE audit_log SET record = CAST(replace(CAST(record AS TEXT), 'i-3', 'i-X') AS BLOB) WHERE seq = 3")
+        #expect(edited.firstBroken == 3)
+        #expect(edited.problem?.contains("changed") == true)
+        let deleted = try await tampered("DELETE FROM audit_log WHERE seq = 4")
+        #expect(deleted.firstBroken == 5)
+        // Rewriting a record together with its hash still breaks the next record's link.
+        let rehashed = try await tampered("UPDATE audit_log SET hash = 'ff' || substr(hash, 3) WHERE seq = 2")
+        #expect(rehashed.firstBroken == 2)
     }
 }

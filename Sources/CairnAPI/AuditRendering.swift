@@ -1,0 +1,98 @@
+import CairnCore
+import CloudMapWire
+import Synchronization
+
+/// The audit record a call will produce, shared between the request and the writer that stores it.
+final class AuditTicket: Sendable {
+    private let storage: Mutex<(event: AuditEvent, stored: Bool)>
+
+    init(event: AuditEvent) { storage = Mutex((event, false)) }
+
+    var event: AuditEvent {
+        get { storage.withLock { $0.event } }
+        set { storage.withLock { $0.event = newValue } }
+    }
+
+    /// Set once the record went to the writer with the change it describes.
+    var stored: Bool {
+        get { storage.withLock { $0.stored } }
+        set { storage.withLock { $0.stored = newValue } }
+    }
+}
+
+/// CloudTrail's rendering of requests and responses: member names in lower camel case (`ServiceId` →
+/// `serviceId`), map keys as given.
+enum AuditRendering {
+    /// Members whose values are maps in the servicediscovery model; their keys are data, not member names.
+    static let mapMembers: Set<String> = ["Attributes", "QueryParameters", "OptionalParameters", "Status", "Targets"]
+
+    static func parameters(_ input: JSONValue) -> String? {
+        if case .object(let members) = input, members.isEmpty { return nil }
+        return JSONWriter.renderString(camel(input))
+    }
+
+    static func elements(_ output: JSONValue) -> String? {
+        if case .object(let members) = output, members.isEmpty { return nil }
+        return JSONWriter.renderString(camel(output))
+    }
+
+    static func camel(_ value: JSONValue, keepKeys: Bool = false) -> JSONValue {
+        switch value {
+        case .object(let members):
+            var result: [String: JSONValue] = [:]
+            for (key, member) in members {
+                result[keepKeys ? key : lowerCamel(key)] = camel(member, keepKeys: !keepKeys && mapMembers.contains(key))
+            }
+            return .object(result)
+        case .array(let items):
+            return .array(items.map { camel($0) })
+        default:
+            return value
+        }
+    }
+
+    static func lowerCamel(_ key: String) -> String {
+        guard let first = key.first, first.isUppercase else { return key }
+        // CloudTrail lowers the first letter only: `DnsRecords` → `dnsRecords`, `TTL` → `tTL`.
+        return first.lowercased() + key.dropFirst()
+    }
+
+    /// ARNs of the namespace and service a call names, for look-up by resource.
+    static func resources(operation: String, input: JSONValue, state: RegistryState, context: RequestContext) -> [String] {
+        var arns: [String] = []
+        func namespace(_ id: String?) {
+            guard let id else { return }
+            arns.append(id.hasPrefix("arn:") ? id : ARN.namespace(region: context.region, account: context.account, id: id))
+        }
+        func service(_ id: String?) {
+            guard let id else { return }
+            let arn = id.hasPrefix("arn:") ? id : ARN.service(region: context.region, account: context.account, id: id)
+            arns.append(arn)
+            if let found = try? state.service(id, in: context) {
+                arns.append(ARN.namespace(region: found.region, account: found.account, id: found.namespaceId))
+            }
+        }
+        switch operation {
+        case "UpdateHttpNamespace", "UpdatePrivateDnsNamespace", "UpdatePublicDnsNamespace", "DeleteNamespace", "GetNamespace":
+            namespace(input["Id"]?.stringValue)
+        case "CreateService": namespace(input["NamespaceId"]?.stringValue)
+        case "UpdateService", "DeleteService", "GetService": service(input["Id"]?.stringValue)
+        case "TagResource", "UntagResource", "ListTagsForResource":
+            if let arn = input["ResourceARN"]?.stringValue { arns.append(arn) }
+        case "DiscoverInstances", "DiscoverInstancesRevision":
+            if let ns = try? state.namespace(httpName: input["NamespaceName"]?.stringValue ?? "", in: context) {
+                arns.append(ns.arn)
+                if let found = try? state.service(named: input["ServiceName"]?.stringValue ?? "", in: ns) { arns.append(found.arn) }
+            }
+        case "GetOperation":
+            if let id = input["OperationId"]?.stringValue, let op = try? state.operation(id, in: context) {
+                namespace(op.targets["NAMESPACE"])
+                service(op.targets["SERVICE"])
+            }
+        default:
+            service(input["ServiceId"]?.stringValue)
+        }
+        var seen = Set<String>()
+        return arns.filter { seen.insert($0).inserted }
+    }
+}

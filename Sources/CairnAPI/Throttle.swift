@@ -1,0 +1,109 @@
+import Foundation
+import Synchronization
+
+/// Token buckets per principal, region and class of call, with AWS Cloud Map's published rates for discovery
+/// (DiscoverInstances burst 2,000 refilled at 1,000/s; DiscoverInstancesRevision 3,000/s) and a configurable
+/// bucket for every other call. A request that finds its bucket empty is refused without doing any work.
+public final class Throttle: Sendable {
+    public struct Rate: Sendable, Equatable {
+        public var burst: Double
+        public var perSecond: Double
+        public init(burst: Double, perSecond: Double) {
+            self.burst = burst
+            self.perSecond = perSecond
+        }
+    }
+
+    public struct Configuration: Sendable, Equatable {
+        public var enabled: Bool
+        public var discoverInstances: Rate
+        public var discoverInstancesRevision: Rate
+        /// Every other operation (the control plane and the Get/List reads).
+        public var controlPlane: Rate
+
+        public init(
+            enabled: Bool = true, discoverInstances: Rate = Rate(burst: 2000, perSecond: 1000),
+            discoverInstancesRevision: Rate = Rate(burst: 3000, perSecond: 3000), controlPlane: Rate = Rate(burst: 2000, perSecond: 1000)
+        ) {
+            self.enabled = enabled
+            self.discoverInstances = discoverInstances
+            self.discoverInstancesRevision = discoverInstancesRevision
+            self.controlPlane = controlPlane
+        }
+    }
+
+    public enum Class: Sendable, Hashable {
+        case discoverInstances, discoverInstancesRevision, controlPlane
+
+        public init(operation: String) {
+            switch operation {
+            case "DiscoverInstances": self = .discoverInstances
+            case "DiscoverInstancesRevision": self = .discoverInstancesRevision
+            default: self = .controlPlane
+            }
+        }
+    }
+
+    struct Key: Hashable {
+        var principal: String
+        var region: String
+        var kind: Class
+    }
+
+    /// A bucket as of `updated` (seconds on the monotonic clock).
+    public struct Bucket: Sendable, Equatable {
+        public var tokens: Double
+        public var updated: Double
+
+        /// Takes one token at `now` if there is one.
+        public mutating func take(at now: Double, rate: Rate) -> Bool {
+            tokens = min(rate.burst, tokens + max(0, now - updated) * rate.perSecond)
+            updated = now
+            guard tokens >= 1 else { return false }
+            tokens -= 1
+            return true
+        }
+    }
+
+    public let configuration: Configuration
+    private let buckets = Mutex<[Key: Bucket]>([:])
+    private let clock: @Sendable () -> Double
+    private let refused = Atomic<Int>(0)
+
+    public init(configuration: Configuration, clock: @escaping @Sendable () -> Double = Throttle.monotonicSeconds) {
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    @Sendable public static func monotonicSeconds() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+
+    /// How many requests were refused since start (for metrics).
+    public var refusedCount: Int { refused.load(ordering: .relaxed) }
+
+    func rate(_ kind: Class) -> Rate {
+        switch kind {
+        case .discoverInstances: return configuration.discoverInstances
+        case .discoverInstancesRevision: return configuration.discoverInstancesRevision
+        case .controlPlane: return configuration.controlPlane
+        }
+    }
+
+    /// Whether one more call of `operation` by `principal` in `region` may go ahead now.
+    public func admit(principal: String, region: String, operation: String) -> Bool {
+        guard configuration.enabled else { return true }
+        let kind = Class(operation: operation)
+        let rate = rate(kind)
+        let now = clock()
+        let admitted = buckets.withLock { buckets in
+            let key = Key(principal: principal, region: region, kind: kind)
+            var bucket = buckets[key] ?? Bucket(tokens: rate.burst, updated: now)
+            let ok = bucket.take(at: now, rate: rate)
+            buckets[key] = bucket
+            return ok
+        }
+        if !admitted { refused.add(1, ordering: .relaxed) }
+        return admitted
+    }
+}
