@@ -16,7 +16,7 @@ source bench/lib.sh
 cairn_port=$(free_port)
 moto_port=$(free_port)
 
-.build/release/cairn serve --dev --port "$cairn_port" --no-dns --data-dir "$work/data" --log-level warning &
+.build/release/cairn serve --dev --no-throttling --port "$cairn_port" --no-dns --data-dir "$work/data" --log-level warning &
 bench_pids+=($!)
 moto_server -p "$moto_port" >"$work/moto.log" 2>&1 &
 bench_pids+=($!)

@@ -51,7 +51,7 @@ cat >"$work/cairn.yaml" <<CONF
 limits:
   instancesPerNamespace: 10000
 CONF
-taskset -c 0 .build/release/cairn serve --dev --port "$api_port" --dns-port "$cairn_dns" --data-dir "$work/data" \
+taskset -c 0 .build/release/cairn serve --dev --no-throttling --port "$api_port" --dns-port "$cairn_dns" --data-dir "$work/data" \
   --config "$work/cairn.yaml" --log-level warning &
 bench_pids+=($!)
 wait_for_tcp "$api_port"

@@ -70,7 +70,7 @@ public struct CairnServer: Sendable {
                 address: .hostname(configuration.api.host, port: configuration.api.port), serverName: "Cairn"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.api.port
-                logger.notice("cairn API listening on \(configuration.api.host):\(port) (\(scheme))")
+                logger.notice("cairn API listening on \(configuration.api.host):\(port)", metadata: ["scheme": "\(scheme)"])
                 await onListening(port)
             },
             logger: logger)

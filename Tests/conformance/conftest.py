@@ -25,7 +25,7 @@ def client_for(endpoint, region, **config):
         region_name=region,
         aws_access_key_id="AKIDCAIRNTEST",
         aws_secret_access_key="any-secret-works-in-dev-mode",
-        config=Config(inject_host_prefix=False, parameter_validation=False, retries={"max_attempts": 1}, **config),
+        config=Config(**{"inject_host_prefix": False, "parameter_validation": False, "retries": {"max_attempts": 1}, **config}),
     )
     client.meta.events.register("after-call.servicediscovery", _record)
     return client

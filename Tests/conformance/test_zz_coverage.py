@@ -15,8 +15,6 @@ import conftest
 
 MODEL = os.path.join(os.path.dirname(botocore.__file__), "data/servicediscovery/2017-03-14/service-2.json.gz")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-# Throttling arrives with access control (issue 5); until then no request is ever throttled.
-NOT_YET = {("DiscoverInstances", "RequestLimitExceeded"), ("DiscoverInstancesRevision", "RequestLimitExceeded")}
 # Modelled errors that cannot happen in Cairn: every operation completes within its request, so no second
 # register/deregister/update can find one still in progress.
 NOT_APPLICABLE = {
@@ -55,5 +53,5 @@ def test_every_operation_and_modelled_error_was_exercised():
     missing_ok = sorted(op for op in model["operations"] if (op, "OK") not in conftest.SEEN)
     assert not missing_ok, f"operations never called successfully: {missing_ok}"
     wanted = {(op, e["shape"]) for op, spec in model["operations"].items() for e in spec.get("errors", [])}
-    missing = sorted(wanted - conftest.SEEN - NOT_YET - NOT_APPLICABLE)
+    missing = sorted(wanted - conftest.SEEN - NOT_APPLICABLE)
     assert not missing, f"modelled errors never produced: {missing}"
