@@ -59,7 +59,12 @@ public enum SigV4 {
     public static func verify(_ request: Request, secret: (String) -> String?, now: Date, service expected: String = service)
         throws(Failure) -> Principal
     {
-        guard let authorization = request.header("authorization") else { throw .missing() }
+        guard let authorization = request.header("authorization") else {
+            if request.query.contains("X-Amz-Signature=") {
+                return try verifyPresigned(request, secret: secret, now: now, service: expected)
+            }
+            throw .missing()
+        }
         guard authorization.hasPrefix("AWS4-HMAC-SHA256 ") else {
             throw .invalid("Only AWS4-HMAC-SHA256 signatures are accepted.")
         }
@@ -95,6 +100,65 @@ public enum SigV4 {
             throw .invalid("The signed header '\(name)' is missing from the request.")
         }
         let canonical = canonicalRequest(request, signedHeaders: names)
+        let toSign = stringToSign(amzDate: amzDate, scope: "\(day)/\(region)/\(scopeService)/aws4_request", canonicalRequest: canonical)
+        let expectedSignature = hex(
+            HMAC<SHA256>.authenticationCode(
+                for: Array(toSign.utf8), using: signingKey(secret: secretKey, day: day, region: region, service: scopeService)))
+        guard constantTimeEqual(Array(expectedSignature.utf8), Array(signature.utf8)) else { throw .mismatch() }
+        return Principal(accessKeyId: accessKeyId, region: region)
+    }
+
+    /// Longest validity of a presigned URL (7 days, as AWS allows).
+    public static let maxExpiresSeconds = 604_800
+
+    /// A presigned request: the signature and its parameters in the query string (`X-Amz-Algorithm`,
+    /// `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`); valid from
+    /// 15 minutes before X-Amz-Date until X-Amz-Expires seconds after it.
+    static func verifyPresigned(_ request: Request, secret: (String) -> String?, now: Date, service expected: String) throws(Failure)
+        -> Principal
+    {
+        var parameters: [String: String] = [:]
+        var rest: [Substring] = []
+        for pair in request.query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            if key.hasPrefix("X-Amz-") {
+                parameters[key] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            }
+            if key != "X-Amz-Signature" { rest.append(pair) }
+        }
+        guard parameters["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" else {
+            throw .invalid("X-Amz-Algorithm must be AWS4-HMAC-SHA256.")
+        }
+        guard let credential = parameters["X-Amz-Credential"], let amzDate = parameters["X-Amz-Date"],
+            let expiresText = parameters["X-Amz-Expires"], let signedHeaders = parameters["X-Amz-SignedHeaders"],
+            let signature = parameters["X-Amz-Signature"]
+        else {
+            throw .invalid("A presigned URL needs X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders and X-Amz-Signature.")
+        }
+        let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard scope.count == 5, scope[4] == "aws4_request", !scope[2].isEmpty else {
+            throw .invalid("Credential should be scoped to a valid region, service and aws4_request.")
+        }
+        let (accessKeyId, day, region, scopeService) = (scope[0], scope[1], scope[2], scope[3])
+        guard scopeService == expected else { throw .invalid("Credential should be scoped to correct service: '\(expected)'.") }
+        guard let secretKey = secret(accessKeyId) else { throw .unknownKey() }
+        guard let signedAt = parseAmzDate(amzDate), amzDate.hasPrefix(day) else {
+            throw .invalid("X-Amz-Date must be yyyyMMddTHHmmssZ on the credential scope's day.")
+        }
+        guard let expires = Int(expiresText), (1...maxExpiresSeconds).contains(expires) else {
+            throw .invalid("X-Amz-Expires must be 1 to \(maxExpiresSeconds) seconds.")
+        }
+        if now.timeIntervalSince(signedAt) > TimeInterval(expires) || signedAt.timeIntervalSince(now) > maxSkewSeconds {
+            throw .invalid("Request has expired")
+        }
+        let names = signedHeaders.split(separator: ";").map { String($0) }
+        guard names.contains("host"), names == names.sorted() else {
+            throw .invalid("X-Amz-SignedHeaders must list lower-case header names in order and include host.")
+        }
+        var unsigned = request
+        unsigned.query = rest.joined(separator: "&")
+        let canonical = canonicalRequest(unsigned, signedHeaders: names)
         let toSign = stringToSign(amzDate: amzDate, scope: "\(day)/\(region)/\(scopeService)/aws4_request", canonicalRequest: canonical)
         let expectedSignature = hex(
             HMAC<SHA256>.authenticationCode(

@@ -34,3 +34,20 @@ def lookup(endpoint, key, secret, **params):
         token = page.get("NextToken")
         if not token:
             return events
+
+
+def presigned_url(endpoint, path, key, secret, region="us-east-1", expires=300, **params):
+    """A presigned GET URL (SigV4 in the query string), as botocore's SigV4QueryAuth makes it."""
+    from botocore.auth import SigV4QueryAuth
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    request = AWSRequest(method="GET", url=f"{endpoint}{path}" + (f"?{query}" if query else ""))
+    SigV4QueryAuth(Credentials(key, secret), "servicediscovery", region, expires=expires).add_auth(request)
+    return request.url
+
+
+def plain_get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

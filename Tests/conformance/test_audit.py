@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+import time
 import uuid
 
 import boto3
@@ -226,3 +227,19 @@ def test_kill_9_never_leaves_a_change_without_its_record(tmp_path):
         assert again.stop() == 0
     code, result = verify(server.data_dir)
     assert code == 0 and result["intact"], result
+
+
+def test_a_presigned_url_exports_the_trail_without_headers(server, walkthrough):
+    from cairn_admin import plain_get, presigned_url
+    url = presigned_url(server.endpoint, "/cairn/v1/audit/export", *ADMIN)
+    status, body = plain_get(url)
+    assert status == 200 and len(body.splitlines()) >= 10
+    assert plain_get(url.replace("X-Amz-Expires=300", "X-Amz-Expires=301"))[0] == 403
+    status, body = plain_get(presigned_url(server.endpoint, "/cairn/v1/audit/export", ADMIN[0], "not-the-secret-0123456789"))
+    assert status == 403 and b"InvalidSignatureException" in body
+    short = presigned_url(server.endpoint, "/cairn/v1/audit", *ADMIN, expires=1)
+    time.sleep(2.2)
+    status, body = plain_get(short)
+    assert status == 403 and b"Request has expired" in body
+    status, body = plain_get(presigned_url(server.endpoint, "/cairn/v1/audit", *READER))
+    assert status == 400 and b"AccessDeniedException" in body
