@@ -79,6 +79,10 @@ extension CloudMapAPI {
                 return Self.response(self.errorReply(error))
             }
         }
+        router.get("/cairn/v1/export") { request, _ -> Response in
+            if let refusal = self.refusal(Self.signed(request), action: "ExportRegistry") { return refusal }
+            return Self.json(RegistryExport.document(self.state, now: self.clock()))
+        }
         return router
     }
 

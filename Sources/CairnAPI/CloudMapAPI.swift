@@ -49,6 +49,9 @@ public final class CloudMapAPI: Sendable {
         public var status: Int
         public var body: [UInt8]
         public var requestId: String
+        /// For metrics: the operation (when the target named one) and the error code (nil on success).
+        public var operation: String? = nil
+        public var errorCode: String? = nil
     }
 
     /// What a handler returns: a JSON value, or bytes already rendered.
@@ -72,11 +75,13 @@ public final class CloudMapAPI: Sendable {
     let discoveryCache = DiscoveryCache()
     public let throttle: Throttle
     let clock: @Sendable () -> Int64
+    let telemetry: any Telemetry
 
     public init(
         registry: Registry, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "cairn.api"),
-        clock: @escaping @Sendable () -> Int64 = Registry.systemMilliseconds
+        clock: @escaping @Sendable () -> Int64 = Registry.systemMilliseconds, telemetry: any Telemetry = NoTelemetry()
     ) {
+        self.telemetry = telemetry
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
@@ -100,12 +105,26 @@ public final class CloudMapAPI: Sendable {
     public func handle(
         method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8], peer: String = ""
     ) async -> Reply {
+        let started = ContinuousClock.now
+        let reply = await answer(method: method, path: path, query: query, headers: headers, body: body, peer: peer)
+        let elapsed = ContinuousClock.now - started
+        telemetry.apiRequest(
+            operation: reply.operation ?? "unknown", errorCode: reply.errorCode,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return reply
+    }
+
+    private func answer(
+        method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8], peer: String
+    ) async -> Reply {
         let requestId = UUID().uuidString.lowercased()
+        var operationName: String?
         let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
         var ticket: AuditTicket?
         do throws(WireError) {
             let caller = try authenticate(signed)
             let handler = try operation(target: signed.header("x-amz-target"), contentType: signed.header("content-type"))
+            operationName = handler.name
             if shouldAudit(handler.name) {
                 ticket = AuditTicket(
                     event: AuditEvent(
@@ -130,8 +149,8 @@ public final class CloudMapAPI: Sendable {
             let output = try await run(handler, Call(operation: handler.name, input: input, context: context, audit: ticket))
             if let ticket, !ticket.stored { registry.record(ticket.event) }
             switch output {
-            case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId)
-            case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId)
+            case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId, operation: handler.name)
+            case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId, operation: handler.name)
             }
         } catch {
             if error.status >= 500 {
@@ -143,7 +162,7 @@ public final class CloudMapAPI: Sendable {
                 event.errorMessage = error.message
                 registry.record(event)
             }
-            return Reply(status: error.status, body: error.body, requestId: requestId)
+            return Reply(status: error.status, body: error.body, requestId: requestId, operation: operationName, errorCode: error.type)
         }
     }
 

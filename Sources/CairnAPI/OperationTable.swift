@@ -7,6 +7,9 @@ extension CloudMapAPI {
         let run: @Sendable (CloudMapAPI, Call) async throws -> Output
     }
 
+    /// The 30 operation names, sorted.
+    public static var operationNames: [String] { operations.keys.sorted() }
+
     /// The whole API at a glance: the 30 operations of servicediscovery 2017-03-14 and who answers each.
     static let operations: [String: Handler] = {
         let table: [(String, @Sendable (CloudMapAPI, Call) async throws -> Output)] = [

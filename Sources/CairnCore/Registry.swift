@@ -15,9 +15,11 @@ public final class Registry: Sendable {
         public var rules: RegistryRules
         /// Change-log entries between checkpoints; a checkpoint keeps start-up replay short.
         public var checkpointInterval: Int
-        public init(rules: RegistryRules = RegistryRules(), checkpointInterval: Int = 20_000) {
+        public var telemetry: any Telemetry
+        public init(rules: RegistryRules = RegistryRules(), checkpointInterval: Int = 20_000, telemetry: any Telemetry = NoTelemetry()) {
             self.rules = rules
             self.checkpointInterval = checkpointInterval
+            self.telemetry = telemetry
         }
     }
 
@@ -233,7 +235,12 @@ public final class Registry: Sendable {
         }
         if !entries.isEmpty || !audit.isEmpty {
             do {
+                let started = ContinuousClock.now
                 try await store.append(entries, audit: audit)
+                let elapsed = ContinuousClock.now - started
+                configuration.telemetry.storeCommit(
+                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, entries: entries.count,
+                    auditRecords: audit.count)
             } catch {
                 state = before
                 let failure = CairnError(.internalFailure, "The change could not be stored; nothing was changed.")

@@ -17,14 +17,15 @@ public final class DNSServer: Sendable {
     /// Binds UDP and TCP on `host:port` (`port` 0: a free port, the same for both).
     public static func bind(
         host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?,
-        group: MultiThreadedEventLoopGroup = .singleton
+        telemetry: any Telemetry = NoTelemetry(), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> DNSServer {
         var attempts = 0
         while true {
             attempts += 1
             do {
                 return try await bindOnce(
-                    host: host, port: port, responder: responder, registry: registry, queryLog: queryLog, group: group)
+                    host: host, port: port, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry, group: group
+                )
             } catch  where port == 0 && attempts < 5 {
                 continue  // the free UDP port was taken for TCP; try another
             }
@@ -32,10 +33,11 @@ public final class DNSServer: Sendable {
     }
 
     static func bindOnce(
-        host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?, group: MultiThreadedEventLoopGroup
+        host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?, telemetry: any Telemetry,
+        group: MultiThreadedEventLoopGroup
     ) async throws -> DNSServer {
         var channels: [any Channel] = []
-        let answerer = DNSQueryAnswerer(responder: responder, registry: registry, queryLog: queryLog)
+        let answerer = DNSQueryAnswerer(responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry)
         do {
             let loops = Array(group.makeIterator())
             var boundPort = port
@@ -111,12 +113,18 @@ struct DNSQueryAnswerer: Sendable {
     let responder: DNSResponder
     let registry: Registry
     let queryLog: Logger?
+    let telemetry: any Telemetry
 
     func reply(to query: ByteBuffer, from client: SocketAddress?, transport: DNSResponder.Transport) -> [UInt8]? {
+        let started = ContinuousClock.now
         guard
             let (reply, message) = responder.respond(
                 to: Array(query.readableBytesView), client: addressBytes(client), transport: transport, state: registry.snapshot.state)
         else { return nil }
+        let elapsed = ContinuousClock.now - started
+        telemetry.dnsQuery(
+            type: message.questions.first?.type ?? 0, rcode: UInt8(truncatingIfNeeded: message.rcode),
+            seconds: Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
         if let queryLog {
             let q = message.questions.first
             queryLog.info(

@@ -47,13 +47,15 @@ public final class HealthCheckRunner: Sendable {
     let tcp: TCPHealthProbe
     let http: HTTPHealthProbe
     let https: HTTPHealthProbe
+    let telemetry: any Telemetry
     private let tracked = Mutex<[String: Tracked]>([:])
     private let statistics = Mutex<(probes: Int, lagSum: Double, lagMax: Double)>((0, 0, 0))
 
     public init(
         registry: Registry, configuration: HealthCheckConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger
+        logger: Logger, telemetry: any Telemetry = NoTelemetry()
     ) throws {
+        self.telemetry = telemetry
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
@@ -202,6 +204,7 @@ public final class HealthCheckRunner: Sendable {
         probe(for: target.type).probe(target, on: group.next()).whenSuccess { healthy, detail in
             let elapsed = ContinuousClock.now - clock
             let latency = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            self.telemetry.healthProbe(type: target.type.rawValue, healthy: healthy, seconds: latency / 1000)
             self.finish(
                 target, ProbeRecord(time: startedAt, healthy: healthy, latencyMilliseconds: latency, detail: detail), changes: changes)
         }

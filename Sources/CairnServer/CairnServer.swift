@@ -22,6 +22,7 @@ public struct CairnServer: Sendable {
     public let api: CloudMapAPI
     let store: any RegistryStore
     let logger: Logger
+    let telemetry: PrometheusTelemetry
 
     /// Opens the store and loads the registry; nothing listens yet.
     public static func prepare(_ configuration: CairnConfiguration, logger: Logger) async throws -> CairnServer {
@@ -32,7 +33,9 @@ public struct CairnServer: Sendable {
         case .memory: store = InMemoryRegistryStore(hash: SQLiteRegistryStore.chain.hash)
         }
         let rules = RegistryRules(limits: configuration.limits, networks: Set(configuration.networks.keys), strict: configuration.strict)
-        let registry = try await Registry.open(store: store, configuration: Registry.Configuration(rules: rules))
+        let telemetry = PrometheusTelemetry(operations: CloudMapAPI.operationNames)
+        let registry = try await Registry.open(
+            store: store, configuration: Registry.Configuration(rules: rules, telemetry: telemetry))
         let keys = try configuration.dev ? nil : AdministratorKey.credentials(for: configuration, logger: logger)
         let api = CloudMapAPI(
             registry: registry,
@@ -40,8 +43,8 @@ public struct CairnServer: Sendable {
                 defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes,
                 accessKeys: keys, throttling: configuration.throttling,
                 audit: CloudMapAPI.AuditSettings(reads: configuration.audit.reads, discover: configuration.audit.discover)),
-            logger: logger)
-        return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger)
+            logger: logger, telemetry: telemetry)
+        return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger, telemetry: telemetry)
     }
 
     /// Runs until SIGTERM/SIGINT (or `signals: []` and task cancellation). `onListening` gets the bound API port.
@@ -56,9 +59,10 @@ public struct CairnServer: Sendable {
             )
         }
         let router = api.router()
+        MetricsRoute.add(to: router, telemetry: telemetry, api: api)
         var health: HealthCheckRunner?
         if configuration.health.enabled {
-            let runner = try HealthCheckRunner(registry: registry, configuration: healthConfiguration, logger: logger)
+            let runner = try HealthCheckRunner(registry: registry, configuration: healthConfiguration, logger: logger, telemetry: telemetry)
             ProbeHistoryRoute.add(to: router, runner: runner, api: api)
             health = runner
         }
@@ -82,7 +86,7 @@ public struct CairnServer: Sendable {
             let dns = try await DNSServer.bind(
                 host: configuration.dns.host, port: configuration.dns.port,
                 responder: DNSResponder(resolver: DNSResolver(configuration: dnsConfiguration)),
-                registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil)
+                registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil, telemetry: telemetry)
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
             services.append(.init(service: DNSService(server: dns)))
         }

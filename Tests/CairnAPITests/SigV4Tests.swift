@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import CairnAPI
+@testable import CloudMapWire
 
 @Suite("SigV4 verification")
 struct SigV4Tests {

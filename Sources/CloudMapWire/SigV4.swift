@@ -108,6 +108,52 @@ public enum SigV4 {
         return Principal(accessKeyId: accessKeyId, region: region)
     }
 
+    /// Signs a request as `accessKeyId`: returns the headers to add (`x-amz-date`, `authorization`, and
+    /// `x-amz-security-token` when a session token is given). `headers` must include `host`; all of them are signed.
+    public static func sign(
+        _ request: Request, accessKeyId: String, secret: String, sessionToken: String? = nil, region: String,
+        service: String = service, date: Date = Date()
+    ) -> [(name: String, value: String)] {
+        let amzDate = formatAmzDate(date)
+        let day = String(amzDate.prefix(8))
+        var signed = request
+        signed.headers.append(("x-amz-date", amzDate))
+        if let sessionToken { signed.headers.append(("x-amz-security-token", sessionToken)) }
+        let names = Array(Set(signed.headers.map { $0.name.lowercased() })).sorted()
+        let canonical = canonicalRequest(signed, signedHeaders: names)
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
+        let toSign = stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
+        let signature = hex(
+            HMAC<SHA256>.authenticationCode(
+                for: Array(toSign.utf8), using: signingKey(secret: secret, day: day, region: region, service: service)))
+        var added: [(name: String, value: String)] = [("x-amz-date", amzDate)]
+        if let sessionToken { added.append(("x-amz-security-token", sessionToken)) }
+        added.append(
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(names.joined(separator: ";")), Signature=\(signature)"
+            ))
+        return added
+    }
+
+    /// `yyyyMMddTHHmmssZ` in UTC.
+    public static func formatAmzDate(_ date: Date) -> String {
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let rest = seconds - days * 86400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(y)\(two(m))\(two(d))T\(two(rest / 3600))\(two(rest / 60 % 60))\(two(rest % 60))Z"
+    }
+
     /// Longest validity of a presigned URL (7 days, as AWS allows).
     public static let maxExpiresSeconds = 604_800
 
@@ -194,7 +240,7 @@ public enum SigV4 {
     }
 
     /// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` when `keepSlash`).
-    static func encode(_ text: String, keepSlash: Bool) -> String {
+    public static func encode(_ text: String, keepSlash: Bool) -> String {
         var out = ""
         for byte in text.utf8 {
             let c = Character(Unicode.Scalar(byte))

@@ -1,0 +1,156 @@
+import ArgumentParser
+import CairnClient
+import CloudMapWire
+import Foundation
+
+/// Options every client command takes.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Cairn's URL (default: CAIRN_ENDPOINT, AWS_ENDPOINT_URL, else http://127.0.0.1:8787).")
+    var endpoint: String?
+
+    @Option(help: "Region to sign for (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1).")
+    var region: String?
+
+    @Option(help: "Profile in ~/.aws/credentials and ~/.aws/config (default: AWS_PROFILE, else the environment's keys, else default).")
+    var profile: String?
+
+    @Option(help: "Output: table (for people) or json (for scripts).")
+    var output: OutputFormat = .table
+
+    func client() throws(ClientError) -> CairnClient {
+        CairnClient(configuration: try ClientConfiguration.resolve(endpoint: endpoint, region: region, profile: profile))
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// Exit statuses scripts can rely on.
+enum Exit {
+    /// The service refused the request, or the operation waited for failed.
+    static let refused: Int32 = 1
+    /// Wrong usage or configuration (also ArgumentParser's own validation errors).
+    static let usage: Int32 = 2
+    /// Cairn could not be reached.
+    static let unreachable: Int32 = 3
+    /// A wait ran out of time.
+    static let timedOut: Int32 = 4
+}
+
+/// Runs a client command: errors become one line on stderr and the matching exit status.
+func withClient(_ options: ClientOptions, _ body: (CairnClient) async throws -> Void) async throws {
+    do {
+        try await body(try options.client())
+    } catch let error as ClientError {
+        printError(error.description)
+        switch error.kind {
+        case .service: throw ExitCode(Exit.refused)
+        case .transport: throw ExitCode(Exit.unreachable)
+        case .usage: throw ExitCode(Exit.usage)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data("cairn: \(text)\n".utf8))
+}
+
+func progress(_ text: String) {
+    FileHandle.standardError.write(Data("\(text)\n".utf8))
+}
+
+/// JSON for scripts: pretty, keys sorted.
+func printJSON(_ value: JSONValue) {
+    let bytes = JSONWriter.render(value)
+    if let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]),
+        let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    {
+        print(String(decoding: pretty, as: UTF8.self))
+    } else {
+        print(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+/// A plain text table: a header row and aligned columns.
+func printTable(_ headers: [String], _ rows: [[String]]) {
+    var widths = headers.map(\.count)
+    for row in rows {
+        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+    }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, cell in
+            i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }
+    print(line(headers))
+    for row in rows { print(line(row)) }
+}
+
+/// One object as `key: value` lines (nested values as compact JSON).
+func printFields(_ value: JSONValue) {
+    guard let object = value.objectValue else {
+        printJSON(value)
+        return
+    }
+    let width = object.keys.map(\.count).max() ?? 0
+    for key in object.keys.sorted() {
+        let text: String
+        switch object[key]! {
+        case .string(let s): text = s
+        case .raw(let r): text = r.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        default: text = JSONWriter.renderString(object[key]!)
+        }
+        print("\(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(text)")
+    }
+}
+
+/// `k=v` arguments as a map; a missing `=` is a usage error naming the argument.
+func keyValues(_ items: [String], what: String) throws -> [String: JSONValue] {
+    var result: [String: JSONValue] = [:]
+    for item in items {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+            throw ValidationError("\(what) '\(item)' must be KEY=VALUE")
+        }
+        result[String(item[..<eq])] = .string(String(item[item.index(after: eq)...]))
+    }
+    return result
+}
+
+func text(_ value: JSONValue?) -> String {
+    switch value {
+    case .string(let s)?: return s
+    case .int(let i)?: return String(i)
+    case .bool(let b)?: return String(b)
+    case .double(let d)?: return String(d)
+    case .raw(let r)?: return r.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+    case nil, .null?: return ""
+    default: return JSONWriter.renderString(value!)
+    }
+}
+
+/// Waits for an asynchronous operation, showing each status it passes through on stderr.
+func waitForOperation(_ client: CairnClient, _ id: String, timeout: Double, quiet: Bool = false) async throws -> JSONValue {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last = ""
+    let started = Date()
+    while true {
+        let operation = try await client.call("GetOperation", ["OperationId": .string(id)])["Operation"] ?? .object([:])
+        let status = text(operation["Status"])
+        if status != last, !quiet {
+            progress(String(format: "operation %@: %@ (%.1fs)", id, status, Date().timeIntervalSince(started)))
+            last = status
+        }
+        if status == "SUCCESS" { return operation }
+        if status == "FAIL" {
+            throw ClientError(
+                kind: .service(status: 200), type: text(operation["ErrorCode"]).isEmpty ? "OperationFailed" : text(operation["ErrorCode"]),
+                message: "operation \(id) failed: \(text(operation["ErrorMessage"]))")
+        }
+        if Date() > deadline {
+            printError("operation \(id) still \(status) after \(Int(timeout))s")
+            throw ExitCode(Exit.timedOut)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+}

@@ -1,0 +1,170 @@
+import CairnAPI
+import CairnCore
+import DNSWire
+import Foundation
+import Hummingbird
+import NIOCore
+import Prometheus
+import Synchronization
+
+/// Cairn's metrics in Prometheus form (swift-prometheus). Label sets known in advance are created once, so the DNS
+/// path costs an atomic increment and one histogram observation per query.
+final class PrometheusTelemetry: Telemetry {
+    let registry = PrometheusCollectorRegistry()
+
+    static let latencyBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2.5),
+    ]
+    static let dnsTypes: [UInt16: String] = [1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 28: "AAAA", 33: "SRV", 255: "ANY"]
+    static let rcodes: [UInt8: String] = [0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"]
+
+    private let dnsCounters: [String: Counter]
+    private let dnsLatency: DurationHistogram
+    private let apiLatency: [String: DurationHistogram]
+    private let apiCounters = Mutex<[String: Counter]>([:])
+    private let probeCounters: [String: Counter]
+    private let probeLatency: DurationHistogram
+    private let commitLatency: DurationHistogram
+    private let commitEntries: ValueHistogram
+    private let commitAudit: ValueHistogram
+
+    init(operations: [String]) {
+        var dns: [String: Counter] = [:]
+        for type in Array(Self.dnsTypes.values) + ["other"] {
+            for rcode in Array(Self.rcodes.values) + ["other"] {
+                dns["\(type)|\(rcode)"] = registry.makeCounter(
+                    descriptor: MetricNameDescriptor(
+                        namespace: "cairn", subsystem: "dns", metricName: "queries", unitName: "total", helpText: "DNS queries answered"),
+                    labels: [("type", type), ("rcode", rcode)])
+            }
+        }
+        dnsCounters = dns
+        dnsLatency = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "dns", metricName: "query_duration", unitName: "seconds",
+                helpText: "Time to answer a DNS query (parse, look up, encode)"),
+            labels: [], buckets: Self.latencyBuckets)
+        var api: [String: DurationHistogram] = [:]
+        for operation in operations + ["unknown"] {
+            api[operation] = registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    namespace: "cairn", subsystem: "api", metricName: "request_duration", unitName: "seconds",
+                    helpText: "Time to answer an API call"),
+                labels: [("operation", operation)], buckets: Self.latencyBuckets)
+        }
+        apiLatency = api
+        var probes: [String: Counter] = [:]
+        for type in ["HTTP", "HTTPS", "TCP"] {
+            for result in ["healthy", "unhealthy"] {
+                probes["\(type)|\(result)"] = registry.makeCounter(
+                    descriptor: MetricNameDescriptor(
+                        namespace: "cairn", subsystem: "health", metricName: "probes", unitName: "total", helpText: "Health probes finished"
+                    ),
+                    labels: [("type", type), ("result", result)])
+            }
+        }
+        probeCounters = probes
+        probeLatency = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "health", metricName: "probe_duration", unitName: "seconds", helpText: "Health probe time"),
+            labels: [], buckets: Self.latencyBuckets)
+        commitLatency = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "store", metricName: "commit_duration", unitName: "seconds",
+                helpText: "Durable store transactions (group commits)"),
+            labels: [], buckets: Self.latencyBuckets)
+        commitEntries = registry.makeValueHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "store", metricName: "commit_batch", unitName: "entries",
+                helpText: "Change-log entries per transaction"),
+            labels: [], buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+        commitAudit = registry.makeValueHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "store", metricName: "commit_audit", unitName: "records",
+                helpText: "Audit records per transaction"),
+            labels: [], buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+    }
+
+    func apiRequest(operation: String, errorCode: String?, seconds: Double) {
+        let code = errorCode ?? "OK"
+        let key = "\(operation)|\(code)"
+        let counter = apiCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "cairn", subsystem: "api", metricName: "requests", unitName: "total",
+                    helpText: "API calls by operation and result (OK or the error code)"),
+                labels: [("operation", operation), ("code", code)])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+        (apiLatency[operation] ?? apiLatency["unknown"])?.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func dnsQuery(type: UInt16, rcode: UInt8, seconds: Double) {
+        let key = "\(Self.dnsTypes[type] ?? "other")|\(Self.rcodes[rcode] ?? "other")"
+        dnsCounters[key]?.increment()
+        dnsLatency.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func healthProbe(type: String, healthy: Bool, seconds: Double) {
+        probeCounters["\(type)|\(healthy ? "healthy" : "unhealthy")"]?.increment()
+        probeLatency.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func storeCommit(seconds: Double, entries: Int, auditRecords: Int) {
+        commitLatency.recordNanoseconds(Int64(seconds * 1e9))
+        commitEntries.record(Double(entries))
+        commitAudit.record(Double(auditRecords))
+    }
+
+    /// The exposition: the collectors, then what is read from the snapshot at scrape time (instances by namespace
+    /// and health, throttled requests, the change-log sequence).
+    func render(state: RegistryState, throttledRequests: Int) -> [UInt8] {
+        var out = registry.emitToBuffer()
+        var text = "# HELP cairn_instances Registered instances by namespace and reported health\n# TYPE cairn_instances gauge\n"
+        var counts: [String: [String: Int]] = [:]
+        var names: [String: (String, String)] = [:]
+        for service in state.services.values {
+            guard let namespace = state.namespaces[service.namespaceId] else { continue }
+            names[namespace.id] = (namespace.name, namespace.region)
+            for instance in state.instances(of: service.id).values {
+                counts[namespace.id, default: [:]][Discovery.reportedHealth(instance, in: service).rawValue, default: 0] += 1
+            }
+        }
+        for (id, byHealth) in counts.sorted(by: { $0.key < $1.key }) {
+            let (name, region) = names[id] ?? ("", "")
+            for (health, n) in byHealth.sorted(by: { $0.key < $1.key }) {
+                text +=
+                    "cairn_instances{namespace=\"\(Self.escape(name))\",namespace_id=\"\(id)\",region=\"\(Self.escape(region))\",health=\"\(health)\"} \(n)\n"
+            }
+        }
+        text += "# HELP cairn_throttled_requests_total Requests refused by throttling\n# TYPE cairn_throttled_requests_total counter\n"
+        text += "cairn_throttled_requests_total \(throttledRequests)\n"
+        text += "# HELP cairn_change_log_sequence The change log's sequence number\n# TYPE cairn_change_log_sequence gauge\n"
+        text += "cairn_change_log_sequence \(state.sequence)\n"
+        out += Array(text.utf8)
+        return out
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(
+            of: "\n", with: "\\n")
+    }
+}
+
+enum MetricsRoute {
+    /// `GET /metrics`: Prometheus text format 0.0.4. Like /healthz it needs no signature (scrapers do not sign);
+    /// bind the API to a trusted network or put the scrape behind a proxy if the figures are sensitive.
+    static func add(to router: Router<CairnRequestContext>, telemetry: PrometheusTelemetry, api: CloudMapAPI) {
+        router.get("/metrics") { _, _ -> Response in
+            let body = telemetry.render(state: api.registry.snapshot.state, throttledRequests: api.throttle.refusedCount)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+}
