@@ -11,6 +11,8 @@ missing=()
 python3 -c 'import boto3, botocore' 2>/dev/null || missing+=(boto3)
 python3 -c 'import pytest' 2>/dev/null || missing+=(pytest)
 python3 -c 'import dns.message' 2>/dev/null || missing+=(dnspython)
+python3 -c 'import prometheus_client' 2>/dev/null || missing+=(prometheus-client)
+python3 -c 'import websocket' 2>/dev/null || missing+=(websocket-client)
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with pip"

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// The request context of Cairn's HTTP routes: Hummingbird's core storage plus the client's address, which the
 /// audit trail records as `sourceIPAddress`.
@@ -44,8 +45,27 @@ extension CloudMapAPI {
             return Self.response(reply)
         }
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        // Ready: the snapshot is loaded (it is before the server listens) and the writer answers a barrier, which
+        // passes through the store's queue, within 2 s.
         router.get("/readyz") { _, _ in
-            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready sequence=\(self.registry.snapshot.state.sequence)\n")))
+            func reply(_ status: HTTPResponse.Status, _ text: String) -> Response {
+                Response(status: status, body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+            }
+            guard self.registry.accepting else { return reply(.serviceUnavailable, "not ready: shutting down") }
+            let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let once = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
+                let finish: @Sendable (Bool) -> Void = { value in once.withLock { $0.take() }?.resume(returning: value) }
+                Task {
+                    await self.registry.barrier()
+                    finish(true)
+                }
+                Task {
+                    try? await Task.sleep(for: .seconds(2))
+                    finish(false)
+                }
+            }
+            guard answered else { return reply(.serviceUnavailable, "not ready: the registry writer did not answer within 2 s") }
+            return reply(.ok, "ready sequence=\(self.registry.snapshot.state.sequence)")
         }
         router.get("/cairn/v1/audit") { request, _ -> Response in
             do throws(WireError) {

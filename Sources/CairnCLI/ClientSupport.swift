@@ -30,8 +30,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 enum Exit {
     /// The service refused the request, or the operation waited for failed.
     static let refused: Int32 = 1
-    /// Wrong usage or configuration (also ArgumentParser's own validation errors).
-    static let usage: Int32 = 2
+    /// Wrong usage or client configuration (EX_USAGE, as ArgumentParser's own validation errors).
+    static let usage: Int32 = 64
     /// Cairn could not be reached.
     static let unreachable: Int32 = 3
     /// A wait ran out of time.

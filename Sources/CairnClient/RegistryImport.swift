@@ -123,11 +123,15 @@ public enum RegistryImport {
             for namespace in try await client.paginate("ListNamespaces", key: "Namespaces", region: region) {
                 namespaceIds["\(region)|\(text(namespace["Type"]))|\(text(namespace["Name"]))"] = text(namespace["Id"])
             }
-            var byId: [String: String] = [:]
-            for (key, id) in namespaceIds where key.hasPrefix("\(region)|") { byId[id] = String(key.dropFirst(region.count + 1)) }
-            for service in try await client.paginate("ListServices", key: "Services", region: region) {
-                if let namespace = byId[text(service["NamespaceId"])] {
-                    serviceIds["\(region)|\(namespace)|\(text(service["Name"]))"] = text(service["Id"])
+            // ServiceSummary carries no namespace id, so ask per namespace.
+            for (key, namespaceId) in namespaceIds where key.hasPrefix("\(region)|") {
+                let filter: [String: JSONValue] = [
+                    "Filters": .array([
+                        .object(["Name": .string("NAMESPACE_ID"), "Values": .array([.string(namespaceId)]), "Condition": .string("EQ")])
+                    ])
+                ]
+                for service in try await client.paginate("ListServices", filter, key: "Services", region: region) {
+                    serviceIds["\(key)|\(text(service["Name"]))"] = text(service["Id"])
                 }
             }
         }

@@ -113,6 +113,9 @@ public final class Registry: Sendable {
         if accepted { wake.yield() }
     }
 
+    /// Whether the writer still takes commands (false once shutdown began).
+    public var accepting: Bool { queue.withLock { !$0.closed } }
+
     /// Returns once everything queued before it (audit records included) is stored.
     public func barrier() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
