@@ -118,33 +118,39 @@ public final class DNSResolver: Sendable {
         UInt32(clamping: dns.records.first { $0.type == type }?.ttl ?? 0)
     }
 
-    /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED.
-    func choose(_ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig) -> [ZoneIndex.InstanceRecords] {
+    /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED;
+    /// every eligible one, in instance order, when `everything` is set.
+    func choose(
+        _ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig, everything: Bool = false
+    ) -> [ZoneIndex.InstanceRecords] {
         var rng = SplitMix64(seed: FastSeed.next())
-        let limit = dns.routingPolicy == .WEIGHTED ? 1 : configuration.maxAnswers
-        return Discovery.select(
+        let limit = everything ? candidates.count : dns.routingPolicy == .WEIGHTED ? 1 : configuration.maxAnswers
+        let chosen = Discovery.select(
             candidates, service: service, query: DiscoveryQuery(healthStatus: .HEALTHY_OR_ELSE_ALL, maxResults: limit),
             attributes: { _ in [:] }, health: \.health, using: &rng)
+        return everything ? chosen.sorted { $0.id < $1.id } : chosen
     }
 
     func serviceRecords(
-        _ service: Service, _ dns: DnsConfig, _ records: ZoneIndex.ServiceRecords, qname: DNSName, qtype: UInt16
+        _ service: Service, _ dns: DnsConfig, _ records: ZoneIndex.ServiceRecords, qname: DNSName, qtype: UInt16,
+        everything: Bool = false
     ) -> [DNSRecord] {
+        let choose = { self.choose($0, service, dns, everything: everything) }
         if dns.has(.CNAME) {
-            let chosen = choose(records.instances.filter { $0.cname != nil }, service, dns)
+            let chosen = choose(records.instances.filter { $0.cname != nil })
             return chosen.map { DNSRecord(name: qname, type: DNSType.cname, ttl: ttl(dns, .CNAME), data: .cname($0.cname!)) }
         }
         switch qtype {
         case DNSType.a where dns.has(.A):
-            return choose(records.instances.filter { $0.ipv4 != nil }, service, dns).map {
+            return choose(records.instances.filter { $0.ipv4 != nil }).map {
                 DNSRecord(name: qname, type: DNSType.a, ttl: ttl(dns, .A), data: .a($0.ipv4!))
             }
         case DNSType.aaaa where dns.has(.AAAA):
-            return choose(records.instances.filter { $0.ipv6 != nil }, service, dns).map {
+            return choose(records.instances.filter { $0.ipv6 != nil }).map {
                 DNSRecord(name: qname, type: DNSType.aaaa, ttl: ttl(dns, .AAAA), data: .aaaa($0.ipv6!))
             }
         case DNSType.srv where dns.has(.SRV):
-            return choose(records.instances.filter { $0.port != nil && ($0.ipv4 != nil || $0.ipv6 != nil) }, service, dns).map {
+            return choose(records.instances.filter { $0.port != nil && ($0.ipv4 != nil || $0.ipv6 != nil) }).map {
                 DNSRecord(
                     name: qname, type: DNSType.srv, ttl: ttl(dns, .SRV),
                     data: .srv(priority: 1, weight: 1, port: $0.port!, target: qname.prepending([$0.label])))
@@ -152,6 +158,29 @@ public final class DNSResolver: Sendable {
         default:
             return []
         }
+    }
+
+    /// Every record the service's name can be answered with now: the healthy instances' records (all instances'
+    /// when none is healthy), before the answer limit and the random choice; for SRV, also the A/AAAA records of
+    /// the targets. What the console shows as "DNS records as Cairn answers them"; empty outside DNS namespaces.
+    public func publishedRecords(of service: Service, state: RegistryState) -> [DNSRecord] {
+        guard let dns = service.dnsConfig, let ns = state.namespaces[service.namespaceId], ns.type.isDNS,
+            let apex = DNSName(ns.name)
+        else { return [] }
+        let records = index.records(service, state)
+        let qname = service.name == "." ? apex : DNSName(service.name + "." + ns.name) ?? apex
+        var out: [DNSRecord] = []
+        for type in [DNSType.a, DNSType.aaaa, DNSType.srv] {
+            out += serviceRecords(service, dns, records, qname: qname, qtype: type, everything: true)
+            if dns.has(.CNAME) { break }  // a CNAME answers every type; once is enough
+        }
+        for case .srv(_, _, _, let target) in out.map(\.data) {
+            guard let i = records.byLabel[String(decoding: target.labels[0], as: UTF8.self).lowercased()] else { continue }
+            for type in [DNSType.a, DNSType.aaaa] {
+                out += companion(records.instances[i], dns, qname: target, qtype: type)
+            }
+        }
+        return out
     }
 
     /// Whether the service publishes anything at its name at all (else the name does not exist).

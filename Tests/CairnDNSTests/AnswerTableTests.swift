@@ -147,4 +147,27 @@ struct AnswerTableTests {
         }
         #expect(answer.authority.first?.ttl == 900 && soa.minimum == 86_400 && soa.serial == UInt32(world.sequence))
     }
+
+    @Test(
+        "Published records: every healthy instance's records in instance order, all of them when none is healthy, SRV targets too",
+        arguments: [
+            (
+                "web",
+                [
+                    "10.0.0.1", "10.0.0.10", "10.0.0.3", "10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "2001:db8::1", "2001:db8::3",
+                    "2001:db8::5",
+                ]
+            ),
+            ("down", ["10.3.0.1", "10.3.0.2", "10.3.0.3"]),
+            ("_http._tcp", ["1 1 8080 i1._http._tcp.corp.local.", "1 1 8081 i2._http._tcp.corp.local.", "10.1.0.1", "2001:db8::99"]),
+            ("alias", ["one.example.net.", "two.example.net."]),
+            ("empty", []),
+            ("api", []),
+        ])
+    func published(service name: String, expected: [String]) throws {
+        let service = try #require(world.services.values.first { $0.name == name })
+        let records = resolver.publishedRecords(of: service, state: world)
+        #expect(records.map { "\($0.data)" } == expected)
+        if name == "web" { #expect(records.first?.description == "web.corp.local. 10 IN A 10.0.0.1") }
+    }
 }
