@@ -18,13 +18,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} with pip"
   python3 -m pip install --quiet "${missing[@]}"
 fi
-if ! command -v dig >/dev/null 2>&1; then
-  echo "installing dig (bind9-dnsutils) with apt-get"
+debs=()
+command -v dig >/dev/null 2>&1 || debs+=(bind9-dnsutils)           # dig, for the DNS tests
+command -v chromium >/dev/null 2>&1 || debs+=(chromium)            # headless browser, for the console tests
+if [ ${#debs[@]} -gt 0 ]; then
+  echo "installing ${debs[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq bind9-dnsutils >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bind9-dnsutils; }
+  apt-get install -y -qq "${debs[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${debs[@]}"; }
 fi
 python3 -c 'import botocore; print("botocore", botocore.__version__)'
 dig -v 2>&1 | head -1
+chromium --version 2>/dev/null
 aws --version
 
 step "service model table is current (scripts/gen-model.py --check)"

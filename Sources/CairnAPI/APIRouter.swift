@@ -149,24 +149,26 @@ extension CloudMapAPI {
 enum AuditLookup {
     static func query(_ parameters: Hummingbird.Parameters) throws(WireError) -> AuditQuery {
         var query = AuditQuery()
+        // An empty value is no filter (an HTML form sends its empty fields).
+        func value(_ name: Substring) -> String? { parameters[name].flatMap { $0.isEmpty ? nil : String($0) } }
         func time(_ name: Substring) throws(WireError) -> Int64? {
-            guard let text = parameters[name].map(String.init) else { return nil }
+            guard let text = value(name) else { return nil }
             if let seconds = Double(text) { return Int64(seconds * 1000) }
             if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970 * 1000) }
             throw WireError(type: "InvalidInput", message: "\(name) must be epoch seconds or an ISO 8601 time, not '\(text)'.")
         }
         query.startTime = try time("StartTime")
         query.endTime = try time("EndTime")
-        query.eventName = parameters["EventName"].map(String.init)
-        query.principal = parameters["Principal"].map(String.init)
-        query.resource = parameters["Resource"].map(String.init)
-        if let text = parameters["MaxResults"].map(String.init) {
+        query.eventName = value("EventName")
+        query.principal = value("Principal")
+        query.resource = value("Resource")
+        if let text = value("MaxResults") {
             guard let n = Int(text), (1...1000).contains(n) else {
                 throw WireError(type: "InvalidInput", message: "MaxResults must be 1 to 1000, not '\(text)'.")
             }
             query.limit = n
         }
-        if let text = parameters["NextToken"].map(String.init) {
+        if let text = value("NextToken") {
             guard let before = UInt64(text) else { throw WireError(type: "InvalidInput", message: "NextToken is not valid.") }
             query.before = before
         }

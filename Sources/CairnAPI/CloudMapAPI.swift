@@ -105,31 +105,61 @@ public final class CloudMapAPI: Sendable {
     public func handle(
         method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8], peer: String = ""
     ) async -> Reply {
+        await measured(peer: peer) { requestId in
+            let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
+            let caller: Caller
+            do throws(WireError) {
+                caller = try authenticate(signed)
+            } catch {
+                return Reply(status: error.status, body: error.body, requestId: requestId, errorCode: error.type)
+            }
+            return await serve(
+                caller: caller, target: signed.header("x-amz-target"), contentType: signed.header("content-type"), body: body,
+                peer: peer, userAgent: signed.header("user-agent") ?? "", requestId: requestId)
+        }
+    }
+
+    /// Runs one operation for the console, as the signed-in principal: the same throttling, validation, policies,
+    /// audit trail and metrics as a signed API call.
+    func perform(_ operation: String, _ input: [String: JSONValue], caller: Caller, peer: String) async -> Reply {
+        await measured(peer: peer) { requestId in
+            await serve(
+                caller: caller, target: "\(ServiceModel.targetPrefix).\(operation)", contentType: "application/x-amz-json-1.1",
+                body: JSONWriter.render(.object(input)), peer: peer, userAgent: "cairn-console", requestId: requestId)
+        }
+    }
+
+    /// Gives the call its request id, times it for the metrics and logs it (at debug) under that id.
+    private func measured(peer: String, _ body: (String) async -> Reply) async -> Reply {
+        let requestId = UUID().uuidString.lowercased()
         let started = ContinuousClock.now
-        let reply = await answer(method: method, path: path, query: query, headers: headers, body: body, peer: peer)
+        let reply = await body(requestId)
         let elapsed = ContinuousClock.now - started
-        telemetry.apiRequest(
-            operation: reply.operation ?? "unknown", errorCode: reply.errorCode,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        telemetry.apiRequest(operation: reply.operation ?? "unknown", errorCode: reply.errorCode, seconds: seconds)
+        logger.debug(
+            "api call",
+            metadata: [
+                "requestId": "\(requestId)", "operation": "\(reply.operation ?? "unknown")", "status": "\(reply.status)",
+                "code": "\(reply.errorCode ?? "OK")", "ms": "\((seconds * 1e6).rounded() / 1e3)", "peer": "\(peer)",
+            ])
         return reply
     }
 
-    private func answer(
-        method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8], peer: String
+    /// Everything after authentication: throttle → decode+validate → authorize → run, with the audit record.
+    private func serve(
+        caller: Caller, target: String?, contentType: String?, body: [UInt8], peer: String, userAgent: String, requestId: String
     ) async -> Reply {
-        let requestId = UUID().uuidString.lowercased()
         var operationName: String?
-        let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
         var ticket: AuditTicket?
         do throws(WireError) {
-            let caller = try authenticate(signed)
-            let handler = try operation(target: signed.header("x-amz-target"), contentType: signed.header("content-type"))
+            let handler = try operation(target: target, contentType: contentType)
             operationName = handler.name
             if shouldAudit(handler.name) {
                 ticket = AuditTicket(
                     event: AuditEvent(
                         eventTime: clock(), eventName: handler.name, region: caller.region, account: configuration.account,
-                        sourceIPAddress: peer, userAgent: signed.header("user-agent") ?? "", identity: caller.identity,
+                        sourceIPAddress: peer, userAgent: userAgent, identity: caller.identity,
                         requestParameters: nil, requestID: requestId, eventID: UUID().uuidString.lowercased(),
                         readOnly: Self.readOnly(handler.name)))
             }
@@ -215,18 +245,28 @@ public final class CloudMapAPI: Sendable {
         }
     }
 
+    /// Whether the caller's policies allow `operation` with this input (for views that show only what is allowed).
+    func allows(_ caller: Caller, _ operation: String, _ input: [String: JSONValue], state: RegistryState, context: RequestContext)
+        -> Bool
+    {
+        (try? authorize(caller, operation: operation, input: .object(input), state: state, context: context)) != nil
+    }
+
     /// A Cairn extension call (`cairn:<action>` on `*`) by the signer of `request`.
     func authorizeExtension(_ request: SigV4.Request, action: String) throws(WireError) -> Caller {
         let caller = try authenticate(request)
-        if let principal = caller.principal {
-            let question = AuthorizationRequest(action: "cairn:\(action)", resource: "*")
-            let decision = Policy.evaluate(principal.policies, question)
-            guard decision.allowed else {
-                throw Self.denied(
-                    caller, question, decision, context: RequestContext(region: caller.region, account: configuration.account))
-            }
-        }
+        try authorize(caller, extension: action)
         return caller
+    }
+
+    /// A Cairn extension call (`cairn:<action>` on `*`) by an authenticated caller.
+    func authorize(_ caller: Caller, extension action: String) throws(WireError) {
+        guard let principal = caller.principal else { return }
+        let question = AuthorizationRequest(action: "cairn:\(action)", resource: "*")
+        let decision = Policy.evaluate(principal.policies, question)
+        guard decision.allowed else {
+            throw Self.denied(caller, question, decision, context: RequestContext(region: caller.region, account: configuration.account))
+        }
     }
 
     static func denied(_ caller: Caller, _ request: AuthorizationRequest, _ decision: PolicyDecision, context: RequestContext) -> WireError

@@ -66,6 +66,17 @@ public struct CairnServer: Sendable {
             ProbeHistoryRoute.add(to: router, runner: runner, api: api)
             health = runner
         }
+        let checker = health
+        let resolver = DNSResolver(configuration: dnsConfiguration)
+        Console(
+            api: api, secureCookies: configuration.api.tlsCertificate != nil,
+            sources: Console.Sources(
+                probeHistory: { service, instance in
+                    checker.flatMap { ProbeHistoryRoute.json($0, serviceId: service, instanceId: instance) }
+                },
+                dnsRecords: { service, state in resolver.publishedRecords(of: service, state: state).map(\.description) },
+                dnsAnswerLimit: configuration.dns.maxAnswers)
+        ).add(to: router)
         let scheme = configuration.api.tlsCertificate == nil ? "http" : "https"
         let app = Application(
             router: router,
@@ -85,7 +96,7 @@ public struct CairnServer: Sendable {
             // Bound before the API listens, so "API listening" means DNS answers too.
             let dns = try await DNSServer.bind(
                 host: configuration.dns.host, port: configuration.dns.port,
-                responder: DNSResponder(resolver: DNSResolver(configuration: dnsConfiguration)),
+                responder: DNSResponder(resolver: resolver),
                 registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil, telemetry: telemetry)
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
             services.append(.init(service: DNSService(server: dns)))

@@ -25,32 +25,37 @@ enum ProbeHistoryRoute {
             if let refusal = api.refusal(CloudMapAPI.signed(request), action: "GetProbeHistory") { return refusal }
             let serviceId = request.uri.queryParameters["ServiceId"].map(String.init) ?? ""
             let instanceId = request.uri.queryParameters["InstanceId"].map(String.init) ?? ""
-            guard let history = runner.history(serviceId: serviceId, instanceId: instanceId) else {
+            guard let body = json(runner, serviceId: serviceId, instanceId: instanceId) else {
                 let error = WireError(
                     type: "InstanceNotFound",
                     message: "No health-checked instance \(instanceId) in service \(serviceId) (is HealthCheckConfig set on the service?)")
                 return Response(
                     status: .notFound, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
             }
-            let t = history.target
-            let body = JSONValue.object([
-                "ServiceId": .string(t.serviceId), "InstanceId": .string(t.instanceId), "Status": .string(history.status.rawValue),
-                "FlapDamped": .bool(history.damped),
-                "Check": .object([
-                    "Type": .string(t.type.rawValue), "Endpoint": .string("\(t.address):\(t.port)"), "ResourcePath": .string(t.path),
-                    "Host": .string(t.hostHeader), "FailureThreshold": .int(Int64(t.threshold)),
-                ]),
-                "Probes": .array(
-                    history.probes.reversed().map {
-                        .object([
-                            "Time": .timestamp(milliseconds: $0.time), "Healthy": .bool($0.healthy),
-                            "LatencyMs": .double(($0.latencyMilliseconds * 1000).rounded() / 1000), "Detail": .string($0.detail),
-                        ])
-                    }),
-            ])
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.render(body))))
         }
+    }
+
+    /// The probe history of one checked instance, newest probe first; nil when it is not checked.
+    static func json(_ runner: HealthCheckRunner, serviceId: String, instanceId: String) -> JSONValue? {
+        guard let history = runner.history(serviceId: serviceId, instanceId: instanceId) else { return nil }
+        let t = history.target
+        return JSONValue.object([
+            "ServiceId": .string(t.serviceId), "InstanceId": .string(t.instanceId), "Status": .string(history.status.rawValue),
+            "FlapDamped": .bool(history.damped),
+            "Check": .object([
+                "Type": .string(t.type.rawValue), "Endpoint": .string("\(t.address):\(t.port)"), "ResourcePath": .string(t.path),
+                "Host": .string(t.hostHeader), "FailureThreshold": .int(Int64(t.threshold)),
+            ]),
+            "Probes": .array(
+                history.probes.reversed().map {
+                    .object([
+                        "Time": .timestamp(milliseconds: $0.time), "Healthy": .bool($0.healthy),
+                        "LatencyMs": .double(($0.latencyMilliseconds * 1000).rounded() / 1000), "Detail": .string($0.detail),
+                    ])
+                }),
+        ])
     }
 }
