@@ -1,6 +1,9 @@
 """/metrics in Prometheus text format, parsed by prometheus_client's own parser after real traffic: API calls by
 operation and code with latency, DNS queries by type and rcode, health probes by result, instances by namespace and
 health, store commits, throttled requests."""
+import json
+import os
+import re
 import time
 import urllib.request
 
@@ -112,6 +115,23 @@ def test_metrics_follow_traffic(server):
     assert value(after, "cairn_store_commit_batch_entries_sum") >= 5
     assert value(after, "cairn_store_commit_audit_records_sum") >= 5
     assert value(after, "cairn_change_log_sequence") >= 5
+
+    # The Grafana dashboard in docs/ asks only for series this scrape has, by labels they carry.
+    dashboard = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "grafana", "cairn-dashboard.json")))
+    labels_of = {}
+    for name, labels in after:
+        labels_of.setdefault(name, set()).update(k for k, _ in labels)
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 12
+    for expr in exprs:
+        names = re.findall(r"\bcairn_[a-z_]+", expr)
+        assert names, expr
+        for name in names:
+            assert name in labels_of, f"{name} (in {expr}) is not exported"
+            grouped = [label.strip() for group in re.findall(r"by \(([^)]*)\)", expr) for label in group.split(",")]
+            selected = re.findall(r"([a-z_]+)!?=\"", expr)
+            for label in grouped + selected:
+                assert label == "le" or label in labels_of[name], f"{name} has no label {label} (in {expr})"
 
 
 def test_healthz_and_readyz(server):
