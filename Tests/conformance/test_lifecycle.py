@@ -95,3 +95,22 @@ def test_sigterm_during_load_loses_nothing_acknowledged(tmp_path):
     assert not missing, f"{len(missing)} acknowledged registrations lost"
     taken_but_reset = [i for i in ambiguous if i in stored]
     assert not taken_but_reset, f"requests the server carried out but answered with a reset: {taken_but_reset}"
+
+
+def test_every_api_call_is_logged_at_debug_under_its_request_id():
+    server = CairnProcess(extra_args=["--log-level", "debug", "--no-dns", "--health-interval", "3600"]).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("POST", "/", "{}", {"X-Amz-Target": TARGET + "GetService", "Content-Type": "application/x-amz-json-1.1"})
+        response = conn.getresponse()
+        response.read()
+        request_id = response.getheader("x-amzn-RequestId")
+        assert response.status == 400 and request_id
+        deadline = time.time() + 5
+        while time.time() < deadline and not any(request_id in line for line in server.log_lines):
+            time.sleep(0.05)
+        line = next(line for line in server.log_lines if request_id in line)
+        for field in ("api call", f"requestId={request_id}", "operation=GetService", "status=400", "code=InvalidInput", "peer=127.0.0.1"):
+            assert field in line, line
+    finally:
+        assert server.stop() == 0
