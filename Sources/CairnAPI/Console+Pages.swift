@@ -315,17 +315,7 @@ extension Console {
         }
     }
 
-    func text(_ value: JSONValue?) -> String {
-        switch value {
-        case .string(let s)?: return s
-        case .int(let i)?: return String(i)
-        case .double(let d)?: return String(d)
-        case .bool(let b)?: return String(b)
-        case .raw(let r)?: return r.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        case nil, .null?: return ""
-        case let value?: return JSONWriter.renderString(value)
-        }
-    }
+    func text(_ value: JSONValue?) -> String { value?.displayText ?? "" }
 
     /// An API timestamp (epoch seconds) as UTC ISO 8601.
     func time(_ value: JSONValue?) -> String {

@@ -117,17 +117,7 @@ func keyValues(_ items: [String], what: String) throws -> [String: JSONValue] {
     return result
 }
 
-func text(_ value: JSONValue?) -> String {
-    switch value {
-    case .string(let s)?: return s
-    case .int(let i)?: return String(i)
-    case .bool(let b)?: return String(b)
-    case .double(let d)?: return String(d)
-    case .raw(let r)?: return r.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-    case nil, .null?: return ""
-    default: return JSONWriter.renderString(value!)
-    }
-}
+func text(_ value: JSONValue?) -> String { value?.displayText ?? "" }
 
 /// Waits for an asynchronous operation, showing each status it passes through on stderr.
 func waitForOperation(_ client: CairnClient, _ id: String, timeout: Double, quiet: Bool = false) async throws -> JSONValue {

@@ -48,6 +48,20 @@ public enum JSONValue: Sendable, Equatable {
     public var stringList: [String]? {
         arrayValue?.compactMap(\.stringValue)
     }
+
+    /// The value as a person reads it in a table or a page: strings bare, numbers and booleans as written, null
+    /// empty, pre-rendered values without their quotes, arrays and objects as JSON.
+    public var displayText: String {
+        switch self {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .bool(let b): return String(b)
+        case .raw(let r): return r.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        case .null: return ""
+        case .array, .object: return JSONWriter.renderString(self)
+        }
+    }
 }
 
 extension JSONValue {

@@ -40,4 +40,14 @@ struct JSONTests {
         let error = WireError(type: "DuplicateRequest", message: "m", extra: ["DuplicateOperationId": "op"])
         #expect(String(decoding: error.body, as: UTF8.self) == #"{"DuplicateOperationId":"op","Message":"m","__type":"DuplicateRequest"}"#)
     }
+
+    @Test(
+        "Display text: scalars as written, timestamps without quotes, containers as JSON",
+        arguments: [
+            (JSONValue.string("orders"), "orders"), (.int(42), "42"), (.double(1.5), "1.5"), (.bool(true), "true"), (.null, ""),
+            (.timestamp(milliseconds: 1_587_081_768_334), "1587081768.334"), (.array([.string("a"), .int(1)]), #"["a",1]"#),
+        ])
+    func displayText(value: JSONValue, text: String) {
+        #expect(value.displayText == text)
+    }
 }
