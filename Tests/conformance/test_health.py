@@ -99,7 +99,10 @@ def test_https_without_certificate_verification(server, sd, name):
                                HealthCheckConfig={"Type": "HTTPS", "FailureThreshold": 1})["Service"]["Id"]
         sd.register_instance(ServiceId=s2, InstanceId="p", Attributes={"AWS_INSTANCE_IPV4": "127.0.0.1", "AWS_INSTANCE_PORT": str(plain.port)})
         eventually(lambda: statuses(sd, s2) == {"p": "UNHEALTHY"}, INTERVAL + 3, "HTTPS against a plain HTTP server")
-        assert "TLS" in history(server, s2, "p")["Probes"][0]["Detail"] or "closed" in history(server, s2, "p")["Probes"][0]["Detail"]
+        # The plain server either answers the ClientHello with a plain-text 400 (a TLS error here) or keeps reading it
+        # for a request line until the response timeout: which depends on whether the hello's random bytes hold a newline.
+        detail = history(server, s2, "p")["Probes"][0]["Detail"]
+        assert "TLS" in detail or "closed" in detail or detail == "timeout", detail
     finally:
         plain.close()
 
