@@ -135,22 +135,23 @@ public final class DNSResolver: Sendable {
         _ service: Service, _ dns: DnsConfig, _ records: ZoneIndex.ServiceRecords, qname: DNSName, qtype: UInt16,
         everything: Bool = false
     ) -> [DNSRecord] {
-        let choose = { self.choose($0, service, dns, everything: everything) }
         if dns.has(.CNAME) {
-            let chosen = choose(records.instances.filter { $0.cname != nil })
+            let chosen = choose(records.instances.filter { $0.cname != nil }, service, dns, everything: everything)
             return chosen.map { DNSRecord(name: qname, type: DNSType.cname, ttl: ttl(dns, .CNAME), data: .cname($0.cname!)) }
         }
         switch qtype {
         case DNSType.a where dns.has(.A):
-            return choose(records.instances.filter { $0.ipv4 != nil }).map {
+            return choose(records.instances.filter { $0.ipv4 != nil }, service, dns, everything: everything).map {
                 DNSRecord(name: qname, type: DNSType.a, ttl: ttl(dns, .A), data: .a($0.ipv4!))
             }
         case DNSType.aaaa where dns.has(.AAAA):
-            return choose(records.instances.filter { $0.ipv6 != nil }).map {
+            return choose(records.instances.filter { $0.ipv6 != nil }, service, dns, everything: everything).map {
                 DNSRecord(name: qname, type: DNSType.aaaa, ttl: ttl(dns, .AAAA), data: .aaaa($0.ipv6!))
             }
         case DNSType.srv where dns.has(.SRV):
-            return choose(records.instances.filter { $0.port != nil && ($0.ipv4 != nil || $0.ipv6 != nil) }).map {
+            return choose(
+                records.instances.filter { $0.port != nil && ($0.ipv4 != nil || $0.ipv6 != nil) }, service, dns, everything: everything
+            ).map {
                 DNSRecord(
                     name: qname, type: DNSType.srv, ttl: ttl(dns, .SRV),
                     data: .srv(priority: 1, weight: 1, port: $0.port!, target: qname.prepending([$0.label])))
