@@ -4,7 +4,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Synchronization
 
 /// The request context of Cairn's HTTP routes: Hummingbird's core storage plus the client's address, which the
 /// audit trail records as `sourceIPAddress`.
@@ -36,36 +35,26 @@ extension CloudMapAPI {
                 reply = await self.handle(
                     method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
                     headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.peer)
-            } catch {
+            } catch is NIOTooManyBytesError {
                 reply = self.errorReply(
                     WireError(
                         type: "RequestEntityTooLargeException",
                         message: "The request body exceeds \(self.configuration.maxBodyBytes) bytes.", status: 413))
+            } catch {
+                // A malformed chunked encoding, a body cut short: the client's fault, not the body's size.
+                reply = self.errorReply(WireError(type: "SerializationException", message: "The request body could not be read."))
             }
             return Self.response(reply)
         }
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
-        // Ready: the snapshot is loaded (it is before the server listens) and the writer answers a barrier, which
-        // passes through the store's queue, within 2 s.
+        // Ready: the snapshot is loaded (it is before the server listens), the writer answers a barrier within 2 s
+        // and the store can commit (the last commit did, or a probe commit does now).
         router.get("/readyz") { _, _ in
-            func reply(_ status: HTTPResponse.Status, _ text: String) -> Response {
-                Response(status: status, body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+            if let problem = await self.registry.readiness() {
+                return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "not ready: \(problem)\n")))
             }
-            guard self.registry.accepting else { return reply(.serviceUnavailable, "not ready: shutting down") }
-            let answered = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let once = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
-                let finish: @Sendable (Bool) -> Void = { value in once.withLock { $0.take() }?.resume(returning: value) }
-                Task {
-                    await self.registry.barrier()
-                    finish(true)
-                }
-                Task {
-                    try? await Task.sleep(for: .seconds(2))
-                    finish(false)
-                }
-            }
-            guard answered else { return reply(.serviceUnavailable, "not ready: the registry writer did not answer within 2 s") }
-            return reply(.ok, "ready sequence=\(self.registry.snapshot.state.sequence)")
+            return Response(
+                status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready sequence=\(self.registry.snapshot.state.sequence)\n")))
         }
         router.get("/cairn/v1/audit") { request, _ -> Response in
             do throws(WireError) {
@@ -147,15 +136,25 @@ extension CloudMapAPI {
 /// `GET /cairn/v1/audit?StartTime=&EndTime=&EventName=&Principal=&Resource=&MaxResults=&NextToken=`: the
 /// trail newest first, `{"Events": [CloudTrail records], "NextToken": "..."}`. Times are epoch seconds or ISO 8601.
 enum AuditLookup {
+    /// 9999-12-31T23:59:59Z, the last instant ISO 8601 can write with four digits.
+    static let latestMilliseconds: Int64 = 253_402_300_799_000
+
     static func query(_ parameters: Hummingbird.Parameters) throws(WireError) -> AuditQuery {
         var query = AuditQuery()
         // An empty value is no filter (an HTML form sends its empty fields).
         func value(_ name: Substring) -> String? { parameters[name].flatMap { $0.isEmpty ? nil : String($0) } }
         func time(_ name: Substring) throws(WireError) -> Int64? {
             guard let text = value(name) else { return nil }
-            if let seconds = Double(text) { return Int64(seconds * 1000) }
-            if let date = try? Date(text, strategy: .iso8601) { return Int64(date.timeIntervalSince1970 * 1000) }
-            throw WireError(type: "InvalidInput", message: "\(name) must be epoch seconds or an ISO 8601 time, not '\(text)'.")
+            let seconds = Double(text) ?? (try? Date(text, strategy: .iso8601))?.timeIntervalSince1970
+            // Int64(exactly:) never traps: NaN, infinities and values past the range give nil.
+            guard let seconds, let milliseconds = Int64(exactly: (seconds * 1000).rounded(.down)),
+                (0...AuditLookup.latestMilliseconds).contains(milliseconds)
+            else {
+                throw WireError(
+                    type: "InvalidInput",
+                    message: "\(name) must be epoch seconds or an ISO 8601 time between 1970 and 9999, not '\(text.prefix(64))'.")
+            }
+            return milliseconds
         }
         query.startTime = try time("StartTime")
         query.endTime = try time("EndTime")
@@ -164,7 +163,7 @@ enum AuditLookup {
         query.resource = value("Resource")
         if let text = value("MaxResults") {
             guard let n = Int(text), (1...1000).contains(n) else {
-                throw WireError(type: "InvalidInput", message: "MaxResults must be 1 to 1000, not '\(text)'.")
+                throw WireError(type: "InvalidInput", message: "MaxResults must be 1 to 1000, not '\(text.prefix(64))'.")
             }
             query.limit = n
         }

@@ -26,14 +26,29 @@ enum AuditRendering {
     /// Members whose values are maps in the servicediscovery model; their keys are data, not member names.
     static let mapMembers: Set<String> = ["Attributes", "QueryParameters", "OptionalParameters", "Status", "Targets"]
 
+    /// Longest `requestParameters` kept whole (bytes of JSON). A longer one is replaced by what says so: its size
+    /// and its first `truncatedHead` characters, so a refused 1 MB request cannot cost 1 MB of audit trail.
+    static let maxParameterBytes = 8 << 10
+    static let truncatedHead = 1024
+
     static func parameters(_ input: JSONValue) -> String? {
         if case .object(let members) = input, members.isEmpty { return nil }
-        return JSONWriter.renderString(camel(input))
+        return bounded(JSONWriter.renderString(camel(input)))
+    }
+
+    static func bounded(_ rendered: String) -> String {
+        let size = rendered.utf8.count
+        guard size > maxParameterBytes else { return rendered }
+        return JSONWriter.renderString(
+            .object([
+                "cairnTruncated": .bool(true), "originalBytes": .int(Int64(size)),
+                "head": .string(String(rendered.prefix(truncatedHead))),
+            ]))
     }
 
     static func elements(_ output: JSONValue) -> String? {
         if case .object(let members) = output, members.isEmpty { return nil }
-        return JSONWriter.renderString(camel(output))
+        return bounded(JSONWriter.renderString(camel(output)))
     }
 
     static func camel(_ value: JSONValue, keepKeys: Bool = false) -> JSONValue {

@@ -18,12 +18,15 @@ public final class CloudMapAPI: Sendable {
         public var accessKeys: [String: Credential]?
         public var throttling: Throttle.Configuration
         public var audit: AuditSettings
+        /// The regions a credential scope may name; any other is refused before anything else happens.
+        public var regions: RegionSet
 
         public init(
-            defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = 1 << 20,
+            defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = CloudMapAPI.defaultMaxBodyBytes,
             accessKeys: [String: Credential]? = nil, throttling: Throttle.Configuration = Throttle.Configuration(),
-            audit: AuditSettings = AuditSettings()
+            audit: AuditSettings = AuditSettings(), regions: RegionSet = .default
         ) {
+            self.regions = regions
             self.defaultRegion = defaultRegion
             self.account = account
             self.maxBodyBytes = maxBodyBytes
@@ -88,6 +91,10 @@ public final class CloudMapAPI: Sendable {
         self.throttle = Throttle(configuration: configuration.throttling)
         self.clock = clock
     }
+
+    /// 256 KiB: well above the largest request the model admits with text in any script (200 tags of 128 + 256
+    /// characters is under 100 KB even at 4 bytes a character), far below what would let a body cost much.
+    public static let defaultMaxBodyBytes = 256 << 10
 
     static let acceptedContentTypes: Set<String> = ["application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json"]
 
@@ -189,7 +196,7 @@ public final class CloudMapAPI: Sendable {
             if let ticket, !ticket.stored {
                 var event = ticket.event
                 event.errorCode = error.type
-                event.errorMessage = error.message
+                event.errorMessage = String(error.message.prefix(2048))
                 registry.record(event)
             }
             return Reply(status: error.status, body: error.body, requestId: requestId, operation: operationName, errorCode: error.type)
@@ -223,17 +230,28 @@ public final class CloudMapAPI: Sendable {
     /// The caller: from a verified signature when access keys are configured, else (dev mode) whatever the
     /// credential scope says.
     func authenticate(_ request: SigV4.Request) throws(WireError) -> Caller {
-        guard let keys = configuration.accessKeys else {
+        let caller: Caller
+        if let keys = configuration.accessKeys {
+            do {
+                let verified = try SigV4.verify(request, secret: { keys[$0]?.secret }, now: Date())
+                caller = Caller(
+                    accessKeyId: verified.accessKeyId, region: verified.region, principal: keys[verified.accessKeyId]?.principal)
+            } catch {
+                throw WireError(type: error.type, message: error.message, status: 403)
+            }
+        } else {
             let scope = Self.scope(authorization: request.header("authorization"))
-            return Caller(
-                accessKeyId: scope?.accessKeyId ?? "anonymous", region: scope?.region ?? configuration.defaultRegion, principal: nil)
+            caller = Caller(
+                accessKeyId: scope.map { String($0.accessKeyId.prefix(128)) } ?? "anonymous",
+                region: scope?.region ?? configuration.defaultRegion, principal: nil)
         }
-        do {
-            let verified = try SigV4.verify(request, secret: { keys[$0]?.secret }, now: Date())
-            return Caller(accessKeyId: verified.accessKeyId, region: verified.region, principal: keys[verified.accessKeyId]?.principal)
-        } catch {
-            throw WireError(type: error.type, message: error.message, status: 403)
+        guard configuration.regions.contains(caller.region) else {
+            throw WireError(
+                type: "InvalidSignatureException",
+                message: "Credential should be scoped to a valid region. '\(caller.region.prefix(64))' is not one this server accepts.",
+                status: 403)
         }
+        return caller
     }
 
     /// Default deny, explicit deny wins; every resource the call touches must be allowed.

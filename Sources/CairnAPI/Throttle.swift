@@ -65,19 +65,44 @@ public final class Throttle: Sendable {
         }
     }
 
+    /// The buckets, at most `maxBuckets`. A bucket idle long enough to have refilled is the same as none, so it
+    /// is dropped when the table is full; a key that finds the table full of live buckets shares one overflow
+    /// bucket per class with every such key, so no number of invented principals buys more than one bucket's rate.
+    struct Table {
+        var buckets: [Key: Bucket] = [:]
+        var lastPrune: Double = -.infinity
+    }
+
     public let configuration: Configuration
-    private let buckets = Mutex<[Key: Bucket]>([:])
+    public let maxBuckets: Int
+    private let table = Mutex(Table())
     private let clock: @Sendable () -> Double
     private let refused = Atomic<Int>(0)
 
-    public init(configuration: Configuration, clock: @escaping @Sendable () -> Double = Throttle.monotonicSeconds) {
+    public init(
+        configuration: Configuration, maxBuckets: Int = 65_536, clock: @escaping @Sendable () -> Double = Throttle.monotonicSeconds
+    ) {
         self.configuration = configuration
+        self.maxBuckets = max(1, maxBuckets)
         self.clock = clock
     }
 
     @Sendable public static func monotonicSeconds() -> Double {
         Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
+
+    /// Drops the buckets that have refilled since they were last used (at most once a second).
+    private func prune(_ table: inout Table, now: Double) {
+        guard now - table.lastPrune >= 1 else { return }
+        table.lastPrune = now
+        table.buckets = table.buckets.filter { key, bucket in
+            let rate = self.rate(key.kind)
+            return bucket.tokens + (now - bucket.updated) * rate.perSecond < rate.burst
+        }
+    }
+
+    /// How many buckets are held now (for tests and metrics).
+    public var bucketCount: Int { table.withLock { $0.buckets.count } }
 
     /// How many requests were refused since start (for metrics).
     public var refusedCount: Int { refused.load(ordering: .relaxed) }
@@ -96,11 +121,15 @@ public final class Throttle: Sendable {
         let kind = Class(operation: operation)
         let rate = rate(kind)
         let now = clock()
-        let admitted = buckets.withLock { buckets in
-            let key = Key(principal: principal, region: region, kind: kind)
-            var bucket = buckets[key] ?? Bucket(tokens: rate.burst, updated: now)
+        let admitted = table.withLock { table in
+            var key = Key(principal: principal, region: region, kind: kind)
+            if table.buckets[key] == nil && table.buckets.count >= maxBuckets {
+                prune(&table, now: now)
+                if table.buckets.count >= maxBuckets { key = Key(principal: "", region: "", kind: kind) }
+            }
+            var bucket = table.buckets[key] ?? Bucket(tokens: rate.burst, updated: now)
             let ok = bucket.take(at: now, rate: rate)
-            buckets[key] = bucket
+            table.buckets[key] = bucket
             return ok
         }
         if !admitted { refused.add(1, ordering: .relaxed) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnClient
 import CairnCore
 import CairnServer
+import CairnStore
 import CloudMapWire
 import Foundation
 import Logging
@@ -14,7 +15,7 @@ public struct CairnCommand: AsyncParsableCommand {
         abstract: "A self-hosted service registry that speaks the AWS Cloud Map API.",
         subcommands: [
             Serve.self, Namespaces.self, Services.self, Instances.self, Discover.self, Health.self, Operations.self, Tags.self,
-            Audit.self, Export.self, Import.self, Version.self,
+            Audit.self, Export.self, Import.self, Recover.self, Version.self,
         ],
         defaultSubcommand: nil)
 
@@ -68,6 +69,9 @@ extension CairnCommand {
         @Option(name: .long, help: "Region for requests without a SigV4 credential scope (default us-east-1).")
         var region: String?
 
+        @Option(name: .long, help: "Regions a credential scope may name, comma-separated; 'prefix*' admits a family (default: AWS's).")
+        var regions: String?
+
         @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: String?
 
@@ -98,6 +102,7 @@ extension CairnCommand {
                 if let host { configuration.api.host = host }
                 if let port { configuration.api.port = port }
                 if let region { configuration.region = region }
+                if let regions { configuration.regions = regions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
                 if let dnsHost { configuration.dns.host = dnsHost }
                 if let dnsPort { configuration.dns.port = dnsPort }
                 if dnsQueryLog { configuration.dns.queryLog = true }
@@ -118,7 +123,19 @@ extension CairnCommand {
                 return handler
             }
             let logger = Logger(label: "cairn")
-            let server = try await CairnServer.prepare(configuration, logger: logger)
+            let server: CairnServer
+            do {
+                server = try await CairnServer.prepare(configuration, logger: logger)
+            } catch let error as StoreDamage {
+                FileHandle.standardError.write(
+                    Data(
+                        "cairn: refusing to start: \(error.description)\ncairn: run `cairn recover --data-dir \(configuration.dataDir)` to see what can be kept\n"
+                            .utf8))
+                throw ExitCode(3)
+            } catch let error as DataDirectoryLock.Refusal {
+                FileHandle.standardError.write(Data("cairn: refusing to start: \(error.description)\n".utf8))
+                throw ExitCode(3)
+            }
             logger.notice(
                 "registry loaded",
                 metadata: [
@@ -247,5 +264,42 @@ extension CairnCommand {
     public static func start() async {
         let command: any AsyncParsableCommand.Type = CairnCommand.self
         await command.main()
+    }
+}
+
+extension CairnCommand {
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say what a damaged data directory still holds; with --write, keep exactly that.",
+            discussion: """
+                `cairn serve` refuses a data directory whose files would load less than it acknowledged (a damaged \
+                write-ahead log, a gap in the change log, a database that fails SQLite's quick_check, files replaced \
+                or lost). This command examines a copy and prints what can be kept and what is lost. With --write it \
+                moves the damaged files to DATA_DIR/damaged-<time>/ and writes a new store holding what can be kept, \
+                so the server starts again. No server may be running on the directory. Exit status 0: nothing is \
+                damaged; 1: damage found (and, with --write, repaired as printed); 2: the directory cannot be read.
+                """)
+
+        @Option(name: .long, help: "Directory of the SQLite store (default ./cairn-data).")
+        var dataDir = "./cairn-data"
+
+        @Flag(name: .long, help: "Replace the store by what can be kept (the damaged files are moved aside).")
+        var write = false
+
+        func run() async throws {
+            var logger = Logger(label: "cairn.recover")
+            logger.logLevel = .error
+            do {
+                let (report, aside) = try await SQLiteRecovery.run(directory: dataDir, write: write, logger: logger)
+                for line in report.lines { print(line) }
+                if let aside { print("wrote a new store with what can be kept; the damaged files are in \(aside)") }
+                if report.damaged { throw ExitCode(1) }
+            } catch let error as ExitCode {
+                throw error
+            } catch {
+                FileHandle.standardError.write(Data("cairn: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// An immutable published state; readers take it without waiting for the writer.
@@ -16,7 +17,12 @@ public final class Registry: Sendable {
         /// Change-log entries between checkpoints; a checkpoint keeps start-up replay short.
         public var checkpointInterval: Int
         public var telemetry: any Telemetry
-        public init(rules: RegistryRules = RegistryRules(), checkpointInterval: Int = 20_000, telemetry: any Telemetry = NoTelemetry()) {
+        public var logger: Logger
+        public init(
+            rules: RegistryRules = RegistryRules(), checkpointInterval: Int = 20_000, telemetry: any Telemetry = NoTelemetry(),
+            logger: Logger = Logger(label: "cairn.registry")
+        ) {
+            self.logger = logger
             self.rules = rules
             self.checkpointInterval = checkpointInterval
             self.telemetry = telemetry
@@ -49,6 +55,9 @@ public final class Registry: Sendable {
     private let queue = Mutex(Queue())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    /// Why the store cannot commit (the last commit or probe failed), nil while it can; readiness reads it.
+    private let storeProblem = Mutex<(problem: String?, probed: ContinuousClock.Instant?)>((nil, nil))
+    private let logger: Logger
 
     /// Loads the stored state; the registry answers reads at once and writes once `run()` is running.
     public static func open(
@@ -65,6 +74,7 @@ public final class Registry: Sendable {
     ) {
         self.store = store
         self.configuration = configuration
+        self.logger = configuration.logger
         self.clock = clock
         self.seed = seed
         self.initial = state
@@ -126,6 +136,47 @@ public final class Registry: Sendable {
                 return true
             }
             if accepted { wake.yield() } else { done.resume() }
+        }
+    }
+
+    /// Whether the writer answers and the store can commit, for readiness: nil when ready, else why not. The
+    /// writer must pass a barrier within `deadline`; the store is probed with a real commit at most once a second
+    /// (a failed commit since makes it unready at once; a probe that commits again makes it ready).
+    public func readiness(deadline: Duration = .seconds(2)) async -> String? {
+        guard accepting else { return "shutting down" }
+        guard await barrier(within: deadline) else { return "the registry writer did not answer within \(deadline)" }
+        let now = ContinuousClock.now
+        let due = storeProblem.withLock { entry in
+            guard entry.probed.map({ now - $0 < .seconds(1) }) != true else { return false }
+            entry.probed = now
+            return true
+        }
+        if due {
+            do {
+                try await store.probe()
+                storeProblem.withLock { $0.problem = nil }
+            } catch {
+                storeProblem.withLock { $0.problem = "\(error)" }
+            }
+        }
+        return storeProblem.withLock { $0.problem }.map { "the store cannot commit: \($0)" }
+    }
+
+    /// Like `barrier()`, but gives up after `deadline`: true when the barrier passed in time.
+    public func barrier(within deadline: Duration) async -> Bool {
+        let outcome = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            outcome.withLock { $0 = continuation }
+            let finish: @Sendable (Bool) -> Void = { value in outcome.withLock { $0.take() }?.resume(returning: value) }
+            let timer = Task {
+                try? await Task.sleep(for: deadline)
+                finish(false)
+            }
+            Task {
+                await self.barrier()
+                timer.cancel()
+                finish(true)
+            }
         }
     }
 
@@ -244,7 +295,13 @@ public final class Registry: Sendable {
                 configuration.telemetry.storeCommit(
                     seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, entries: entries.count,
                     auditRecords: audit.count)
+                storeProblem.withLock { $0.problem = nil }
             } catch {
+                let problem = "\(error)"
+                logger.error(
+                    "store commit failed; the batch is refused and the node is unready until the store commits again",
+                    metadata: ["error": "\(problem)", "entries": "\(entries.count)", "auditRecords": "\(audit.count)"])
+                storeProblem.withLock { $0.problem = problem }
                 state = before
                 let failure = CairnError(.internalFailure, "The change could not be stored; nothing was changed.")
                 outcomes = outcomes.map { $0.map { _ in .failure(failure) } }

@@ -158,14 +158,12 @@ extension RegistryState {
                     extra: ["NamespaceId": ns.id, "CreatorRequestId": ns.creatorRequestId ?? ""])
             }
         } else {
-            // The same zone twice on one network (or twice public) can't be served; AWS fails the operation.
-            let clash = existing.first {
-                $0.type == c.type && $0.name.lowercased() == c.name.lowercased() && $0.network == c.network
-            }
-            if let clash {
+            if let clash = zoneClash(c, context) {
                 failure = (
                     "CANNOT_CREATE_HOSTED_ZONE",
-                    "A hosted zone for \(c.name) already exists\(c.network.map { " on network \($0)" } ?? "") (namespace \(clash.id))."
+                    clash.name.lowercased() == c.name.lowercased() && clash.region == context.region
+                        ? "A hosted zone for \(c.name) already exists\(c.network.map { " on network \($0)" } ?? "")."
+                        : "\(c.name) overlaps the hosted zone \(clash.name)\(c.network.map { " on network \($0)" } ?? ""), which another region or account owns."
                 )
             }
             while taken(httpName) != nil { httpName = "\(c.name)-\(ids.httpNameSuffix())" }
@@ -184,6 +182,22 @@ extension RegistryState {
         events.append(.operationPut(op))
         if let tokenKey { events.append(.tokenRecorded(key: tokenKey, record: IdempotencyRecord(resultId: op.id, fingerprint: print))) }
         return Decision(events: events, result: .operation(id: op.id))
+    }
+
+    /// The zone that keeps a new DNS namespace from being served, across every region and account (one server
+    /// answers for all of them): the same name twice among the public zones, or twice on one network, as AWS refuses
+    /// within a region; and a parent or child of another owner's zone of the same kind (public, or private on the
+    /// same network), which would take over part of that owner's names. One owner may nest its own zones.
+    func zoneClash(_ c: CreateNamespace, _ context: RequestContext) -> Namespace? {
+        func key(_ name: String) -> String { name.hasSuffix(".") ? String(name.lowercased().dropLast()) : name.lowercased() }
+        let name = key(c.name)
+        for ns in namespaces.values where ns.type == c.type && ns.network == (c.type == .DNS_PRIVATE ? c.network : nil) {
+            let other = key(ns.name)
+            if other == name { return ns }
+            let sameOwner = ns.region == context.region && ns.account == context.account
+            if !sameOwner && (name.hasSuffix("." + other) || other.hasSuffix("." + name)) { return ns }
+        }
+        return nil
     }
 
     func decideUpdateNamespace(_ c: UpdateNamespace, _ context: RequestContext, _ now: Int64) throws(CairnError) -> Decision {

@@ -29,7 +29,7 @@ extension RegistryState {
         return instance
     }
 
-    public func instances(of serviceId: String) -> [String: Instance] { instances[serviceId] ?? [:] }
+    public func instances(of serviceId: String) -> Table<Instance> { instances[serviceId] ?? [:] }
 
     public func operation(_ id: String, in context: RequestContext) throws(CairnError) -> Operation {
         guard let op = operations[id], op.region == context.region, op.account == context.account else {

@@ -1,24 +1,30 @@
+import HashTreeCollections
+
 /// The whole registry as an immutable value: namespaces, services, instances, operations, idempotency tokens.
 /// It changes only by applying change-log events, so replaying the log rebuilds it exactly.
+///
+/// The tables are persistent hash tries (`TreeDictionary`): the writer changes its copy while readers hold the
+/// published one, and a change copies only the path to what it touches, so a commit costs O(log n) in the size
+/// of the registry, not O(n) as a copy-on-write `Dictionary` would (issue 10, item 8).
 public struct RegistryState: Sendable, Codable {
     public private(set) var sequence: UInt64 = 0
-    public private(set) var namespaces: [String: Namespace] = [:]
-    public private(set) var services: [String: Service] = [:]
+    public private(set) var namespaces: Table<Namespace> = [:]
+    public private(set) var services: Table<Service> = [:]
     /// Service id → instance id → instance.
-    public private(set) var instances: [String: [String: Instance]] = [:]
-    public private(set) var operations: [String: Operation] = [:]
-    public private(set) var tokens: [String: IdempotencyRecord] = [:]
+    public private(set) var instances: Table<Table<Instance>> = [:]
+    public private(set) var operations: Table<Operation> = [:]
+    public private(set) var tokens: Table<IdempotencyRecord> = [:]
 
     // Indexes, rebuilt from the above; never encoded.
     /// `region|account|httpName` → namespace id.
-    private(set) var httpNameIndex: [String: String] = [:]
+    private(set) var httpNameIndex: Table<String> = [:]
     /// `namespaceId|name key` → service id (name key lower-cased in DNS namespaces).
-    private(set) var serviceNameIndex: [String: String] = [:]
+    private(set) var serviceNameIndex: Table<String> = [:]
     /// Namespace id → number of services / instances in it.
-    private(set) var servicesPerNamespace: [String: Int] = [:]
-    private(set) var instancesPerNamespace: [String: Int] = [:]
+    private(set) var servicesPerNamespace: Table<Int> = [:]
+    private(set) var instancesPerNamespace: Table<Int> = [:]
     /// Namespace id → ids of its services.
-    public private(set) var servicesByNamespace: [String: Set<String>] = [:]
+    public private(set) var servicesByNamespace: Table<Set<String>> = [:]
     /// Sequence number of the last namespace change; caches of the zone list key on it.
     public private(set) var namespacesVersion: UInt64 = 0
     /// Sequence number of the last service creation, change or deletion (not instance changes).
@@ -33,11 +39,11 @@ public struct RegistryState: Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sequence = try c.decode(UInt64.self, forKey: .sequence)
-        namespaces = try c.decode([String: Namespace].self, forKey: .namespaces)
-        services = try c.decode([String: Service].self, forKey: .services)
-        instances = try c.decode([String: [String: Instance]].self, forKey: .instances)
-        operations = try c.decode([String: Operation].self, forKey: .operations)
-        tokens = try c.decode([String: IdempotencyRecord].self, forKey: .tokens)
+        namespaces = try c.decode(Table<Namespace>.self, forKey: .namespaces)
+        services = try c.decode(Table<Service>.self, forKey: .services)
+        instances = try c.decode(Table<Table<Instance>>.self, forKey: .instances)
+        operations = try c.decode(Table<Operation>.self, forKey: .operations)
+        tokens = try c.decode(Table<IdempotencyRecord>.self, forKey: .tokens)
         rebuildIndexes()
     }
 
@@ -156,3 +162,6 @@ public struct RegistryState: Sendable, Codable {
         }
     }
 }
+
+/// A registry table keyed by id: a persistent hash trie, so snapshots share everything a change did not touch.
+public typealias Table<Value> = TreeDictionary<String, Value>

@@ -17,11 +17,20 @@ public protocol RegistryStore: Sendable {
     func pruneAudit(olderThan time: Int64) async throws -> Int
     /// Replaces the checkpoint with `state` and drops the change-log entries it covers, atomically.
     func checkpoint(_ state: RegistryState) async throws
+    /// Throws unless the store can commit now (readiness); a real commit where the store has one to make.
+    func probe() async throws
     func close() async throws
 }
 
 extension RegistryStore {
     public func append(_ entries: [ChangeLogEntry]) async throws { try await append(entries, audit: []) }
+    public func probe() async throws {}
+}
+
+/// Stored files that would load less than was acknowledged, or cannot be read whole: the server refuses to start.
+public struct StoreDamage: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The hash chain of the audit trail: each record's bytes include the previous record's hash.

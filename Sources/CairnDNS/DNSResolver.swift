@@ -95,17 +95,23 @@ public final class DNSResolver: Sendable {
         DNSAnswer(rcode: DNSRcode.nxDomain, authoritative: true, answers: [], authority: [soa])
     }
 
-    /// The most specific zone at or above `name` that this client may see.
+    /// The zone that answers `name` for this client, by Route 53 Resolver's rule: the most specific private zone
+    /// of the client's network at or above the name; only when no private zone matches, the most specific public
+    /// one. So no public zone, whoever made it, changes what a private zone's clients are told.
     func zone(for name: DNSName, client: [UInt8], state: RegistryState) -> ZoneIndex.Zone? {
         let table = index.zoneTable(state)
         if table.isEmpty { return nil }
         let labels = name.labels
+        var publicZone: ZoneIndex.Zone?
         for start in 0..<labels.count {
             let key = DNSName(labels: Array(labels[start...])).key
             guard let candidates = table[key] else { continue }
-            for zone in candidates where visible(zone.namespace, to: client) { return zone }
+            for zone in candidates where visible(zone.namespace, to: client) {
+                if zone.namespace.type == .DNS_PRIVATE { return zone }
+                if publicZone == nil { publicZone = zone }
+            }
         }
-        return nil
+        return publicZone
     }
 
     func visible(_ ns: Namespace, to client: [UInt8]) -> Bool {

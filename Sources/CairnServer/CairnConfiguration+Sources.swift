@@ -25,6 +25,11 @@ extension CairnConfiguration {
                 store = kind
             case "dev": dev = try bool(value, key)
             case "region": region = try string(value, key)
+            case "regions":
+                guard let list = value as? [Any], let names = list as? [String] else {
+                    throw ConfigurationError(key: key, "must be a list of region names")
+                }
+                regions = names
             case "account": account = try string(value, key)
             case "logLevel": logLevel = try string(value, key)
             case "api":
@@ -33,6 +38,17 @@ extension CairnConfiguration {
                     case "host": api.host = try string(v, "api.host")
                     case "port": api.port = try int(v, "api.port")
                     case "maxBodyBytes": api.maxBodyBytes = try int(v, "api.maxBodyBytes")
+                    case "maxConnections": api.maxConnections = try int(v, "api.maxConnections")
+                    case "timeouts":
+                        for (t, tv) in try mapping(v, "api.timeouts") {
+                            let full = "api.timeouts.\(t)"
+                            switch t {
+                            case "idleSeconds": api.timeouts.idleSeconds = try double(tv, full)
+                            case "bodySeconds": api.timeouts.bodySeconds = try double(tv, full)
+                            case "drainSeconds": api.timeouts.drainSeconds = try double(tv, full)
+                            default: throw ConfigurationError(key: full, "is not a known key")
+                            }
+                        }
                     case "tls":
                         for (t, tv) in try mapping(v, "api.tls") {
                             switch t {
@@ -152,6 +168,7 @@ extension CairnConfiguration {
             dns.port = port
         }
         if let v = environment["CAIRN_REGION"] { region = v }
+        if let v = environment["CAIRN_REGIONS"] { regions = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if let v = environment["CAIRN_HEALTH_INTERVAL"] {
             guard let seconds = Double(v) else { throw ConfigurationError(key: "CAIRN_HEALTH_INTERVAL", "must be a number, not '\(v)'") }
             health.interval = seconds

@@ -10,10 +10,22 @@ public struct CairnConfiguration: Sendable, Equatable {
     public struct API: Sendable, Equatable {
         public var host = "127.0.0.1"
         public var port = 8787
-        public var maxBodyBytes = 1 << 20
+        public var maxBodyBytes = CloudMapAPI.defaultMaxBodyBytes
         /// PEM certificate chain and private key: when both are set the API serves HTTPS only.
         public var tlsCertificate: String?
         public var tlsKey: String?
+        /// Open connections at most (lowered to fit the process's descriptor limit); more wait in the backlog.
+        public var maxConnections = 4096
+        public var timeouts = Timeouts()
+        public init() {}
+    }
+
+    /// Deadlines on API connections (seconds): idle between requests (also bounds a trickled request head), a
+    /// request body's arrival, and how long shutdown waits for busy connections before closing them.
+    public struct Timeouts: Sendable, Equatable {
+        public var idleSeconds = 60.0
+        public var bodySeconds = 30.0
+        public var drainSeconds = 10.0
         public init() {}
     }
 
@@ -82,6 +94,8 @@ public struct CairnConfiguration: Sendable, Equatable {
     public var audit = Audit()
     /// Region for requests without a SigV4 credential scope.
     public var region = "us-east-1"
+    /// Regions a credential scope may name: exact names, or prefixes ending in `*`. Default: AWS's regions.
+    public var regions = RegionSet.aws
     public var account = "000000000000"
     /// Networks a private DNS namespace may name as its `Vpc`: name → CIDRs.
     public var networks: [String: [String]] = ["default": ["127.0.0.0/8", "::1/128"]]
@@ -95,11 +109,23 @@ public struct CairnConfiguration: Sendable, Equatable {
     public func validate() throws(ConfigurationError) {
         if !(0...65535).contains(api.port) { throw ConfigurationError(key: "api.port", "must be 0 to 65535, not \(api.port)") }
         if api.maxBodyBytes < 1024 { throw ConfigurationError(key: "api.maxBodyBytes", "must be at least 1024") }
+        if api.maxConnections < 1 { throw ConfigurationError(key: "api.maxConnections", "must be at least 1") }
+        for (key, value) in [
+            ("api.timeouts.idleSeconds", api.timeouts.idleSeconds), ("api.timeouts.bodySeconds", api.timeouts.bodySeconds),
+            ("api.timeouts.drainSeconds", api.timeouts.drainSeconds),
+        ] where !(value > 0 && value <= 86_400) {
+            throw ConfigurationError(key: key, "must be more than 0 and at most 86400 seconds")
+        }
         if dataDir.isEmpty && store == .sqlite { throw ConfigurationError(key: "dataDir", "must not be empty") }
         if account.count != 12 || !account.allSatisfy(\.isNumber) {
             throw ConfigurationError(key: "account", "must be 12 digits, not '\(account)'")
         }
         if region.isEmpty { throw ConfigurationError(key: "region", "must not be empty") }
+        guard let regionSet = RegionSet(regions) else {
+            throw ConfigurationError(
+                key: "regions", "must list region names (lower-case letters, digits, hyphens) or prefixes ending in '*'")
+        }
+        if !regionSet.contains(region) { throw ConfigurationError(key: "region", "'\(region)' is not one of the accepted regions") }
         if networks.isEmpty { throw ConfigurationError(key: "networks", "must name at least one network") }
         for (name, cidrs) in networks where cidrs.isEmpty {
             throw ConfigurationError(key: "networks.\(name)", "must list at least one CIDR")
@@ -184,8 +210,11 @@ public struct CairnConfiguration: Sendable, Equatable {
         }
     }
 
+    /// `localhost`, `::1` or an IPv4 literal in 127.0.0.0/8; a name that merely starts with `127.` is not.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        guard let v4 = IPAddress.ipv4(host) else { return false }
+        return v4.first == 127
     }
 }
 

@@ -34,15 +34,22 @@ public struct CairnServer: Sendable {
         }
         let rules = RegistryRules(limits: configuration.limits, networks: Set(configuration.networks.keys), strict: configuration.strict)
         let telemetry = PrometheusTelemetry(operations: CloudMapAPI.operationNames)
-        let registry = try await Registry.open(
-            store: store, configuration: Registry.Configuration(rules: rules, telemetry: telemetry))
+        let registry: Registry
+        do {
+            registry = try await Registry.open(
+                store: store, configuration: Registry.Configuration(rules: rules, telemetry: telemetry, logger: logger))
+        } catch {
+            try? await store.close()
+            throw error
+        }
         let keys = try configuration.dev ? nil : AdministratorKey.credentials(for: configuration, logger: logger)
         let api = CloudMapAPI(
             registry: registry,
             configuration: CloudMapAPI.Configuration(
                 defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes,
                 accessKeys: keys, throttling: configuration.throttling,
-                audit: CloudMapAPI.AuditSettings(reads: configuration.audit.reads, discover: configuration.audit.discover)),
+                audit: CloudMapAPI.AuditSettings(reads: configuration.audit.reads, discover: configuration.audit.discover),
+                regions: RegionSet(configuration.regions) ?? .default),
             logger: logger, telemetry: telemetry)
         return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger, telemetry: telemetry)
     }
@@ -82,7 +89,8 @@ public struct CairnServer: Sendable {
             router: router,
             server: try serverBuilder(),
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.api.host, port: configuration.api.port), serverName: "Cairn"),
+                address: .hostname(configuration.api.host, port: configuration.api.port), serverName: "Cairn",
+                availableConnectionsDelegate: MaximumAvailableConnections(Self.connectionCap(configured: configuration.api.maxConnections))),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.api.port
                 logger.notice("cairn API listening on \(configuration.api.host):\(port)", metadata: ["scheme": "\(scheme)"])
@@ -124,10 +132,18 @@ extension CairnServer {
         }
         var logger = Logger(label: "cairn.audit")
         logger.logLevel = .error
-        let store = try await SQLiteRegistryStore.open(directory: dataDir, logger: logger)
+        let store = try await SQLiteRegistryStore.open(directory: dataDir, access: .reader, logger: logger)
         let result = try await store.verifyAudit()
         try await store.close()
         return result
+    }
+
+    /// The configured connection cap, lowered to leave 64 descriptors of the process's limit for the store, DNS,
+    /// health probes and the log: past the limit, accept() fails in a loop instead of waiting.
+    static func connectionCap(configured: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return configured }
+        return max(1, min(configured, Int(clamping: limit.rlim_cur) - 64))
     }
 
     /// The query log writes at info whatever the general log level: turning it on is asking for it.
@@ -139,12 +155,20 @@ extension CairnServer {
 
     /// Plain HTTP/1.1, or HTTPS with the configured certificate chain and key (swift-nio-ssl).
     func serverBuilder() throws -> HTTPServerBuilder {
-        guard let certificate = configuration.api.tlsCertificate, let key = configuration.api.tlsKey else { return .http1() }
+        let t = configuration.api.timeouts
+        let limits = ConnectionDeadlines.Limits(
+            idle: .milliseconds(Int64(t.idleSeconds * 1000)), body: .milliseconds(Int64(t.bodySeconds * 1000)),
+            drain: .milliseconds(Int64(t.drainSeconds * 1000)))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionDeadlines(limits: limits)])
+        guard let certificate = configuration.api.tlsCertificate, let key = configuration.api.tlsKey else {
+            return .http1(configuration: http1)
+        }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-            return try .tls(.http1(), tlsConfiguration: tls)
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            tls.minimumTLSVersion = .tlsv12
+            return try .tls(.http1(configuration: http1), tlsConfiguration: tls)
         } catch {
             throw ConfigurationError(key: "api.tls", "cannot load the certificate or key: \(error)")
         }

@@ -23,6 +23,8 @@ public actor SQLiteRegistryStore: RegistryStore {
             "CREATE INDEX audit_log_time ON audit_log (time)",
             "CREATE TABLE audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
         ],
+        // The readiness probe commits here, so /readyz fails when the store cannot commit.
+        ["CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), time INTEGER NOT NULL)"],
     ]
 
     /// SHA-256 in lower-case hex: the audit chain's hash.
@@ -44,22 +46,69 @@ public actor SQLiteRegistryStore: RegistryStore {
     /// The newest audit record's sequence number and hash (the next record links to it).
     private var auditHead: (sequence: UInt64, hash: String) = (0, AuditChain.genesis)
 
-    /// Opens (creating if needed) `cairn.sqlite` in `directory`.
-    public static func open(directory: String, logger: Logger = Logger(label: "cairn.store")) async throws -> SQLiteRegistryStore {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// How a process uses the directory: the server owns it (exclusive lock, integrity checks, the acknowledged
+    /// sequence kept in `cairn.lock`); a reader (`cairn audit verify`) only reads beside a running server.
+    public enum Access: Sendable { case owner, reader }
+
+    /// Opens (creating if needed) `cairn.sqlite` in `directory`. As owner it refuses, with a `StoreDamage` that
+    /// says what is wrong, a directory another process holds or files that would load less than was acknowledged.
+    public static func open(directory: String, access: Access = .owner, logger: Logger = Logger(label: "cairn.store")) async throws
+        -> SQLiteRegistryStore
+    {
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = (directory as NSString).appendingPathComponent("cairn.sqlite")
-        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        let store = SQLiteRegistryStore(connection: connection, path: path)
-        try await store.prepare()
+        let lock = access == .owner ? try DataDirectoryLock(directory: directory) : nil
+        if access == .owner {
+            if let wal = WALInspector.inspect(path: path + "-wal"), wal.droppedCommits > 0 {
+                throw StoreDamage(
+                    "\(path)-wal is damaged at frame \(wal.firstBadFrame ?? 0) of \(wal.totalFrames): SQLite would drop \(wal.droppedCommits) committed transactions after it"
+                )
+            }
+            // The registry and its audit trail are nobody else's business: 0600 files (SQLite gives -wal and -shm
+            // the database's mode) in a 0700 directory.
+            if !FileManager.default.fileExists(atPath: path) {
+                FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+            }
+        }
+        let connection: SQLiteConnection
+        do { connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger) } catch {
+            throw StoreDamage("\(path) cannot be opened: \(error)")
+        }
+        let store = SQLiteRegistryStore(connection: connection, path: path, lock: lock)
+        do {
+            try await store.prepare(check: access == .owner)
+        } catch let error as StoreDamage {
+            try? await connection.close()
+            throw error
+        } catch {
+            try? await connection.close()
+            throw StoreDamage("\(path) cannot be read: \(error)")
+        }
         return store
     }
 
-    init(connection: SQLiteConnection, path: String) {
+    init(connection: SQLiteConnection, path: String, lock: DataDirectoryLock?) {
         self.connection = connection
         self.path = path
+        self.lock = lock
+        self.identity = FileIdentity.of(path)
     }
 
-    private func prepare() async throws {
+    private let lock: DataDirectoryLock?
+    /// The database file as opened; a commit into anything else is refused.
+    private let identity: FileIdentity?
+    /// The highest change-log sequence stored.
+    private var storedSequence: UInt64 = 0
+
+    private func prepare(check: Bool) async throws {
+        if check {
+            let result = try await connection.query("PRAGMA quick_check").first?.column("quick_check")?.string
+            guard result == "ok" else { throw StoreDamage("\(path) fails SQLite's quick_check: \(result ?? "no answer")") }
+        }
         _ = try await connection.query("PRAGMA journal_mode=WAL")
         _ = try await connection.query("PRAGMA synchronous=FULL")
         _ = try await connection.query("PRAGMA busy_timeout=5000")
@@ -108,11 +157,66 @@ public actor SQLiteRegistryStore: RegistryStore {
         let rows = try await connection.query("SELECT entry FROM change_log WHERE seq > ? ORDER BY seq", [.integer(Int(after))])
         var entries: [ChangeLogEntry] = []
         entries.reserveCapacity(rows.count)
+        var expected = UInt64(after) + 1
         for row in rows {
-            guard case .blob(let buffer)? = row.column("entry") else { continue }
-            entries.append(try RegistryCodec.decodeEntry(Data(buffer.readableBytesView)))
+            guard case .blob(let buffer)? = row.column("entry") else { throw StoreDamage("a change-log row of \(path) holds no entry") }
+            let entry: ChangeLogEntry
+            do { entry = try RegistryCodec.decodeEntry(Data(buffer.readableBytesView)) } catch {
+                throw StoreDamage("change-log entry \(expected) of \(path) cannot be decoded: \(error)")
+            }
+            guard entry.sequence == expected else {
+                throw StoreDamage(
+                    "the change log of \(path) is not contiguous: entry \(expected) is missing (the next one stored is \(entry.sequence))")
+            }
+            entries.append(entry)
+            expected += 1
+        }
+        storedSequence = expected - 1
+        if let lock {
+            guard storedSequence >= lock.recordedSequence else {
+                throw StoreDamage(
+                    "\(path) holds the registry up to change \(storedSequence), but this directory acknowledged changes up to \(lock.recordedSequence) (\(lock.path)): files were lost, replaced or rolled back"
+                )
+            }
+            lock.record(sequence: storedSequence)
         }
         return StoredRegistry(checkpoint: checkpoint, entries: entries)
+    }
+
+    /// Throws unless `path` is still the file this store opened.
+    private func checkIdentity() throws {
+        guard let identity, FileIdentity.of(path) == identity else {
+            throw StoreDamage("\(path) was removed or replaced while the server ran; nothing more can be committed to it")
+        }
+    }
+
+    /// Copies the audit rows of the store file at `other` into this one (recovery); the chain continues from them.
+    func adopt(_ other: String) async throws {
+        try await exclusive {
+            _ = try await self.connection.query("ATTACH DATABASE ? AS old", [.text(other)])
+            do {
+                _ = try await self.connection.query("BEGIN IMMEDIATE")
+                _ = try await self.connection.query("INSERT OR IGNORE INTO audit_log SELECT * FROM old.audit_log")
+                _ = try await self.connection.query("INSERT OR REPLACE INTO audit_anchor SELECT * FROM old.audit_anchor")
+                _ = try await self.connection.query("COMMIT")
+            } catch {
+                _ = try? await self.connection.query("ROLLBACK")
+                _ = try? await self.connection.query("DETACH DATABASE old")
+                throw error
+            }
+            _ = try await self.connection.query("DETACH DATABASE old")
+            self.auditHead = try await self.readAuditHead()
+        }
+    }
+
+    /// Commits a heartbeat row: proof that the store can commit now (readiness).
+    public func probe() async throws {
+        try checkIdentity()
+        try await transaction {
+            _ = try await self.connection.query(
+                "INSERT INTO heartbeat (id, time) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET time = excluded.time",
+                [.integer(Int(Date().timeIntervalSince1970))])
+        }
     }
 
     public func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws {
@@ -123,6 +227,7 @@ public actor SQLiteRegistryStore: RegistryStore {
             let data = try RegistryCodec.encode(entry)
             encoded.append((Int(entry.sequence), Int(entry.time), ByteBuffer(bytes: data)))
         }
+        try checkIdentity()
         try await transaction {
             var start = 0
             while start < encoded.count {
@@ -135,6 +240,10 @@ public actor SQLiteRegistryStore: RegistryStore {
                 start += chunk.count
             }
             try await self.insertAudit(audit)
+        }
+        if let last = entries.last?.sequence {
+            storedSequence = last
+            lock?.record(sequence: last)
         }
     }
 
@@ -175,11 +284,11 @@ public actor SQLiteRegistryStore: RegistryStore {
         var binds: [SQLiteData] = []
         if let v = query.startTime {
             clauses.append("time >= ?")
-            binds.append(.integer(Int(v)))
+            binds.append(.integer(Int(clamping: v)))
         }
         if let v = query.endTime {
             clauses.append("time < ?")
-            binds.append(.integer(Int(v)))
+            binds.append(.integer(Int(clamping: v)))
         }
         if let v = query.eventName {
             clauses.append("event_name = ?")
@@ -195,7 +304,7 @@ public actor SQLiteRegistryStore: RegistryStore {
         }
         if let v = query.before {
             clauses.append("seq < ?")
-            binds.append(.integer(Int(v)))
+            binds.append(.integer(Int(clamping: v)))
         }
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         binds.append(.integer(query.limit + 1))
@@ -216,7 +325,8 @@ public actor SQLiteRegistryStore: RegistryStore {
         var records: [AuditRecord] = []
         try await exclusive {
             let rows = try await self.connection.query(
-                "SELECT seq, time, record, hash FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", [.integer(Int(after)), .integer(limit)])
+                "SELECT seq, time, record, hash FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                [.integer(Int(clamping: after)), .integer(limit)])
             records = rows.compactMap(Self.auditRecord)
         }
         return records
@@ -283,6 +393,8 @@ public actor SQLiteRegistryStore: RegistryStore {
 
     public func close() async throws {
         try await connection.close()
+        // Never record less than was acknowledged before: a store closed after a refused load keeps the evidence.
+        if let lock { lock.release(sequence: max(storedSequence, lock.recordedSequence)) }
     }
 
     /// Runs `body` with the connection to itself, in arrival order.

@@ -8,12 +8,26 @@ public enum ModelValidator {
         guard let op = ServiceModel.operations[operation] else {
             throw WireError(type: "UnknownOperationException", message: "Unknown operation \(operation).")
         }
-        var problems: [String] = []
+        var problems = Problems()
         try check(input, shape: op.input, path: "", problems: &problems)
-        if !problems.isEmpty {
-            let count = problems.count
-            let head = "\(count) validation error\(count == 1 ? "" : "s") detected: "
-            throw WireError(type: "InvalidInput", message: head + problems.joined(separator: "; "))
+        if problems.count > 0 { throw WireError(type: "InvalidInput", message: problems.message) }
+    }
+
+    /// The problems found: all are counted, the first `listed` are described (a request with 300,000 bad keys
+    /// gets a short error, not 38 MB of one).
+    struct Problems {
+        static let listed = 10
+        private(set) var descriptions: [String] = []
+        private(set) var count = 0
+
+        mutating func append(_ description: @autoclosure () -> String) {
+            count += 1
+            if descriptions.count < Self.listed { descriptions.append(description()) }
+        }
+
+        var message: String {
+            let more = count > descriptions.count ? "; … and \(count - descriptions.count) more" : ""
+            return "\(count) validation error\(count == 1 ? "" : "s") detected: " + descriptions.joined(separator: "; ") + more
         }
     }
 
@@ -33,7 +47,7 @@ public enum ModelValidator {
         return path.isEmpty ? lowered : "\(path).\(lowered)"
     }
 
-    static func check(_ value: JSONValue, shape name: String, path: String, problems: inout [String]) throws(WireError) {
+    static func check(_ value: JSONValue, shape name: String, path: String, problems: inout Problems) throws(WireError) {
         guard let shape = ServiceModel.shapes[name] else { return }
         if value == .null { return }
         switch shape {

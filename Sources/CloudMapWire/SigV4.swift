@@ -80,7 +80,7 @@ public enum SigV4 {
         guard scope.count == 5, scope[4] == "aws4_request", !scope[2].isEmpty else {
             throw .invalid("Credential should be scoped to a valid region, service and aws4_request.")
         }
-        let (accessKeyId, day, region, scopeService) = (scope[0], scope[1], scope[2], scope[3])
+        let (accessKeyId, day, scopeService) = (scope[0], scope[1], scope[3])
         guard scopeService == expected else {
             throw .invalid("Credential should be scoped to correct service: '\(expected)'.")
         }
@@ -99,11 +99,38 @@ public enum SigV4 {
         for name in names where request.header(name) == nil {
             throw .invalid("The signed header '\(name)' is missing from the request.")
         }
-        let canonical = canonicalRequest(request, signedHeaders: names)
+        // The signature covers the body Cairn received, never a hash the client claims: a declared hash must be
+        // that one, so a captured request cannot carry another body.
+        let payload = try payloadHash(request)
+        return try check(
+            request, signedHeaders: names, payload: payload, amzDate: amzDate, scope: scope, secret: secretKey, signature: signature)
+    }
+
+    /// The hash of the received body; a present `x-amz-content-sha256` must equal it (so `UNSIGNED-PAYLOAD` is refused).
+    static func payloadHash(_ request: Request) throws(Failure) -> String {
+        let computed = hex(SHA256.hash(data: request.body))
+        if let declared = request.header("x-amz-content-sha256") {
+            if declared == "UNSIGNED-PAYLOAD" || declared.hasPrefix("STREAMING-") {
+                throw .invalid("This API does not accept unsigned payloads: sign the body's SHA-256.")
+            }
+            guard declared.lowercased() == computed else {
+                throw .invalid("The provided 'x-amz-content-sha256' header does not match what was computed.")
+            }
+        }
+        return computed
+    }
+
+    /// The shared tail of both verifications: the canonical request, the string to sign, the comparison.
+    private static func check(
+        _ request: Request, signedHeaders: [String], payload: String, amzDate: String, scope: [String], secret: String,
+        signature: String
+    ) throws(Failure) -> Principal {
+        let (accessKeyId, day, region, scopeService) = (scope[0], scope[1], scope[2], scope[3])
+        let canonical = canonicalRequest(request, signedHeaders: signedHeaders, payloadHash: payload)
         let toSign = stringToSign(amzDate: amzDate, scope: "\(day)/\(region)/\(scopeService)/aws4_request", canonicalRequest: canonical)
         let expectedSignature = hex(
             HMAC<SHA256>.authenticationCode(
-                for: Array(toSign.utf8), using: signingKey(secret: secretKey, day: day, region: region, service: scopeService)))
+                for: Array(toSign.utf8), using: signingKey(secret: secret, day: day, region: region, service: scopeService)))
         guard constantTimeEqual(Array(expectedSignature.utf8), Array(signature.utf8)) else { throw .mismatch() }
         return Principal(accessKeyId: accessKeyId, region: region)
     }
@@ -120,7 +147,7 @@ public enum SigV4 {
         signed.headers.append(("x-amz-date", amzDate))
         if let sessionToken { signed.headers.append(("x-amz-security-token", sessionToken)) }
         let names = Array(Set(signed.headers.map { $0.name.lowercased() })).sorted()
-        let canonical = canonicalRequest(signed, signedHeaders: names)
+        let canonical = canonicalRequest(signed, signedHeaders: names, payloadHash: hex(SHA256.hash(data: request.body)))
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let toSign = stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
         let signature = hex(
@@ -173,6 +200,11 @@ public enum SigV4 {
             }
             if key != "X-Amz-Signature" { rest.append(pair) }
         }
+        // A presigned URL signs the host and the query only, so it must not stand for a request whose meaning lies
+        // in headers or a body (an API call names its operation in X-Amz-Target): only reads of Cairn's GET routes.
+        guard request.method == "GET" || request.method == "HEAD", request.body.isEmpty else {
+            throw .invalid("Presigned URLs are accepted only for GET requests; sign API calls with an Authorization header.")
+        }
         guard parameters["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" else {
             throw .invalid("X-Amz-Algorithm must be AWS4-HMAC-SHA256.")
         }
@@ -186,7 +218,7 @@ public enum SigV4 {
         guard scope.count == 5, scope[4] == "aws4_request", !scope[2].isEmpty else {
             throw .invalid("Credential should be scoped to a valid region, service and aws4_request.")
         }
-        let (accessKeyId, day, region, scopeService) = (scope[0], scope[1], scope[2], scope[3])
+        let (accessKeyId, day, scopeService) = (scope[0], scope[1], scope[3])
         guard scopeService == expected else { throw .invalid("Credential should be scoped to correct service: '\(expected)'.") }
         guard let secretKey = secret(accessKeyId) else { throw .unknownKey() }
         guard let signedAt = parseAmzDate(amzDate), amzDate.hasPrefix(day) else {
@@ -204,13 +236,9 @@ public enum SigV4 {
         }
         var unsigned = request
         unsigned.query = rest.joined(separator: "&")
-        let canonical = canonicalRequest(unsigned, signedHeaders: names)
-        let toSign = stringToSign(amzDate: amzDate, scope: "\(day)/\(region)/\(scopeService)/aws4_request", canonicalRequest: canonical)
-        let expectedSignature = hex(
-            HMAC<SHA256>.authenticationCode(
-                for: Array(toSign.utf8), using: signingKey(secret: secretKey, day: day, region: region, service: scopeService)))
-        guard constantTimeEqual(Array(expectedSignature.utf8), Array(signature.utf8)) else { throw .mismatch() }
-        return Principal(accessKeyId: accessKeyId, region: region)
+        return try check(
+            unsigned, signedHeaders: names, payload: hex(SHA256.hash(data: request.body)), amzDate: amzDate, scope: scope,
+            secret: secretKey, signature: signature)
     }
 
     /// `yyyyMMddTHHmmssZ` (always UTC) without a DateFormatter, which would cost more than the rest of verification.
@@ -253,7 +281,7 @@ public enum SigV4 {
         return out
     }
 
-    public static func canonicalRequest(_ request: Request, signedHeaders: [String]) -> String {
+    public static func canonicalRequest(_ request: Request, signedHeaders: [String], payloadHash payload: String) -> String {
         let path = request.path.isEmpty ? "/" : request.path
         var pairs: [(String, String)] = []
         for pair in request.query.split(separator: "&") {
@@ -270,8 +298,6 @@ public enum SigV4 {
             }
             return "\(name):\(values.joined(separator: ","))\n"
         }.joined()
-        let payload =
-            request.header("x-amz-content-sha256").flatMap { $0 == "UNSIGNED-PAYLOAD" ? nil : $0 } ?? hex(SHA256.hash(data: request.body))
         return [request.method, encode(path, keepSlash: true), query, headers, signedHeaders.joined(separator: ";"), payload]
             .joined(separator: "\n")
     }

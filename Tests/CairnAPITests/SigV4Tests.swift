@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -37,7 +38,9 @@ struct SigV4Tests {
 
     @Test("get-vanilla's canonical request and string to sign")
     func canonicalForm() {
-        let canonical = SigV4.canonicalRequest(Self.request("GET", signature: ""), signedHeaders: ["host", "x-amz-date"])
+        let canonical = SigV4.canonicalRequest(
+            Self.request("GET", signature: ""), signedHeaders: ["host", "x-amz-date"],
+            payloadHash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(
             canonical
                 == "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -76,6 +79,55 @@ struct SigV4Tests {
             Issue.record("\(label) verified")
         } catch {
             #expect(error.type == type, "\(label): \(error.message)")
+        }
+    }
+
+    /// A request signed by `sign`, with an `x-amz-content-sha256` header added to what is signed when given.
+    static func signedPost(body: [UInt8], contentHash: String?) -> SigV4.Request {
+        var headers: [(name: String, value: String)] = [
+            ("host", "cairn.test"), ("x-amz-target", "Route53AutoNaming_v20170314.ListNamespaces"),
+        ]
+        if let contentHash { headers.append(("x-amz-content-sha256", contentHash)) }
+        let request = SigV4.Request(method: "POST", path: "/", query: "", headers: headers, body: body)
+        var signed = request
+        signed.headers += SigV4.sign(request, accessKeyId: "AKIDEXAMPLE", secret: Self.secret, region: "us-east-1", date: Self.at)
+        return signed
+    }
+
+    @Test("The signature binds the body received, whatever x-amz-content-sha256 claims")
+    func bodyBinding() throws {
+        let original: [UInt8] = Array(#"{"Id":"a"}"#.utf8)
+        let hash = SigV4.hex(SHA256.hash(data: original))
+        let keys: (String) -> String? = { $0 == "AKIDEXAMPLE" ? Self.secret : nil }
+        // Signed with the declared hash of the original body: verifies with that body.
+        var request = Self.signedPost(body: original, contentHash: hash)
+        _ = try SigV4.verify(request, secret: keys, now: Self.at)
+        // The captured headers replayed with another body: refused although the declared hash still matches what was signed.
+        request.body = Array(#"{"Id":"b"}"#.utf8)
+        #expect(throws: SigV4.Failure.self) { try SigV4.verify(request, secret: keys, now: Self.at) }
+        // UNSIGNED-PAYLOAD is refused even when the signature over it is right.
+        let unsigned = Self.signedPost(body: original, contentHash: "UNSIGNED-PAYLOAD")
+        do {
+            _ = try SigV4.verify(unsigned, secret: keys, now: Self.at)
+            Issue.record("UNSIGNED-PAYLOAD verified")
+        } catch {
+            #expect(error.message.contains("unsigned payloads"))
+        }
+        // No header: the body's own hash is signed.
+        _ = try SigV4.verify(Self.signedPost(body: original, contentHash: nil), secret: keys, now: Self.at)
+    }
+
+    @Test("A presigned URL is refused for anything but GET")
+    func presignedPostRefused() {
+        let query =
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservicediscovery%2Faws4_request"
+            + "&X-Amz-Date=20150830T123600Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+        let request = SigV4.Request(method: "POST", path: "/", query: query, headers: [("host", "h")], body: [])
+        do {
+            _ = try SigV4.verify(request, secret: { _ in Self.secret }, now: Self.at)
+            Issue.record("presigned POST verified")
+        } catch {
+            #expect(error.message.contains("only for GET"))
         }
     }
 

@@ -11,6 +11,18 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("CAIRN_BIN", os.path.join(ROOT, ".build", "debug", "cairn"))
 LISTENING = re.compile(r"cairn API listening on [^ ]+:(\d+)")
 DNS_LISTENING = re.compile(r"cairn DNS listening on [^ ]+:(\d+)")
+# Tests isolate themselves in regions of their own (conftest's `region` fixture: test-N-xxxxxx), which a server
+# accepts only when told to; AWS's usual regions stay accepted beside them.
+def _test_regions():
+    import botocore.session
+    session = botocore.session.get_session()
+    names = set()
+    for partition in session.get_available_partitions():
+        names.update(session.get_available_regions("servicediscovery", partition))
+    return ",".join(sorted(names) + ["test-*"])
+
+
+TEST_REGIONS = _test_regions()
 
 
 class CairnProcess:
@@ -38,6 +50,8 @@ class CairnProcess:
             with open(path, "w") as f:
                 f.write(self.config)
             args += ["--config", path]
+        if "--regions" not in self.extra_args and "regions:" not in (self.config or ""):
+            args += ["--regions", TEST_REGIONS]
         self.proc = subprocess.Popen(args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + timeout
         port_box = []

@@ -8,7 +8,7 @@ import pytest
 TARGET = "Route53AutoNaming_v20170314."
 
 
-def raw(cairn, body, target="CreateHttpNamespace", content_type="application/x-amz-json-1.1", region="bad-input-1", extra=None):
+def raw(cairn, body, target="CreateHttpNamespace", content_type="application/x-amz-json-1.1", region="test-bad-input-1", extra=None):
     conn = http.client.HTTPConnection("127.0.0.1", cairn.port, timeout=20)
     headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential=AKID/20260101/{region}/servicediscovery/aws4_request, Signature=0"}
     if target is not None:
@@ -32,7 +32,7 @@ def assert_aws_error(resp, payload, code, status=400):
     return body
 
 
-def namespaces_in(cairn, region="bad-input-1"):
+def namespaces_in(cairn, region="test-bad-input-1"):
     resp, payload = raw(cairn, {}, target="ListNamespaces", region=region)
     assert resp.status == 200
     return json.loads(payload)["Namespaces"]

@@ -53,7 +53,7 @@ def test_environment_and_config_file_fill_the_same_settings(tmp_path):
             if "cairn API listening on" in line:
                 break
         port = int(line.rsplit(":", 1)[1])
-        sd = client_for(f"http://127.0.0.1:{port}", "ignored")
+        sd = client_for(f"http://127.0.0.1:{port}", "us-west-2")
         # A request without a credential scope lands in the configured region.
         import http.client, json
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -162,7 +162,7 @@ def test_namespaces_are_scoped_by_region(cairn, sd, name):
     from conftest import client_for
 
     ns = http_namespace(sd, name)
-    other = client_for(cairn.endpoint, "eu-elsewhere-9")
+    other = client_for(cairn.endpoint, "test-elsewhere-9")
     with pytest.raises(ClientError) as e:
         other.get_namespace(Id=ns)
     assert error_of(e)[0] == "NamespaceNotFound"

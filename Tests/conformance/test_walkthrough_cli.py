@@ -74,6 +74,6 @@ def test_walkthrough(cairn):
 def test_cli_paginates_list_operations(cairn):
     """The aws CLI follows NextToken across short (cut-then-filter) pages."""
     for i in range(3):
-        aws(cairn, "create-http-namespace", "--name", f"cli-page-{i}", env_extra={"AWS_DEFAULT_REGION": "cli-pages"})
-    ops = aws(cairn, "list-operations", "--max-items", "10", "--page-size", "1", env_extra={"AWS_DEFAULT_REGION": "cli-pages"})
+        aws(cairn, "create-http-namespace", "--name", f"cli-page-{i}", env_extra={"AWS_DEFAULT_REGION": "test-cli-pages"})
+    ops = aws(cairn, "list-operations", "--max-items", "10", "--page-size", "1", env_extra={"AWS_DEFAULT_REGION": "test-cli-pages"})
     assert len(ops["Operations"]) == 3

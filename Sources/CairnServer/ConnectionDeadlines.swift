@@ -1,0 +1,89 @@
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+
+/// Deadlines on every API connection, so no client holds one (or a shutdown) forever:
+/// - `idle`: a connection with no request under way (after it opened, or since the last response) is closed after
+///   this long, which also bounds a request head trickled in a byte at a time (the head arrives only whole);
+/// - `body`: a request whose body has not arrived whole this long after its head is closed;
+/// - `drain`: once shutdown begins, a connection still busy this long after is closed, so SIGTERM always ends.
+/// The limits of `cairn serve`'s `api.timeouts`; they sit after the HTTP codec, where requests are parts.
+final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    struct Limits: Sendable, Equatable {
+        var idle: TimeAmount
+        var body: TimeAmount
+        var drain: TimeAmount
+    }
+
+    private let limits: Limits
+    private var timer: Scheduled<Void>?
+    private var readingBody = false
+    private var inFlight = 0
+    private var draining = false
+
+    init(limits: Limits) { self.limits = limits }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context, after: limits.idle) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context, after: limits.idle)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { disarm() }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            inFlight += 1
+            readingBody = true
+            if !draining { arm(context, after: limits.body) }
+        case .body:
+            break
+        case .end:
+            readingBody = false
+            if !draining { disarm() }  // the handler answers; no deadline while it does
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            inFlight = max(0, inFlight - 1)
+            if inFlight == 0 && !readingBody && !draining { arm(context, after: limits.idle) }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent && !draining {
+            draining = true
+            arm(context, after: limits.drain)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func arm(_ context: ChannelHandlerContext, after delay: TimeAmount) {
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: delay) { channel.close(promise: nil) }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+}
