@@ -44,7 +44,7 @@ for n in "${COUNTS[@]}"; do
   api_port=$(free_port)
   max=$(( n > 1000 ? n : 1000 ))
   printf 'limits:\n  instancesPerService: 1000\n  instancesPerNamespace: %d\n' "$max" >"$work/cairn-$n.yaml"
-  .build/release/cairn serve --dev --no-throttling --port "$api_port" --no-dns --health-interval 1 --data-dir "$work/data-$n" \
+  .build/release/cairn serve --dev --no-throttling --port "$api_port" --no-dns --health-interval 1 --health-allow-loopback --data-dir "$work/data-$n" \
     --config "$work/cairn-$n.yaml" --log-level warning &
   pid=$!
   bench_pids+=("$pid")

@@ -66,6 +66,9 @@ extension CairnCommand {
         @Option(name: .long, help: "Seconds between health probes of one instance (default 10, minimum 1).")
         var healthInterval: Double?
 
+        @Flag(name: .long, help: "Probe instances registered at loopback or link-local addresses (off: they could scan this host).")
+        var healthAllowLoopback = false
+
         @Option(name: .long, help: "Region for requests without a SigV4 credential scope (default us-east-1).")
         var region: String?
 
@@ -108,6 +111,7 @@ extension CairnCommand {
                 if dnsQueryLog { configuration.dns.queryLog = true }
                 if noDns { configuration.dns.enabled = false }
                 if let healthInterval { configuration.health.interval = healthInterval }
+                if healthAllowLoopback { configuration.health.allowLoopbackTargets = true }
                 if let logLevel { configuration.logLevel = logLevel }
                 if dev { configuration.dev = true }
                 if noThrottling { configuration.throttling.enabled = false }

@@ -22,6 +22,8 @@ public final class DNSResolver: Sendable {
     /// - Parameter client: the querying address (4 or 16 bytes); private zones answer only their networks.
     public func answer(_ question: DNSQuestion, client: [UInt8], state: RegistryState) -> DNSAnswer {
         guard question.qclass == DNSClass.in || question.qclass == DNSClass.any else { return .refused() }
+        // Zone transfers are not offered (RFC 5936 §4.2: a server that does not permit the transfer refuses it).
+        if question.type == DNSType.axfr || question.type == DNSType.ixfr { return .refused() }
         guard let zone = zone(for: question.name, client: client, state: state) else { return .refused() }
         let ns = zone.namespace
         let soaTTL = UInt32(clamping: ns.soaTTL ?? 900)

@@ -19,15 +19,45 @@ public final class DNSServer: Sendable {
         host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?,
         telemetry: any Telemetry = NoTelemetry(), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> DNSServer {
+        try await bind(
+            hosts: [host], optional: [], port: port, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
+            group: group)
+    }
+
+    /// Binds UDP and TCP on every one of `hosts` and, where they can be bound, of `optional` (the default's `::1`
+    /// on a host without IPv6), all on one port (`port` 0: a free one).
+    public static func bind(
+        hosts: [String], optional: [String], port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?,
+        telemetry: any Telemetry = NoTelemetry(), group: MultiThreadedEventLoopGroup = .singleton
+    ) async throws -> DNSServer {
         var attempts = 0
         while true {
             attempts += 1
+            var channels: [any Channel] = []
             do {
-                return try await bindOnce(
-                    host: host, port: port, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry, group: group
-                )
+                var boundPort = port
+                for host in hosts {
+                    let bound = try await bindOnce(
+                        host: host, port: boundPort, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
+                        group: group)
+                    channels += bound.channels
+                    boundPort = bound.port
+                }
+                for host in optional {
+                    if let bound = try? await bindOnce(
+                        host: host, port: boundPort, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
+                        group: group)
+                    {
+                        channels += bound.channels
+                    }
+                }
+                return DNSServer(port: boundPort, channels: channels)
             } catch  where port == 0 && attempts < 5 {
-                continue  // the free UDP port was taken for TCP; try another
+                for channel in channels { try? await channel.close() }
+                continue  // the free UDP port was taken for TCP (or on another address); try another
+            } catch {
+                for channel in channels { try? await channel.close() }
+                throw error
             }
         }
     }

@@ -14,7 +14,14 @@ public struct HealthCheckConfiguration: Sendable {
     /// Probe results kept per instance for the probe-history route.
     public var historySize: Int
 
-    public init(interval: Double = 10, damping: HealthThresholds.Damping? = nil, historySize: Int = 20) {
+    /// Whether instances registered at loopback, link-local or unspecified addresses are probed. Off by default: a
+    /// registrant could otherwise scan the Cairn host's own ports and read the answers from the probe history.
+    public var allowLoopbackTargets: Bool
+
+    public init(
+        interval: Double = 10, damping: HealthThresholds.Damping? = nil, historySize: Int = 20, allowLoopbackTargets: Bool = false
+    ) {
+        self.allowLoopbackTargets = allowLoopbackTargets
         self.interval = interval
         self.damping = damping
         self.historySize = historySize
@@ -200,6 +207,13 @@ public final class HealthCheckRunner: Sendable {
     /// Starts one probe on an event loop; its result goes through the thresholds when it completes.
     func launch(_ target: ProbeTarget, changes: AsyncStream<Change>.Continuation) {
         let startedAt = Registry.systemMilliseconds()
+        if !configuration.allowLoopbackTargets, let reason = ProbeTarget.restricted(target.address) {
+            let record = ProbeRecord(
+                time: startedAt, healthy: false, latencyMilliseconds: 0,
+                detail: "not probed: \(target.address) is \(reason) (health.allowLoopbackTargets)")
+            finish(target, record, changes: changes)
+            return
+        }
         let clock = ContinuousClock.now
         probe(for: target.type).probe(target, on: group.next()).whenSuccess { healthy, detail in
             let elapsed = ContinuousClock.now - clock

@@ -17,6 +17,27 @@ public struct ProbeTarget: Sendable, Hashable {
     public var hostHeader: String
 
     public var key: String { "\(serviceId)/\(instanceId)" }
+
+    /// Why an address is off limits unless loopback targets are allowed: loopback (127.0.0.0/8, ::1), link-local
+    /// (169.254.0.0/16, fe80::/10) or unspecified (0.0.0.0, ::); nil for any other address.
+    public static func restricted(_ address: String) -> String? {
+        if let v4 = IPAddress.ipv4(address) {
+            if v4[0] == 127 { return "a loopback address" }
+            if v4[0] == 169 && v4[1] == 254 { return "a link-local address" }
+            if v4 == [0, 0, 0, 0] { return "the unspecified address" }
+            return nil
+        }
+        if let v6 = IPAddress.ipv6(address) {
+            if v6 == [UInt8](repeating: 0, count: 15) + [1] { return "a loopback address" }
+            if v6 == [UInt8](repeating: 0, count: 16) { return "the unspecified address" }
+            if v6[0] == 0xFE && v6[1] & 0xC0 == 0x80 { return "a link-local address" }
+            // IPv4-mapped (::ffff:a.b.c.d): judged as the IPv4 address.
+            if v6[0..<10].allSatisfy({ $0 == 0 }) && v6[10] == 0xFF && v6[11] == 0xFF {
+                return restricted(v6[12..<16].map(String.init).joined(separator: "."))
+            }
+        }
+        return nil
+    }
 }
 
 /// One probe's outcome, as the history keeps it.

@@ -1,5 +1,12 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Healthy when a TCP connection opens within the timeout (10 s, as Route 53).
 public struct TCPHealthProbe: HealthProbe {
@@ -21,12 +28,18 @@ enum ProbeFailure {
     static func describe(_ error: any Error) -> String {
         if let error = error as? ProbeError { return error.description }
         if let error = error as? ChannelError, case .connectTimeout = error { return "timeout" }
-        let text = "\(error)"
-        if text.contains("connectTimeout") || text.contains("timed out") { return "timeout" }
-        if text.contains("refused") || text.contains("ECONNREFUSED") || text.contains("errno: 111") { return "refused" }
-        if text.contains("unreachable") || text.contains("errno: 113") || text.contains("errno: 101") { return "unreachable" }
-        if text.contains("SSL") || text.contains("TLS") || text.contains("handshake") { return "TLS error: \(text)" }
-        return text
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first { return describe(first.error) }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "refused"
+            case EHOSTUNREACH, ENETUNREACH: return "unreachable"
+            case ETIMEDOUT: return "timeout"
+            case ECONNRESET: return "reset"
+            default: return "\(error)"
+            }
+        }
+        if error is NIOSSLError { return "TLS error: \(error)" }
+        return "\(error)"
     }
 }
 

@@ -112,6 +112,7 @@ extension CairnConfiguration {
                     case "historySize": health.historySize = try int(v, full)
                     case "flapTransitions": health.flapTransitions = try int(v, full)
                     case "flapWindowSeconds": health.flapWindowSeconds = try double(v, full)
+                    case "allowLoopbackTargets": health.allowLoopbackTargets = try bool(v, full)
                     default: throw ConfigurationError(key: full, "is not a known key")
                     }
                 }

@@ -54,7 +54,16 @@ public struct CairnConfiguration: Sendable, Equatable {
 
     public struct DNS: Sendable, Equatable {
         public var enabled = true
-        public var host = "127.0.0.1"
+        /// Listen addresses, comma-separated. The default serves the `default` network's both families: IPv4
+        /// loopback, and `::1` where the host has IPv6.
+        public var host = DNS.defaultHost
+        public static let defaultHost = "127.0.0.1,::1"
+
+        /// The addresses that must bind, and those bound only where possible (the default's `::1`).
+        public var hosts: (required: [String], optional: [String]) {
+            let all = host.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            return host == DNS.defaultHost ? (["127.0.0.1"], ["::1"]) : (all, [])
+        }
         public var port = 8853
         public var maxAnswers = 8
         public var serverName = "ns1.cairn.internal"
@@ -72,6 +81,8 @@ public struct CairnConfiguration: Sendable, Equatable {
         /// Flap damping: more than `flapTransitions` changes within `flapWindowSeconds` hold UNHEALTHY (0: off).
         public var flapTransitions = 0
         public var flapWindowSeconds = 300.0
+        /// Probe instances registered at loopback, link-local or unspecified addresses (off: a port-scan oracle).
+        public var allowLoopbackTargets = false
         public init() {}
     }
 
@@ -187,8 +198,10 @@ public struct CairnConfiguration: Sendable, Equatable {
         }
         if dns.enabled {
             if !(0...65535).contains(dns.port) { throw ConfigurationError(key: "dns.port", "must be 0 to 65535, not \(dns.port)") }
-            if dev && !Self.isLoopback(dns.host) {
-                throw ConfigurationError(key: "dns.host", "must be a loopback address in --dev mode, not \(dns.host)")
+            let hosts = dns.hosts.required + dns.hosts.optional
+            if hosts.isEmpty { throw ConfigurationError(key: "dns.host", "must name at least one address") }
+            if dev, let outside = hosts.first(where: { !Self.isLoopback($0) }) {
+                throw ConfigurationError(key: "dns.host", "must be loopback addresses in --dev mode, not \(outside)")
             }
         }
         if health.interval < 1 { throw ConfigurationError(key: "health.interval", "must be at least 1 second, not \(health.interval)") }

@@ -102,8 +102,9 @@ public struct CairnServer: Sendable {
         ]
         if configuration.dns.enabled {
             // Bound before the API listens, so "API listening" means DNS answers too.
+            let hosts = configuration.dns.hosts
             let dns = try await DNSServer.bind(
-                host: configuration.dns.host, port: configuration.dns.port,
+                hosts: hosts.required, optional: hosts.optional, port: configuration.dns.port,
                 responder: DNSResponder(resolver: resolver),
                 registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil, telemetry: telemetry)
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
@@ -180,7 +181,7 @@ extension CairnServer {
             interval: h.interval,
             damping: h.flapTransitions > 0
                 ? HealthThresholds.Damping(maxTransitions: h.flapTransitions, windowMilliseconds: Int64(h.flapWindowSeconds * 1000)) : nil,
-            historySize: h.historySize)
+            historySize: h.historySize, allowLoopbackTargets: h.allowLoopbackTargets)
     }
 
     /// The DNS settings in the resolver's terms (validated by `CairnConfiguration.validate`).

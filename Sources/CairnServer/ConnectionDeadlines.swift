@@ -1,6 +1,7 @@
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Deadlines on every API connection, so no client holds one (or a shutdown) forever:
@@ -60,7 +61,28 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
+    /// A request the HTTP decoder could not parse (a malformed request line, header or chunk size). Hummingbird
+    /// answers it with a bare 400; the client gets AWS's error shape, as for every other refusal.
+    private var unparsable = false
+    static let unparsableBody = ByteBuffer(
+        string: #"{"__type":"SerializationException","message":"The request could not be parsed as HTTP/1.1."}"#)
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError { unparsable = true }
+        context.fireErrorCaught(error)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if unparsable, case .head(var head) = unwrapOutboundIn(data), head.status == .badRequest,
+            head.headerFields[.contentLength] == "0"
+        {
+            unparsable = false
+            head.headerFields[.contentType] = "application/x-amz-json-1.1"
+            head.headerFields[.contentLength] = String(Self.unparsableBody.readableBytes)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(Self.unparsableBody)), promise: promise)
+            return
+        }
         if case .end = unwrapOutboundIn(data) {
             inFlight = max(0, inFlight - 1)
             if inFlight == 0 && !readingBody && !draining { arm(context, after: limits.idle) }

@@ -8,6 +8,8 @@ public enum DNSType {
     public static let aaaa: UInt16 = 28
     public static let srv: UInt16 = 33
     public static let opt: UInt16 = 41
+    public static let ixfr: UInt16 = 251
+    public static let axfr: UInt16 = 252
     public static let any: UInt16 = 255
 }
 

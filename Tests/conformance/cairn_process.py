@@ -28,8 +28,9 @@ TEST_REGIONS = _test_regions()
 class CairnProcess:
     """One cairn server on a free loopback port, with its own data directory unless one is given."""
 
-    def __init__(self, data_dir=None, config=None, extra_args=(), dev=True):
+    def __init__(self, data_dir=None, config=None, extra_args=(), dev=True, launcher=()):
         self.dev = dev
+        self.launcher = list(launcher)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="cairn-test-")
         self.config = config
         self.extra_args = list(extra_args)
@@ -52,7 +53,7 @@ class CairnProcess:
             args += ["--config", path]
         if "--regions" not in self.extra_args and "regions:" not in (self.config or ""):
             args += ["--regions", TEST_REGIONS]
-        self.proc = subprocess.Popen(args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(self.launcher + args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + timeout
         port_box = []
         ready = threading.Event()

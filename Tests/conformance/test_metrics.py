@@ -26,7 +26,7 @@ throttling:
 
 @pytest.fixture(scope="module")
 def server():
-    s = CairnProcess(config=CONFIG, extra_args=["--health-interval", "1"]).start()
+    s = CairnProcess(config=CONFIG, extra_args=["--health-interval", "1", "--health-allow-loopback"]).start()
     yield s
     assert s.stop() == 0
 

@@ -48,3 +48,27 @@ def test_a_missing_key_file_is_a_configuration_error(tmp_path):
     with pytest.raises(RuntimeError) as e:
         proc.start(timeout=20)
     assert "api.tls.certificate" in str(e.value)
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
+def test_tls_before_1_2_is_refused(tls_server, version):
+    import socket
+    import ssl
+    server, _ = tls_server
+    if not getattr(ssl, f"HAS_{version}", False):
+        pytest.skip(f"this Python's OpenSSL cannot speak {version}")
+
+    def handshake(v):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, v)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                return tls.version()
+
+    assert handshake("TLSv1_2") == "TLSv1.2"  # the same client settings work at 1.2
+    with pytest.raises((ssl.SSLError, ConnectionResetError)) as e:
+        handshake(version)
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(e.value), "the client, not the server, refused"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Durable writes as the registry grows: registers COUNT instances (default 100,000) into one service through 32
+# keep-alive connections, every request an acknowledged durable write, and prints the rate and the server's RSS
+# for each tenth; then restarts the server on the same data and prints its RSS after the reload.
+# With CAIRN_BASELINE=path/to/other/cairn it runs that binary the same way first, so one run shows before and after.
+# Usage: bench/writes.sh [COUNT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${1:-100000}
+swift build -c release --product cairn >/dev/null
+source bench/lib.sh
+cat >"$work/config.yaml" <<YAML
+limits: {instancesPerNamespace: 1000000, instancesPerService: 1000000}
+YAML
+
+run() { # binary label
+  local bin=$1 label=$2 port data
+  port=$(free_port)
+  data="$work/data-$label"
+  "$bin" serve --dev --no-throttling --port "$port" --no-dns --health-interval 3600 --data-dir "$data" \
+    --config "$work/config.yaml" --log-level warning &
+  local pid=$!
+  bench_pids+=($pid)
+  wait_for_tcp "$port"
+  echo "$label: RegisterInstance into one service, $COUNT instances"
+  python3 bench/register_load.py "http://127.0.0.1:$port" "$COUNT" 32 "$pid"
+  kill -TERM "$pid"; wait "$pid" || true
+  "$bin" serve --dev --no-throttling --port "$port" --no-dns --health-interval 3600 --data-dir "$data" \
+    --config "$work/config.yaml" --log-level warning &
+  pid=$!
+  bench_pids+=($pid)
+  wait_for_tcp "$port"
+  echo "  after a restart on the same data: server RSS $(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$pid/status) MB"
+  kill -TERM "$pid"; wait "$pid" || true
+}
+
+if [ -n "${CAIRN_BASELINE:-}" ]; then run "$CAIRN_BASELINE" baseline; fi
+run .build/release/cairn cairn
