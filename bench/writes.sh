@@ -3,18 +3,19 @@
 # keep-alive connections, every request an acknowledged durable write, and prints the rate and the server's RSS
 # for each tenth; then restarts the server on the same data and prints its RSS after the reload.
 # With CAIRN_BASELINE=path/to/other/cairn it runs that binary the same way first, so one run shows before and after.
+# CAIRN_BASELINE_COUNT sets the baseline's count (default COUNT); CAIRN_SKIP_BUILD=1 uses the release binary as built.
 # Usage: bench/writes.sh [COUNT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-100000}
-swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn >/dev/null
 source bench/lib.sh
 cat >"$work/config.yaml" <<YAML
 limits: {instancesPerNamespace: 1000000, instancesPerService: 1000000}
 YAML
 
-run() { # binary label
-  local bin=$1 label=$2 port data
+run() { # binary label count
+  local bin=$1 label=$2 count=$3 port data
   port=$(free_port)
   data="$work/data-$label"
   "$bin" serve --dev --no-throttling --port "$port" --no-dns --health-interval 3600 --data-dir "$data" \
@@ -22,8 +23,8 @@ run() { # binary label
   local pid=$!
   bench_pids+=($pid)
   wait_for_tcp "$port"
-  echo "$label: RegisterInstance into one service, $COUNT instances"
-  python3 bench/register_load.py "http://127.0.0.1:$port" "$COUNT" 32 "$pid"
+  echo "$label: RegisterInstance into one service, $count instances"
+  python3 bench/register_load.py "http://127.0.0.1:$port" "$count" 32 "$pid"
   kill -TERM "$pid"; wait "$pid" || true
   "$bin" serve --dev --no-throttling --port "$port" --no-dns --health-interval 3600 --data-dir "$data" \
     --config "$work/config.yaml" --log-level warning &
@@ -34,5 +35,5 @@ run() { # binary label
   kill -TERM "$pid"; wait "$pid" || true
 }
 
-if [ -n "${CAIRN_BASELINE:-}" ]; then run "$CAIRN_BASELINE" baseline; fi
-run .build/release/cairn cairn
+if [ -n "${CAIRN_BASELINE:-}" ]; then run "$CAIRN_BASELINE" baseline "${CAIRN_BASELINE_COUNT:-$COUNT}"; fi
+run .build/release/cairn cairn "$COUNT"

@@ -22,9 +22,13 @@ debs=()
 command -v dig >/dev/null 2>&1 || debs+=(bind9-dnsutils)           # dig, for the DNS tests
 command -v chromium >/dev/null 2>&1 || debs+=(chromium)            # headless browser, for the console tests
 if [ ${#debs[@]} -gt 0 ]; then
-  echo "installing ${debs[*]} with apt-get"
+  # As root directly; otherwise through sudo (which may ask for a password).
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  echo "installing ${debs[*]} with ${as_root[*]:+sudo }apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "${debs[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${debs[@]}"; }
+  "${as_root[@]}" apt-get install -y -qq "${debs[@]}" >/dev/null 2>&1 \
+    || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq "${debs[@]}"; }
 fi
 python3 -c 'import botocore; print("botocore", botocore.__version__)'
 dig -v 2>&1 | head -1

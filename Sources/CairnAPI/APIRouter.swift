@@ -46,6 +46,12 @@ extension CloudMapAPI {
             }
             return Self.response(reply)
         }
+        // A person who opens the endpoint in a browser is told what it is and where to go.
+        router.get("/") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Self.homePage)))
+        }
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         // Ready: the snapshot is loaded (it is before the server listens), the writer answers a barrier within 2 s
         // and the store can commit (the last commit did, or a probe commit does now).
@@ -94,6 +100,16 @@ extension CloudMapAPI {
         }
         return router
     }
+
+    static let homePage = """
+        <!doctype html><html lang=en><head><meta charset=utf-8><title>Cairn</title></head><body>
+        <h1>Cairn</h1><p>A service registry that speaks the AWS Cloud Map API (<code>servicediscovery</code>).</p>
+        <ul><li><a href="/console">The web console</a></li>
+        <li>The API: <code>POST /</code> with AWS JSON 1.1, e.g. <code>aws servicediscovery list-namespaces --endpoint-url URL</code></li>
+        <li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, <a href="/metrics">/metrics</a></li></ul>
+        </body></html>
+
+        """
 
     /// A Cairn extension call (`cairn:<action>` on `*`) by the signer of `request`; an error reply when refused.
     public func refusal(_ request: SigV4.Request, action: String) -> Response? {

@@ -31,6 +31,8 @@ public struct Console: Sendable {
 
     let api: CloudMapAPI
     let sessions = ConsoleSessions()
+    let backoff = SignInBackoff()
+    let revoked = RevokedSessions()
     let secureCookies: Bool
     let sources: Sources
 
@@ -48,7 +50,9 @@ public struct Console: Sendable {
     }
 
     func session(_ request: Request) -> Session? {
-        guard let cookie = request.cookies[ConsoleSessions.cookieName]?.value, let claims = sessions.claims(fromCookie: cookie) else {
+        guard let cookie = request.cookies[ConsoleSessions.cookieName]?.value, let claims = sessions.claims(fromCookie: cookie),
+            !revoked.contains(cookie)
+        else {
             return nil
         }
         var principal: Principal?
@@ -64,7 +68,8 @@ public struct Console: Sendable {
     public func add(to router: Router<CairnRequestContext>) {
         router.get("/console/login") { request, _ in
             render(
-                "login", ["region": api.configuration.defaultRegion], title: "Sign in", session: nil,
+                "login", ["region": api.configuration.defaultRegion, "dev": api.configuration.accessKeys == nil], title: "Sign in",
+                session: nil,
                 flash: Flash(error: request.uri.queryParameters["error"].map(String.init)))
         }
         router.post("/console/login") { request, context -> Response in
@@ -72,25 +77,40 @@ public struct Console: Sendable {
             let keyId = fields["accessKeyId"]?.trimmingCharacters(in: .whitespaces) ?? ""
             var region = fields["region"]?.trimmingCharacters(in: .whitespaces) ?? ""
             if region.isEmpty { region = api.configuration.defaultRegion }
+            let wait = backoff.wait(context.peer)
+            guard wait == 0 else {
+                backoff.failed(context.peer)  // guessing on during the wait only makes it longer
+                return redirect(
+                    "/console/login?error="
+                        + urlEncode("Too many failed sign-ins from your address; try again in \(Int(wait.rounded(.up))) s."))
+            }
             guard signInAllowed(keyId: keyId, secret: fields["secretAccessKey"] ?? "") else {
-                api.logger.notice("console sign-in refused", metadata: ["accessKeyId": "\(keyId)", "peer": "\(context.peer)"])
+                backoff.failed(context.peer)
+                api.logger.notice("console sign-in refused", metadata: ["accessKeyId": "\(keyId.prefix(128))", "peer": "\(context.peer)"])
                 return redirect("/console/login?error=" + urlEncode("Unknown access key or wrong secret."))
             }
-            guard Self.validRegion(region) else {
-                return redirect("/console/login?error=" + urlEncode("'\(region)' is not a region name such as us-east-1."))
+            guard validRegion(region) else {
+                return redirect("/console/login?error=" + urlEncode("'\(region.prefix(64))' is not a region this server accepts."))
             }
+            backoff.succeeded(context.peer)
             return signedIn(ConsoleSessions.Claims(accessKeyId: keyId, region: region))
         }
-        router.post("/console/logout") { _, _ -> Response in
-            var response = redirect("/console/login")
-            response.headers[.setCookie] = cookieHeader("", maxAge: 0)
-            return response
+        router.post("/console/logout") { request, _ -> Response in
+            let fields = try await form(request)
+            return try await changing(request, fields) { session in
+                revoked.revoke(session.cookie, until: Date().timeIntervalSince1970 + ConsoleSessions.lifetime)
+                var response = redirect("/console/login")
+                response.headers[.setCookie] = cookieHeader("", maxAge: 0)
+                return response
+            }
         }
         router.post("/console/region") { request, _ -> Response in
             let fields = try await form(request)
             return try await changing(request, fields) { session in
                 let region = fields["region"]?.trimmingCharacters(in: .whitespaces) ?? ""
-                guard Self.validRegion(region) else { return redirect("/console?error=" + urlEncode("'\(region)' is not a region name.")) }
+                guard validRegion(region) else {
+                    return redirect("/console?error=" + urlEncode("'\(region.prefix(64))' is not a region this server accepts."))
+                }
                 return signedIn(ConsoleSessions.Claims(accessKeyId: session.caller.accessKeyId, region: region))
             }
         }
@@ -142,9 +162,7 @@ public struct Console: Sendable {
         return SigV4.constantTimeEqual(Array(credential.secret.utf8), Array(secret.utf8))
     }
 
-    static func validRegion(_ region: String) -> Bool {
-        (1...32).contains(region.count) && region.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
-    }
+    func validRegion(_ region: String) -> Bool { api.configuration.regions.contains(region) }
 
     func signedIn(_ claims: ConsoleSessions.Claims) -> Response {
         var response = redirect("/console")

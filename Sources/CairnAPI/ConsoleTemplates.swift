@@ -27,7 +27,7 @@ enum ConsoleTemplates {
         <form class=inline method=post action="/console/region"><input type=hidden name=csrf value="{{csrf}}">
         <span class=who>{{principal}} · {{accessKeyId}} ·</span>
         <input name=region id=region value="{{region}}" size=14 aria-label=Region><button id=switch-region>Switch</button></form>
-        <form class=inline method=post action="/console/logout"><button id=signout>Sign out</button></form>
+        <form class=inline method=post action="/console/logout"><input type=hidden name=csrf value="{{csrf}}"><button id=signout>Sign out</button></form>
         {{/session}}
         </header><main>
         {{#notice}}<p class=notice id=flash-notice>{{.}}</p>{{/notice}}
@@ -38,6 +38,7 @@ enum ConsoleTemplates {
 
     static let login = """
         <h1>Sign in to Cairn</h1>
+        {{#dev}}<p class=notice id=dev-mode>This server runs with <code>--dev</code>: any access key ID and secret sign in.</p>{{/dev}}
         <form method=post action="/console/login" class=stack>
         <label>Access key ID <input name=accessKeyId id=accessKeyId autocomplete=username required></label>
         <label>Secret access key

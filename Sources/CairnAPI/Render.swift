@@ -12,6 +12,9 @@ enum Render {
         if ns.type.isDNS {
             dnsProperties["HostedZoneId"] = ns.hostedZoneId.map(JSONValue.string)
             dnsProperties["SOA"] = .object(ns.soaTTL.map { ["TTL": .int($0)] } ?? [:])
+        } else if summary {
+            // AWS's quirk (cloudmap-behaviour.md §3.1): an HTTP namespace lists with an empty SOA, gets without one.
+            dnsProperties["SOA"] = .object([:])
         }
         var o: [String: JSONValue] = [
             "Id": .string(ns.id), "Arn": .string(ns.arn), "ResourceOwner": .string(ns.account), "Name": .string(ns.name),

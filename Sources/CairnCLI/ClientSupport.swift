@@ -62,13 +62,25 @@ func progress(_ text: String) {
 
 /// JSON for scripts: pretty, keys sorted.
 func printJSON(_ value: JSONValue) {
-    let bytes = JSONWriter.render(value)
-    if let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]),
-        let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    {
-        print(String(decoding: pretty, as: UTF8.self))
-    } else {
-        print(String(decoding: bytes, as: UTF8.self))
+    print(prettyJSON(value))
+}
+
+/// Indented JSON with sorted keys, two spaces a level, and empty objects and arrays as `{}` and `[]`.
+func prettyJSON(_ value: JSONValue, indent: String = "") -> String {
+    let inner = indent + "  "
+    switch value {
+    case .object(let members) where !members.isEmpty:
+        let lines = members.keys.sorted().map { key in
+            "\(inner)\(JSONWriter.renderString(.string(key))): \(prettyJSON(members[key]!, indent: inner))"
+        }
+        return "{\n" + lines.joined(separator: ",\n") + "\n\(indent)}"
+    case .array(let items) where !items.isEmpty:
+        return "[\n" + items.map { inner + prettyJSON($0, indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+    case .raw(let text):
+        // Pre-rendered JSON (timestamps, stored audit records): parse it to indent it like the rest.
+        return (try? JSONValue.parse(Array(text.utf8))).map { prettyJSON($0, indent: indent) } ?? text
+    default:
+        return JSONWriter.renderString(value)
     }
 }
 

@@ -5,7 +5,7 @@ import Foundation
 
 struct Namespaces: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, list, show and delete namespaces.", subcommands: [List.self, Get.self, Create.self, Delete.self])
+        abstract: "Create, list, get and delete namespaces.", subcommands: [List.self, Get.self, Create.self, Delete.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List namespaces.")
@@ -98,7 +98,7 @@ struct Namespaces: AsyncParsableCommand {
 
 struct Services: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create, list, show and delete services; read and change service attributes.",
+        abstract: "Create, list, get and delete services; read and change service attributes.",
         subcommands: [List.self, Get.self, Create.self, Delete.self, Attributes.self])
 
     struct List: AsyncParsableCommand {
@@ -256,7 +256,7 @@ struct Services: AsyncParsableCommand {
 
 struct Instances: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Register, deregister, list and show instances.", subcommands: [List.self, Get.self, Register.self, Deregister.self])
+        abstract: "Register, deregister, list and get instances.", subcommands: [List.self, Get.self, Register.self, Deregister.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a service's instances.")
@@ -377,7 +377,7 @@ struct Discover: AsyncParsableCommand {
 
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Instance health: set custom status, show status, show probe history.",
+        abstract: "Instance health: set custom status, get status, get probe history.",
         subcommands: [Set.self, Status.self, History.self])
 
     struct Set: AsyncParsableCommand {
@@ -508,6 +508,15 @@ struct Operations: AsyncParsableCommand {
     }
 }
 
+/// The ARN of a namespace or service given by id (as every other command takes them) or already as an ARN.
+func resourceARN(_ idOrARN: String, _ client: CairnClient) async throws(ClientError) -> String {
+    if idOrARN.hasPrefix("arn:") { return idOrARN }
+    if idOrARN.hasPrefix("srv-") {
+        return try await client.call("GetService", ["Id": .string(idOrARN)])["Service"]?["Arn"]?.stringValue ?? idOrARN
+    }
+    return try await client.call("GetNamespace", ["Id": .string(idOrARN)])["Namespace"]?["Arn"]?.stringValue ?? idOrARN
+}
+
 struct Tags: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tags of namespaces and services.", subcommands: [List.self, Add.self, Remove.self])
@@ -515,11 +524,13 @@ struct Tags: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a resource's tags.")
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Resource ARN.") var arn: String
+        @Argument(help: "Namespace or service: an id (ns-…, srv-…) or an ARN.") var arn: String
 
         func run() async throws {
             try await withClient(options) { client in
-                let tags = try await client.call("ListTagsForResource", ["ResourceARN": .string(arn)])["Tags"] ?? .array([])
+                let tags =
+                    try await client.call("ListTagsForResource", ["ResourceARN": .string(try await resourceARN(arn, client))])["Tags"]
+                    ?? .array([])
                 if options.output == .json { return printJSON(tags) }
                 printTable(["KEY", "VALUE"], (tags.arrayValue ?? []).map { [text($0["Key"]), text($0["Value"])] })
             }
@@ -529,7 +540,7 @@ struct Tags: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add or change tags.")
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Resource ARN.") var arn: String
+        @Argument(help: "Namespace or service: an id (ns-…, srv-…) or an ARN.") var arn: String
         @Argument(help: "KEY=VALUE pairs.") var tags: [String]
 
         func run() async throws {
@@ -537,7 +548,8 @@ struct Tags: AsyncParsableCommand {
                 JSONValue.object(["Key": .string($0.key), "Value": $0.value])
             }
             try await withClient(options) { client in
-                _ = try await client.call("TagResource", ["ResourceARN": .string(arn), "Tags": .array(list)])
+                _ = try await client.call(
+                    "TagResource", ["ResourceARN": .string(try await resourceARN(arn, client)), "Tags": .array(list)])
             }
         }
     }
@@ -545,12 +557,14 @@ struct Tags: AsyncParsableCommand {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove tags by key.")
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Resource ARN.") var arn: String
+        @Argument(help: "Namespace or service: an id (ns-…, srv-…) or an ARN.") var arn: String
         @Argument(help: "Keys.") var keys: [String]
 
         func run() async throws {
             try await withClient(options) { client in
-                _ = try await client.call("UntagResource", ["ResourceARN": .string(arn), "TagKeys": .array(keys.map(JSONValue.string))])
+                _ = try await client.call(
+                    "UntagResource",
+                    ["ResourceARN": .string(try await resourceARN(arn, client)), "TagKeys": .array(keys.map(JSONValue.string))])
             }
         }
     }

@@ -60,7 +60,7 @@ public final class CairnClient: Sendable {
                 ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "\(ServiceModel.targetPrefix).\(operation)"),
             ])
         let value = (try? JSONValue.parse(bytes)) ?? .object([:])
-        guard status == 200 else { throw Self.serviceError(status: status, value) }
+        guard status == 200 else { throw serviceError(status: status, value) }
         return value
     }
 
@@ -82,8 +82,19 @@ public final class CairnClient: Sendable {
     public func get(_ path: String, query: [(String, String)] = []) async throws(ClientError) -> [UInt8] {
         let encoded = query.map { "\(SigV4.encode($0.0, keepSlash: false))=\(SigV4.encode($0.1, keepSlash: false))" }.joined(separator: "&")
         let (status, bytes) = try await send(method: "GET", path: path, query: encoded, body: [], region: configuration.region, headers: [])
-        guard status == 200 else { throw Self.serviceError(status: status, (try? JSONValue.parse(bytes)) ?? .object([:])) }
+        guard status == 200 else { throw serviceError(status: status, (try? JSONValue.parse(bytes)) ?? .object([:])) }
         return bytes
+    }
+
+    /// The server's error; when the request was signed without configured credentials and refused for that, the
+    /// message says where credentials come from.
+    func serviceError(status: Int, _ value: JSONValue) -> ClientError {
+        var error = Self.serviceError(status: status, value)
+        if configuration.credentials.isAnonymous && status == 403 {
+            error.message +=
+                " (no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile with --profile or AWS_PROFILE; only a --dev server accepts none)"
+        }
+        return error
     }
 
     static func serviceError(status: Int, _ value: JSONValue) -> ClientError {

@@ -12,6 +12,10 @@ public struct ClientConfiguration: Sendable, Equatable {
             self.secretAccessKey = secretAccessKey
             self.sessionToken = sessionToken
         }
+
+        /// What the client signs with when no credentials are configured (enough for a `--dev` server).
+        public static let anonymous = Credentials(accessKeyId: "anonymous", secretAccessKey: "no-credentials-were-configured")
+        public var isAnonymous: Bool { self == .anonymous }
     }
 
     public var endpoint: URL
@@ -61,14 +65,12 @@ public struct ClientConfiguration: Sendable, Equatable {
                 }
             }
         }
-        guard let credentials else {
-            throw ClientError.usage(
-                "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile (--profile, AWS_PROFILE) in \(credentialsFile)"
-            )
-        }
+        // None found: sign as `anonymous`, which a `--dev` server accepts like any key; any other server refuses it,
+        // and the error then says where credentials come from (CairnClient.serviceError).
+        let resolvedCredentials = credentials ?? Credentials.anonymous
         let resolvedRegion =
             region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? fromConfig["region"] ?? "us-east-1"
-        return ClientConfiguration(endpoint: url, region: resolvedRegion, credentials: credentials)
+        return ClientConfiguration(endpoint: url, region: resolvedRegion, credentials: resolvedCredentials)
     }
 }
 

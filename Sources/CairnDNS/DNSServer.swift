@@ -17,18 +17,18 @@ public final class DNSServer: Sendable {
     /// Binds UDP and TCP on `host:port` (`port` 0: a free port, the same for both).
     public static func bind(
         host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?,
-        telemetry: any Telemetry = NoTelemetry(), group: MultiThreadedEventLoopGroup = .singleton
+        telemetry: any Telemetry = NoTelemetry(), rateLimit: DNSRateLimit = DNSRateLimit(), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> DNSServer {
         try await bind(
             hosts: [host], optional: [], port: port, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
-            group: group)
+            rateLimit: rateLimit, group: group)
     }
 
     /// Binds UDP and TCP on every one of `hosts` and, where they can be bound, of `optional` (the default's `::1`
     /// on a host without IPv6), all on one port (`port` 0: a free one).
     public static func bind(
         hosts: [String], optional: [String], port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?,
-        telemetry: any Telemetry = NoTelemetry(), group: MultiThreadedEventLoopGroup = .singleton
+        telemetry: any Telemetry = NoTelemetry(), rateLimit: DNSRateLimit = DNSRateLimit(), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> DNSServer {
         var attempts = 0
         while true {
@@ -39,14 +39,14 @@ public final class DNSServer: Sendable {
                 for host in hosts {
                     let bound = try await bindOnce(
                         host: host, port: boundPort, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
-                        group: group)
+                        rateLimit: rateLimit, group: group)
                     channels += bound.channels
                     boundPort = bound.port
                 }
                 for host in optional {
                     if let bound = try? await bindOnce(
                         host: host, port: boundPort, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
-                        group: group)
+                        rateLimit: rateLimit, group: group)
                     {
                         channels += bound.channels
                     }
@@ -64,7 +64,7 @@ public final class DNSServer: Sendable {
 
     static func bindOnce(
         host: String, port: Int, responder: DNSResponder, registry: Registry, queryLog: Logger?, telemetry: any Telemetry,
-        group: MultiThreadedEventLoopGroup
+        rateLimit: DNSRateLimit, group: MultiThreadedEventLoopGroup
     ) async throws -> DNSServer {
         var channels: [any Channel] = []
         let answerer = DNSQueryAnswerer(responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry)
@@ -85,7 +85,7 @@ public final class DNSServer: Sendable {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                DNSUDPHandler(answerer: answerer))
+                                DNSUDPHandler(answerer: answerer, rateLimit: rateLimit))
                         }
                     }
                     .bind(host: host, port: boundPort).get()
@@ -119,6 +119,16 @@ public final class DNSServer: Sendable {
 
     public func close() async {
         for channel in channels { try? await channel.close() }
+    }
+}
+
+/// Response-rate limiting of UDP answers (`dns.rateLimit`; `ResponseRateLimiter`). `responsesPerSecond` 0 turns it off.
+public struct DNSRateLimit: Sendable, Equatable {
+    public var responsesPerSecond: Double
+    public var slip: Int
+    public init(responsesPerSecond: Double = 0, slip: Int = 2) {
+        self.responsesPerSecond = responsesPerSecond
+        self.slip = slip
     }
 }
 
@@ -165,17 +175,34 @@ struct DNSQueryAnswerer: Sendable {
     }
 }
 
-final class DNSUDPHandler: ChannelInboundHandler, Sendable {
+final class DNSUDPHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     let answerer: DNSQueryAnswerer
+    /// Used on this handler's event loop only.
+    private var limiter: ResponseRateLimiter
 
-    init(answerer: DNSQueryAnswerer) { self.answerer = answerer }
+    init(answerer: DNSQueryAnswerer, rateLimit: DNSRateLimit) {
+        self.answerer = answerer
+        self.limiter = ResponseRateLimiter(perSecond: rateLimit.responsesPerSecond, slip: rateLimit.slip)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        guard let reply = answerer.reply(to: envelope.data, from: envelope.remoteAddress, transport: .udp) else { return }
+        guard var reply = answerer.reply(to: envelope.data, from: envelope.remoteAddress, transport: .udp) else { return }
+        if limiter.perSecond > 0 {
+            switch limiter.verdict(for: addressBytes(envelope.remoteAddress), now: Double(NIODeadline.now().uptimeNanoseconds) / 1e9) {
+            case .send: break
+            case .drop: return
+            case .slip:
+                // Header and question only, TC set: the client learns to ask over TCP.
+                guard reply.count >= 12, let question = try? DNSMessage.parse(reply) else { return }
+                var truncated = DNSMessage(header: question.header, questions: question.questions)
+                truncated.header.truncated = true
+                reply = truncated.encode().bytes
+            }
+        }
         let buffer = context.channel.allocator.buffer(bytes: reply)
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
     }

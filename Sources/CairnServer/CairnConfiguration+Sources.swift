@@ -98,6 +98,14 @@ extension CairnConfiguration {
                     case "maxAnswers": dns.maxAnswers = try int(v, full)
                     case "serverName": dns.serverName = try string(v, full)
                     case "hostmaster": dns.hostmaster = try string(v, full)
+                    case "rateLimit":
+                        for (r, rv) in try mapping(v, full) {
+                            switch r {
+                            case "responsesPerSecond": dns.rateLimitPerSecond = try double(rv, "\(full).\(r)")
+                            case "slip": dns.rateLimitSlip = try int(rv, "\(full).\(r)")
+                            default: throw ConfigurationError(key: "\(full).\(r)", "is not a known key")
+                            }
+                        }
                     case "ednsPayloadSize": dns.ednsPayloadSize = try int(v, full)
                     case "queryLog": dns.queryLog = try bool(v, full)
                     default: throw ConfigurationError(key: full, "is not a known key")

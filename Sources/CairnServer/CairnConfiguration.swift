@@ -70,6 +70,10 @@ public struct CairnConfiguration: Sendable, Equatable {
         public var hostmaster = "hostmaster.cairn.internal"
         public var ednsPayloadSize = 1232
         public var queryLog = false
+        /// UDP answers a second to one client network (/24, /56) before response-rate limiting; 0 turns it off.
+        public var rateLimitPerSecond = 1000.0
+        /// Past the rate, every `rateLimitSlip`-th answer is sent truncated (TC), the rest dropped; 0 drops all.
+        public var rateLimitSlip = 2
         public init() {}
     }
 
@@ -209,6 +213,8 @@ public struct CairnConfiguration: Sendable, Equatable {
         if health.flapTransitions < 0 { throw ConfigurationError(key: "health.flapTransitions", "must be 0 (off) or more") }
         if health.flapWindowSeconds <= 0 { throw ConfigurationError(key: "health.flapWindowSeconds", "must be positive") }
         if !(1...100).contains(dns.maxAnswers) { throw ConfigurationError(key: "dns.maxAnswers", "must be 1 to 100") }
+        if dns.rateLimitPerSecond < 0 { throw ConfigurationError(key: "dns.rateLimit.responsesPerSecond", "must be 0 (off) or more") }
+        if !(0...10).contains(dns.rateLimitSlip) { throw ConfigurationError(key: "dns.rateLimit.slip", "must be 0 to 10") }
         if !(512...4096).contains(dns.ednsPayloadSize) { throw ConfigurationError(key: "dns.ednsPayloadSize", "must be 512 to 4096") }
         if DNSName(dns.serverName) == nil || dns.serverName.isEmpty {
             throw ConfigurationError(key: "dns.serverName", "must be a domain name, not '\(dns.serverName)'")

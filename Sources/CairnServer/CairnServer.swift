@@ -106,7 +106,9 @@ public struct CairnServer: Sendable {
             let dns = try await DNSServer.bind(
                 hosts: hosts.required, optional: hosts.optional, port: configuration.dns.port,
                 responder: DNSResponder(resolver: resolver),
-                registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil, telemetry: telemetry)
+                registry: registry, queryLog: configuration.dns.queryLog ? Self.queryLogger() : nil, telemetry: telemetry,
+                rateLimit: DNSRateLimit(
+                    responsesPerSecond: configuration.dns.rateLimitPerSecond, slip: configuration.dns.rateLimitSlip))
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
             services.append(.init(service: DNSService(server: dns)))
         }

@@ -68,6 +68,9 @@ def test_the_lab_through_the_cli(env):
     assert sorted(t["Key"] for t in js(env, "tags", "list", arn)) == ["owner", "stage"]
     cairn(env, "tags", "remove", arn, "owner")
     assert [t["Key"] for t in js(env, "tags", "list", arn)] == ["stage"]
+    assert [t["Key"] for t in js(env, "tags", "list", svc)] == ["stage"]  # an id works as everywhere else
+    cairn(env, "tags", "remove", svc, "stage")
+    assert cairn(env, "tags", "list", svc, "--output", "json").stdout.strip() == "[]"  # empty on one line
     cairn(env, "services", "attributes", "set", svc, "tier=gold", "color=blue")
     cairn(env, "services", "attributes", "delete", svc, "color")
     assert js(env, "services", "attributes", "get", svc) == {"tier": "gold"}
@@ -88,7 +91,7 @@ def test_exit_codes_scripts_can_trust(env, server):
     unreachable = dict(env, CAIRN_ENDPOINT="http://127.0.0.1:1")
     assert "cannot reach Cairn" in cairn(unreachable, "namespaces", "list", code=3).stderr
     no_keys = {k: v for k, v in env.items() if k not in ("AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE")}
-    assert "no credentials" in cairn(no_keys, "namespaces", "list", code=64).stderr
+    assert "no credentials were found" in cairn(no_keys, "namespaces", "list", code=1).stderr
     wrong = dict(env, AWS_ACCESS_KEY_ID="AKIDWRONG", AWS_SECRET_ACCESS_KEY="wrong-secret-0123456789")
     del wrong["AWS_PROFILE"]
     assert "UnrecognizedClientException" in cairn(wrong, "namespaces", "list", code=1).stderr
@@ -158,3 +161,16 @@ def test_export_wipe_import_round_trip(env, server, tmp_path):
         assert again == before
     finally:
         assert fresh.stop() == 0
+
+
+def test_a_dev_server_needs_no_credentials(tmp_path):
+    dev = CairnProcess(extra_args=["--no-dns", "--health-interval", "3600"]).start()
+    try:
+        bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        bare.update(CAIRN_ENDPOINT=dev.endpoint, HOME=str(tmp_path))
+        out = subprocess.run([BINARY, "namespaces", "create", "no-keys"], env=bare, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        out = subprocess.run([BINARY, "namespaces", "list", "--output", "json"], env=bare, capture_output=True, text=True, timeout=60)
+        assert [n["Name"] for n in json.loads(out.stdout)] == ["no-keys"]
+    finally:
+        assert dev.stop() == 0

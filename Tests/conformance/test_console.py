@@ -248,6 +248,6 @@ def test_the_region_is_chosen_at_sign_in_and_switched_in_the_header(server, worl
         assert "paris-only" in browser.text("namespaces") and "demo.internal" not in browser.text("namespaces")
         browser.fill("region", "not a region")
         browser.click("switch-region")
-        assert "is not a region name" in browser.text("flash-error")
+        assert "is not a region this server accepts" in browser.text("flash-error")
     finally:
         browser.close()

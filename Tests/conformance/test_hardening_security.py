@@ -231,3 +231,56 @@ def test_validation_errors_are_capped_and_bodies_are_bounded(server):
     huge = b'{"Name": "' + b"x" * (300 << 10) + b'"}'
     status, reply = raw_post(server, signed_post(server, "CreateHttpNamespace", huge), huge)
     assert status == 413 and reply["__type"] == "RequestEntityTooLargeException"
+
+
+class NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def console_post(server, path, fields, cookie=None):
+    """(status, Location, Set-Cookie) of a console form post, redirects not followed."""
+    import urllib.error
+    import urllib.request
+    headers = {"Cookie": cookie} if cookie else {}
+    request = urllib.request.Request(f"{server.endpoint}{path}", method="POST", headers=headers,
+                                     data=urllib.parse.urlencode(fields).encode())
+    try:
+        response = urllib.request.build_opener(NoRedirect).open(request)
+        return response.status, response.headers.get("Location"), response.headers.get("Set-Cookie")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location"), error.headers.get("Set-Cookie")
+
+
+def test_console_sign_in_backs_off_after_failures():
+    s = CairnProcess(dev=False, config=CONFIG, extra_args=["--health-interval", "3600", "--no-dns"]).start()
+    try:
+        for _ in range(8):
+            console_post(s, "/console/login", {"accessKeyId": ADMIN[0], "secretAccessKey": "wrong-secret-0123456789"})
+        status, location, cookie = console_post(s, "/console/login", {"accessKeyId": ADMIN[0], "secretAccessKey": ADMIN[1]})
+        assert status == 303 and "Too%20many%20failed%20sign-ins" in location and not cookie, (location, cookie)
+    finally:
+        assert s.stop() == 0
+
+
+def test_console_sign_out_ends_the_session_and_needs_the_csrf_token(server):
+    import re
+    import urllib.error
+    import urllib.request
+    status, _, set_cookie = console_post(server, "/console/login", {"accessKeyId": ADMIN[0], "secretAccessKey": ADMIN[1]})
+    assert status == 303 and set_cookie
+    cookie = set_cookie.split(";")[0]
+    page = urllib.request.urlopen(urllib.request.Request(f"{server.endpoint}/console", headers={"Cookie": cookie})).read().decode()
+    csrf = re.search(r'name=csrf value="([0-9a-f]+)"', page).group(1)
+    assert console_post(server, "/console/logout", {}, cookie)[0] == 403  # no token: refused, still signed in
+    assert console_post(server, "/console/logout", {"csrf": csrf}, cookie)[:2] == (303, "/console/login")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.build_opener(NoRedirect).open(urllib.request.Request(f"{server.endpoint}/console", headers={"Cookie": cookie}))
+    assert e.value.code == 303 and e.value.headers["Location"] == "/console/login"
+
+
+def test_the_endpoint_in_a_browser_says_what_it_is(server):
+    import urllib.request
+    with urllib.request.urlopen(f"{server.endpoint}/") as r:
+        page = r.read().decode()
+    assert r.status == 200 and "Cloud Map" in page and 'href="/console"' in page

@@ -36,6 +36,13 @@ def test_dns_namespaces_carry_hosted_zone_and_soa(sd, name):
     assert q["Type"] == "DNS_PUBLIC" and q["Properties"]["DnsProperties"]["SOA"] == {}
 
 
+def test_an_http_namespace_lists_with_an_empty_soa_and_gets_without_one(sd, name):
+    ns_id = http_namespace(sd, name)
+    assert sd.get_namespace(Id=ns_id)["Namespace"]["Properties"]["DnsProperties"] == {}
+    listed = [n for n in sd.list_namespaces()["Namespaces"] if n["Id"] == ns_id][0]
+    assert listed["Properties"]["DnsProperties"] == {"SOA": {}}
+
+
 def test_http_name_collision_is_namespace_already_exists_with_the_existing_ids(sd, name):
     first_token = "token-first"
     ns_id = http_namespace(sd, name, CreatorRequestId=first_token)
