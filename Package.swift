@@ -39,7 +39,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "CloudMapWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+            name: "CloudMapWire", dependencies: ["CairnCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .target(
             name: "CairnClient",
             dependencies: ["CloudMapWire", .product(name: "Crypto", package: "swift-crypto")],

@@ -30,7 +30,7 @@ run() { # binary label count
     --config "$work/config.yaml" --log-level warning &
   pid=$!
   bench_pids+=($pid)
-  wait_for_tcp "$port"
+  for _ in $(seq 600); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done  # replay takes a while
   echo "  after a restart on the same data: server RSS $(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$pid/status) MB"
   kill -TERM "$pid"; wait "$pid" || true
 }

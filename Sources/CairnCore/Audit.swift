@@ -119,22 +119,35 @@ public struct AuditEvent: Sendable, Equatable {
 
     /// `2026-11-25T06:00:00Z`, as CloudTrail writes eventTime.
     public static func timestamp(_ milliseconds: Int64) -> String {
-        let seconds = milliseconds / 1000
+        let t = UTCTime(seconds: milliseconds / 1000)
+        return "\(t.year)-\(t.two(t.month))-\(t.two(t.day))T\(t.two(t.hour)):\(t.two(t.minute)):\(t.two(t.second))Z"
+    }
+}
+
+/// A UTC calendar time from seconds since 1970, without a DateFormatter (which costs more than what uses it):
+/// the civil date by Howard Hinnant's algorithm. The audit trail's and SigV4's timestamps are both made of it.
+public struct UTCTime: Sendable, Equatable {
+    public var year, month, day, hour, minute, second: Int64
+
+    public init(seconds: Int64) {
         let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
         let rest = seconds - days * 86400
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
         let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
         let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)-\(two(month))-\(two(day))T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))Z"
+        day = doy - (153 * mp + 2) / 5 + 1
+        month = mp < 10 ? mp + 3 : mp - 9
+        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        hour = rest / 3600
+        minute = rest / 60 % 60
+        second = rest % 60
     }
+
+    /// Two digits, zero-padded.
+    public func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
 }
 
 /// A stored audit record: its number, time and the exact bytes that were chained.

@@ -15,9 +15,16 @@ public struct DNSConfiguration: Sendable {
     /// TTL of the NS records at each apex.
     public var nsTTL: UInt32
 
+    /// The defaults, in one place: `cairn serve`'s configuration starts from these too.
+    public static let defaultServerName = "ns1.cairn.internal"
+    public static let defaultHostmaster = "hostmaster.cairn.internal"
+    public static let defaultMaxAnswers = 8
+    public static let defaultEDNSPayloadSize = 1232
+
     public init(
-        serverName: DNSName = DNSName("ns1.cairn.internal")!, hostmaster: DNSName = DNSName("hostmaster.cairn.internal")!,
-        maxAnswers: Int = 8, ednsPayloadSize: Int = 1232,
+        serverName: DNSName = DNSName(DNSConfiguration.defaultServerName)!,
+        hostmaster: DNSName = DNSName(DNSConfiguration.defaultHostmaster)!,
+        maxAnswers: Int = DNSConfiguration.defaultMaxAnswers, ednsPayloadSize: Int = DNSConfiguration.defaultEDNSPayloadSize,
         networks: [String: [CIDR]] = ["default": [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]],
         nsTTL: UInt32 = 172_800
     ) {

@@ -65,10 +65,10 @@ public struct CairnConfiguration: Sendable, Equatable {
             return host == DNS.defaultHost ? (["127.0.0.1"], ["::1"]) : (all, [])
         }
         public var port = 8853
-        public var maxAnswers = 8
-        public var serverName = "ns1.cairn.internal"
-        public var hostmaster = "hostmaster.cairn.internal"
-        public var ednsPayloadSize = 1232
+        public var maxAnswers = DNSConfiguration.defaultMaxAnswers
+        public var serverName = DNSConfiguration.defaultServerName
+        public var hostmaster = DNSConfiguration.defaultHostmaster
+        public var ednsPayloadSize = DNSConfiguration.defaultEDNSPayloadSize
         public var queryLog = false
         /// UDP answers a second to one client network (/24, /56) before response-rate limiting; 0 turns it off.
         public var rateLimitPerSecond = 1000.0

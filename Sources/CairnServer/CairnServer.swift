@@ -188,9 +188,10 @@ extension CairnServer {
 
     /// The DNS settings in the resolver's terms (validated by `CairnConfiguration.validate`).
     var dnsConfiguration: DNSConfiguration {
-        DNSConfiguration(
-            serverName: DNSName(configuration.dns.serverName) ?? DNSName("ns1.cairn.internal")!,
-            hostmaster: DNSName(configuration.dns.hostmaster) ?? DNSName("hostmaster.cairn.internal")!,
+        let defaults = DNSConfiguration()
+        return DNSConfiguration(
+            serverName: DNSName(configuration.dns.serverName) ?? defaults.serverName,
+            hostmaster: DNSName(configuration.dns.hostmaster) ?? defaults.hostmaster,
             maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
             networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) })
     }

@@ -1,3 +1,4 @@
+import CairnCore
 import Crypto
 import Foundation
 
@@ -165,20 +166,8 @@ public enum SigV4 {
 
     /// `yyyyMMddTHHmmssZ` in UTC.
     public static func formatAmzDate(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let rest = seconds - days * 86400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(y)\(two(m))\(two(d))T\(two(rest / 3600))\(two(rest / 60 % 60))\(two(rest % 60))Z"
+        let t = UTCTime(seconds: Int64(date.timeIntervalSince1970.rounded(.down)))
+        return "\(t.year)\(t.two(t.month))\(t.two(t.day))T\(t.two(t.hour))\(t.two(t.minute))\(t.two(t.second))Z"
     }
 
     /// Longest validity of a presigned URL (7 days, as AWS allows).
