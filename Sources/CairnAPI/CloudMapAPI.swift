@@ -162,16 +162,16 @@ public final class CloudMapAPI: Sendable {
         do throws(WireError) {
             let handler = try operation(target: target, contentType: contentType)
             operationName = handler.name
-            if shouldAudit(handler.name) {
+            if shouldAudit(handler) {
                 ticket = AuditTicket(
                     event: AuditEvent(
                         eventTime: clock(), eventName: handler.name, region: caller.region, account: configuration.account,
                         sourceIPAddress: peer, userAgent: userAgent, identity: caller.identity,
                         requestParameters: nil, requestID: requestId, eventID: UUID().uuidString.lowercased(),
-                        readOnly: Self.readOnly(handler.name)))
+                        readOnly: handler.access != .write))
             }
-            guard throttle.admit(principal: caller.accessKeyId, region: caller.region, operation: handler.name) else {
-                throw Self.throttled(handler.name)
+            guard throttle.admit(principal: caller.accessKeyId, region: caller.region, kind: handler.throttle) else {
+                throw Self.throttled(handler)
             }
             let input = try JSONValue.parse(body)
             guard case .object = input else {
@@ -203,18 +203,17 @@ public final class CloudMapAPI: Sendable {
         }
     }
 
-    /// Whether calls of `operation` are recorded (writes always).
-    func shouldAudit(_ operation: String) -> Bool {
-        if operation.hasPrefix("Discover") { return configuration.audit.discover }
-        return !Self.readOnly(operation) || configuration.audit.reads
+    /// Whether calls of this operation are recorded (writes always).
+    func shouldAudit(_ handler: Handler) -> Bool {
+        switch handler.access {
+        case .write: return true
+        case .read: return configuration.audit.reads
+        case .discover: return configuration.audit.discover
+        }
     }
 
-    static func readOnly(_ operation: String) -> Bool {
-        operation.hasPrefix("Get") || operation.hasPrefix("List") || operation.hasPrefix("Discover")
-    }
-
-    static func throttled(_ operation: String) -> WireError {
-        if operation.hasPrefix("Discover") {
+    static func throttled(_ handler: Handler) -> WireError {
+        if handler.access == .discover {
             return WireError(
                 type: "RequestLimitExceeded",
                 message: "The operation can't be completed because you've reached the quota on the number of requests.")

@@ -32,15 +32,13 @@ public final class Throttle: Sendable {
         }
     }
 
+    /// The bucket an operation draws from; the operation table (`CloudMapAPI.operations`) says which.
     public enum Class: Sendable, Hashable {
         case discoverInstances, discoverInstancesRevision, controlPlane
 
+        /// The class the operation table gives `operation` (control plane for a name it does not know).
         public init(operation: String) {
-            switch operation {
-            case "DiscoverInstances": self = .discoverInstances
-            case "DiscoverInstancesRevision": self = .discoverInstancesRevision
-            default: self = .controlPlane
-            }
+            self = CloudMapAPI.operations[operation]?.throttle ?? .controlPlane
         }
     }
 
@@ -117,8 +115,12 @@ public final class Throttle: Sendable {
 
     /// Whether one more call of `operation` by `principal` in `region` may go ahead now.
     public func admit(principal: String, region: String, operation: String) -> Bool {
+        admit(principal: principal, region: region, kind: Class(operation: operation))
+    }
+
+    /// Whether one more call of class `kind` by `principal` in `region` may go ahead now.
+    public func admit(principal: String, region: String, kind: Class) -> Bool {
         guard configuration.enabled else { return true }
-        let kind = Class(operation: operation)
         let rate = rate(kind)
         let now = clock()
         let admitted = table.withLock { table in

@@ -296,6 +296,24 @@ struct ThrottleTests {
         #expect(Throttle.Class(operation: "ListServices") == .controlPlane)
     }
 
+    @Test("The bucket table is bounded: refilled buckets go first, then new keys share one overflow bucket")
+    func bounded() {
+        let clock = ManualClock()
+        let throttle = Throttle(
+            configuration: Throttle.Configuration(controlPlane: Throttle.Rate(burst: 2, perSecond: 0.001)), maxBuckets: 3,
+            clock: { clock.now.withLock { $0 } })
+        for key in ["a", "b", "c"] { #expect(throttle.admit(principal: key, region: "r", operation: "ListServices")) }
+        #expect(throttle.bucketCount == 3)
+        // Table full of live buckets: invented keys d, e, f share one overflow bucket of 2.
+        let overflow = ["d", "e", "f"].filter { throttle.admit(principal: $0, region: "r", operation: "ListServices") }
+        #expect(overflow == ["d", "e"])
+        #expect(throttle.bucketCount == 4)
+        // Once the buckets have refilled (they equal no bucket), they are dropped and a new key gets its own again.
+        clock.advance(10_000)
+        #expect(throttle.admit(principal: "g", region: "r", operation: "ListServices"))
+        #expect(throttle.bucketCount <= 3)
+    }
+
     @Test("Disabled throttling admits everything")
     func disabled() {
         let throttle = Throttle(
