@@ -27,6 +27,12 @@ def serve(args, env=None, timeout=20):
         (["--dev"], "api: [1, 2]\n", "api"),
         (["--dev"], "dev: maybe\n", "dev"),
         (["--dev"], ": : :\n", "YAML"),
+        (["--dev", "--host", "127.attacker.invalid", "--port", "0"], None, "api.host"),  # loopback by address, not prefix
+        (["--dev", "--dns-host", "127.0.0.1,10.1.2.3"], None, "dns.host"),
+        (["--dev", "--regions", "us-east-1,Bad_Region"], None, "regions"),
+        (["--dev", "--region", "eu-west-1", "--regions", "us-east-1"], None, "region"),
+        (["--dev"], "api:\n  timeouts: {idleSeconds: 0}\n", "api.timeouts.idleSeconds"),
+        (["--dev"], "dns:\n  rateLimit: {slip: 99}\n", "dns.rateLimit.slip"),
     ],
 )
 def test_bad_settings_stop_the_server_with_the_key_named(tmp_path, args, config, fragment):
