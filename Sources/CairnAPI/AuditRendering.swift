@@ -4,11 +4,11 @@ import Synchronization
 
 /// The audit record a call will produce, shared between the request and the writer that stores it.
 final class AuditTicket: Sendable {
-    private let storage: Mutex<(event: AuditEvent, stored: Bool)>
+    private let storage: Mutex<(event: CloudTrailEvent, stored: Bool)>
 
-    init(event: AuditEvent) { storage = Mutex((event, false)) }
+    init(event: CloudTrailEvent) { storage = Mutex((event, false)) }
 
-    var event: AuditEvent {
+    var event: CloudTrailEvent {
         get { storage.withLock { $0.event } }
         set { storage.withLock { $0.event = newValue } }
     }
@@ -30,6 +30,8 @@ enum AuditRendering {
     /// and its first `truncatedHead` characters, so a refused 1 MB request cannot cost 1 MB of audit trail.
     static let maxParameterBytes = 8 << 10
     static let truncatedHead = 1024
+    /// Longest error message kept.
+    static let maxErrorMessage = 2048
 
     static func parameters(_ input: JSONValue) -> String? {
         if case .object(let members) = input, members.isEmpty { return nil }
@@ -70,44 +72,5 @@ enum AuditRendering {
         guard let first = key.first, first.isUppercase else { return key }
         // CloudTrail lowers the first letter only: `DnsRecords` → `dnsRecords`, `TTL` → `tTL`.
         return first.lowercased() + key.dropFirst()
-    }
-
-    /// ARNs of the namespace and service a call names, for look-up by resource.
-    static func resources(operation: String, input: JSONValue, state: RegistryState, context: RequestContext) -> [String] {
-        var arns: [String] = []
-        func namespace(_ id: String?) {
-            guard let id else { return }
-            arns.append(id.hasPrefix("arn:") ? id : ARN.namespace(region: context.region, account: context.account, id: id))
-        }
-        func service(_ id: String?) {
-            guard let id else { return }
-            let arn = id.hasPrefix("arn:") ? id : ARN.service(region: context.region, account: context.account, id: id)
-            arns.append(arn)
-            if let found = try? state.service(id, in: context) {
-                arns.append(ARN.namespace(region: found.region, account: found.account, id: found.namespaceId))
-            }
-        }
-        switch operation {
-        case "UpdateHttpNamespace", "UpdatePrivateDnsNamespace", "UpdatePublicDnsNamespace", "DeleteNamespace", "GetNamespace":
-            namespace(input["Id"]?.stringValue)
-        case "CreateService": namespace(input["NamespaceId"]?.stringValue)
-        case "UpdateService", "DeleteService", "GetService": service(input["Id"]?.stringValue)
-        case "TagResource", "UntagResource", "ListTagsForResource":
-            if let arn = input["ResourceARN"]?.stringValue { arns.append(arn) }
-        case "DiscoverInstances", "DiscoverInstancesRevision":
-            if let ns = try? state.namespace(httpName: input["NamespaceName"]?.stringValue ?? "", in: context) {
-                arns.append(ns.arn)
-                if let found = try? state.service(named: input["ServiceName"]?.stringValue ?? "", in: ns) { arns.append(found.arn) }
-            }
-        case "GetOperation":
-            if let id = input["OperationId"]?.stringValue, let op = try? state.operation(id, in: context) {
-                namespace(op.targets["NAMESPACE"])
-                service(op.targets["SERVICE"])
-            }
-        default:
-            service(input["ServiceId"]?.stringValue)
-        }
-        var seen = Set<String>()
-        return arns.filter { seen.insert($0).inserted }
     }
 }

@@ -28,7 +28,87 @@ struct Caller: Sendable {
     /// nil in dev mode: everything is allowed.
     var principal: Principal?
 
-    var identity: AuditEvent.Identity { AuditEvent.Identity(accessKeyId: accessKeyId, userName: principal?.name ?? "dev") }
+    var identity: CloudTrailEvent.Identity { CloudTrailEvent.Identity(accessKeyId: accessKeyId, userName: principal?.name ?? "dev") }
+}
+
+/// What one call touches, resolved once against one snapshot and shared by IAM (which resources are checked, with
+/// which condition keys) and the audit record (which resources it names).
+struct Subjects: Sendable {
+    /// A namespace or service the call names: its ARN (made from the id when it is not found) and what was found.
+    struct Named<Resource: Sendable>: Sendable {
+        var arn: String
+        var found: Resource?
+    }
+
+    var namespace: Named<Namespace>?
+    var service: Named<Service>?
+    /// The namespace of the service, when the service was found.
+    var serviceNamespace: Namespace?
+    /// Keys the subject adds to the first check (the names of what a create or discovery call names).
+    var nameKeys: [String: [String]] = [:]
+
+    init(_ spec: OperationSpec, input: JSONValue, state: RegistryState, context: RequestContext) {
+        func namespace(_ idOrArn: String?) -> Named<Namespace>? {
+            guard let idOrArn else { return nil }
+            if let found = try? state.namespace(idOrArn, in: context) { return Named(arn: found.arn, found: found) }
+            let arn = idOrArn.hasPrefix("arn:") ? idOrArn : ARN.namespace(region: context.region, account: context.account, id: idOrArn)
+            return Named(arn: arn, found: nil)
+        }
+        func service(_ idOrArn: String?) -> Named<Service>? {
+            guard let idOrArn else { return nil }
+            if let found = try? state.service(idOrArn, in: context) { return Named(arn: found.arn, found: found) }
+            let arn = idOrArn.hasPrefix("arn:") ? idOrArn : ARN.service(region: context.region, account: context.account, id: idOrArn)
+            return Named(arn: arn, found: nil)
+        }
+        switch spec.subject {
+        case .none:
+            break
+        case .newNamespace:
+            nameKeys["servicediscovery:namespacename"] = input["Name"]?.stringValue.map { [$0] } ?? []
+        case .namespace(let member):
+            self.namespace = namespace(input[member]?.stringValue)
+        case .newService:
+            nameKeys["servicediscovery:servicename"] = input["Name"]?.stringValue.map { [$0] } ?? []
+            self.namespace = namespace(input["NamespaceId"]?.stringValue ?? input["DnsConfig"]?["NamespaceId"]?.stringValue)
+        case .service(let member):
+            self.service = service(input[member]?.stringValue)
+        case .discovery:
+            let namespaceName = input["NamespaceName"]?.stringValue ?? ""
+            let serviceName = input["ServiceName"]?.stringValue ?? ""
+            nameKeys = ["servicediscovery:namespacename": [namespaceName], "servicediscovery:servicename": [serviceName]]
+            if let found = try? state.namespace(httpName: namespaceName, in: context) {
+                self.namespace = Named(arn: found.arn, found: found)
+                if let named = try? state.service(named: serviceName, in: found) { self.service = Named(arn: named.arn, found: named) }
+            }
+        case .operation:
+            if let id = input["OperationId"]?.stringValue, let op = try? state.operation(id, in: context) {
+                self.namespace = namespace(op.targets["NAMESPACE"])
+                self.service = service(op.targets["SERVICE"])
+            }
+        case .taggable:
+            let arn = input["ResourceARN"]?.stringValue
+            if let arn, ARN.parse(arn)?.kind == "namespace" {
+                self.namespace = namespace(arn)
+            } else {
+                self.service = service(arn)
+            }
+        }
+        if let found = self.service?.found { serviceNamespace = try? state.namespace(found.namespaceId, in: context) }
+    }
+
+    /// The ARNs the audit record names, for look-up by resource: the namespace, the service and its namespace.
+    var auditResources: [String] {
+        var arns: [String] = []
+        if let namespace { arns.append(namespace.arn) }
+        if let service {
+            arns.append(service.arn)
+            if let found = service.found {
+                arns.append(serviceNamespace?.arn ?? ARN.namespace(region: found.region, account: found.account, id: found.namespaceId))
+            }
+        }
+        var seen = Set<String>()
+        return arns.filter { seen.insert($0).inserted }
+    }
 }
 
 /// The IAM action and resource table (cloudmap-behaviour.md §15): which resource ARNs each operation is checked
@@ -39,116 +119,68 @@ enum AuthorizationTable {
     static let prefix = "servicediscovery:"
 
     /// The questions one call must pass; every one must be allowed.
-    static func requests(operation: String, input: JSONValue, state: RegistryState, context: RequestContext) -> [AuthorizationRequest] {
-        let action = prefix + operation
+    static func requests(_ spec: OperationSpec, input: JSONValue, subjects: Subjects) -> [AuthorizationRequest] {
+        let action = prefix + spec.name
         var requestKeys: [String: [String]] = [:]
-        func requestTags(_ member: String = "Tags") {
-            guard let tags = input[member]?.arrayValue else { return }
+        switch spec.requestTags {
+        case .none:
+            break
+        case .tags:
             var keys: [String] = []
-            for tag in tags {
+            for tag in input["Tags"]?.arrayValue ?? [] {
                 guard let key = tag["Key"]?.stringValue else { continue }
                 keys.append(key)
                 requestKeys["aws:requesttag/\(key.lowercased())"] = [tag["Value"]?.stringValue ?? ""]
             }
-            requestKeys["aws:tagkeys"] = keys
+            if input["Tags"] != nil { requestKeys["aws:tagkeys"] = keys }
+        case .keys:
+            requestKeys["aws:tagkeys"] = input["TagKeys"]?.stringList ?? []
         }
-        func namespaceRequest(_ idOrArn: String?, _ extra: [String: [String]] = [:]) -> AuthorizationRequest {
-            var keys = extra.merging(requestKeys) { $1 }
-            guard let idOrArn, let namespace = try? state.namespace(idOrArn, in: context) else {
-                let arn = idOrArn.map {
-                    $0.hasPrefix("arn:") ? $0 : ARN.namespace(region: context.region, account: context.account, id: $0)
-                }
-                return AuthorizationRequest(action: action, resource: arn ?? "*", keys: keys)
+        let keys = subjects.nameKeys.merging(requestKeys) { $1 }
+        var result: [AuthorizationRequest] = []
+        if let named = subjects.namespace {
+            var namespaceKeys = keys
+            if let namespace = named.found {
+                namespaceKeys.merge(Self.namespaceKeys(namespace)) { old, _ in old }
+                for tag in namespace.tags { namespaceKeys["aws:resourcetag/\(tag.key.lowercased())"] = [tag.value] }
             }
-            keys.merge(namespaceKeys(namespace)) { old, _ in old }
-            for tag in namespace.tags { keys["aws:resourcetag/\(tag.key.lowercased())"] = [tag.value] }
-            return AuthorizationRequest(action: action, resource: namespace.arn, keys: keys)
+            if case .newService = spec.subject {
+                namespaceKeys["servicediscovery:servicename"] = subjects.nameKeys["servicediscovery:servicename"]
+            }
+            result.append(AuthorizationRequest(action: action, resource: named.arn, keys: namespaceKeys))
         }
-        func serviceRequest(_ idOrArn: String?) -> AuthorizationRequest {
-            var keys = requestKeys
-            guard let idOrArn, let service = try? state.service(idOrArn, in: context) else {
-                let arn = idOrArn.map { $0.hasPrefix("arn:") ? $0 : ARN.service(region: context.region, account: context.account, id: $0) }
-                if let arn { keys["servicediscovery:servicearn"] = [arn] }
-                return AuthorizationRequest(action: action, resource: arn ?? "*", keys: keys)
+        if let named = subjects.service {
+            // A discovery call's service check carries the request's keys only; its names are on the namespace check.
+            var serviceKeys = subjects.namespace == nil ? keys : requestKeys
+            if let service = named.found {
+                serviceKeys.merge(Self.serviceKeys(service, namespace: subjects.serviceNamespace)) { old, _ in old }
+            } else {
+                serviceKeys["servicediscovery:servicearn"] = [named.arn]
             }
-            keys.merge(serviceKeys(service, state: state, context: context)) { old, _ in old }
-            return AuthorizationRequest(action: action, resource: service.arn, keys: keys)
+            result.append(AuthorizationRequest(action: action, resource: named.arn, keys: serviceKeys))
         }
-        let id = input["Id"]?.stringValue
-        switch operation {
-        case "CreateHttpNamespace", "CreatePrivateDnsNamespace", "CreatePublicDnsNamespace":
-            requestTags()
-            let name = input["Name"]?.stringValue.map { [$0] } ?? []
-            var result = [
-                AuthorizationRequest(
-                    action: action, resource: "*", keys: requestKeys.merging(["servicediscovery:namespacename": name]) { $1 })
-            ]
-            if !(input["Tags"]?.arrayValue ?? []).isEmpty {
-                result.append(AuthorizationRequest(action: prefix + "TagResource", resource: "*", keys: requestKeys))
-            }
-            return result
-        case "UpdateHttpNamespace", "UpdatePrivateDnsNamespace", "UpdatePublicDnsNamespace", "DeleteNamespace", "GetNamespace":
-            return [namespaceRequest(id)]
-        case "CreateService":
-            requestTags()
-            let name = input["Name"]?.stringValue.map { [$0] } ?? []
-            var first = namespaceRequest(input["NamespaceId"]?.stringValue, ["servicediscovery:servicename": name])
-            first.keys["servicediscovery:servicename"] = name
-            var result = [first]
-            if !(input["Tags"]?.arrayValue ?? []).isEmpty {
-                var tagging = first
-                tagging.action = prefix + "TagResource"
-                result.append(tagging)
-            }
-            return result
-        case "UpdateService", "DeleteService", "GetService":
-            return [serviceRequest(id)]
-        case "GetServiceAttributes", "UpdateServiceAttributes", "DeleteServiceAttributes", "RegisterInstance", "DeregisterInstance",
-            "GetInstance", "ListInstances", "GetInstancesHealthStatus", "UpdateInstanceCustomHealthStatus":
-            return [serviceRequest(input["ServiceId"]?.stringValue)]
-        case "DiscoverInstances", "DiscoverInstancesRevision":
-            let namespaceName = input["NamespaceName"]?.stringValue ?? ""
-            let serviceName = input["ServiceName"]?.stringValue ?? ""
-            let names: [String: [String]] = [
-                "servicediscovery:namespacename": [namespaceName], "servicediscovery:servicename": [serviceName],
-            ]
-            guard let namespace = try? state.namespace(httpName: namespaceName, in: context) else {
-                return [AuthorizationRequest(action: action, resource: "*", keys: names)]
-            }
-            var result = [namespaceRequest(namespace.id, names)]
-            if let service = try? state.service(named: serviceName, in: namespace) {
-                result.append(serviceRequest(service.id))
-            }
-            return result
-        case "GetOperation":
-            guard let operationId = input["OperationId"]?.stringValue, let op = try? state.operation(operationId, in: context) else {
-                return [AuthorizationRequest(action: action, resource: "*")]
-            }
-            var result: [AuthorizationRequest] = []
-            if let namespaceId = op.targets["NAMESPACE"] { result.append(namespaceRequest(namespaceId)) }
-            if let serviceId = op.targets["SERVICE"] { result.append(serviceRequest(serviceId)) }
-            return result.isEmpty ? [AuthorizationRequest(action: action, resource: "*")] : result
-        case "TagResource", "UntagResource", "ListTagsForResource":
-            if operation == "TagResource" { requestTags() }
-            if operation == "UntagResource" { requestKeys["aws:tagkeys"] = input["TagKeys"]?.stringList ?? [] }
-            let arn = input["ResourceARN"]?.stringValue ?? "*"
-            return ARN.parse(arn)?.kind == "namespace" ? [namespaceRequest(arn)] : [serviceRequest(arn)]
-        default:
-            // ListNamespaces, ListServices, ListOperations: no resource.
-            return [AuthorizationRequest(action: action, resource: "*")]
+        if result.isEmpty { result.append(AuthorizationRequest(action: action, resource: "*", keys: keys)) }
+        // Creating with tags is also tagging (TagResource on the new resource's parent check).
+        if case .newNamespace = spec.subject, !(input["Tags"]?.arrayValue ?? []).isEmpty {
+            result.append(AuthorizationRequest(action: prefix + "TagResource", resource: "*", keys: requestKeys))
         }
+        if case .newService = spec.subject, !(input["Tags"]?.arrayValue ?? []).isEmpty, var tagging = result.first {
+            tagging.action = prefix + "TagResource"
+            result.append(tagging)
+        }
+        return result
     }
 
     static func namespaceKeys(_ namespace: Namespace) -> [String: [String]] {
         ["servicediscovery:namespacearn": [namespace.arn], "servicediscovery:namespacename": [namespace.name]]
     }
 
-    static func serviceKeys(_ service: Service, state: RegistryState, context: RequestContext) -> [String: [String]] {
+    static func serviceKeys(_ service: Service, namespace: Namespace?) -> [String: [String]] {
         var keys: [String: [String]] = [
             "servicediscovery:servicearn": [service.arn], "servicediscovery:servicename": [service.name],
             "servicediscovery:servicecreatedbyaccount": [service.createdByAccount],
         ]
-        if let namespace = try? state.namespace(service.namespaceId, in: context) { keys.merge(namespaceKeys(namespace)) { $1 } }
+        if let namespace { keys.merge(namespaceKeys(namespace)) { $1 } }
         for tag in service.tags { keys["aws:resourcetag/\(tag.key.lowercased())"] = [tag.value] }
         return keys
     }

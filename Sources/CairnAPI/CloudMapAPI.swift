@@ -65,7 +65,8 @@ public final class CloudMapAPI: Sendable {
 
     /// One call as handlers see it: validated input and who is asking.
     struct Call: Sendable {
-        var operation: String
+        var spec: OperationSpec
+        var operation: String { spec.name }
         var input: JSONValue
         var context: RequestContext
         /// The audit record this call will produce (nil when it is not recorded).
@@ -160,34 +161,37 @@ public final class CloudMapAPI: Sendable {
         var operationName: String?
         var ticket: AuditTicket?
         do throws(WireError) {
-            let handler = try operation(target: target, contentType: contentType)
-            operationName = handler.name
-            if shouldAudit(handler) {
+            let spec = try operation(target: target, contentType: contentType)
+            operationName = spec.name
+            if shouldAudit(spec) {
                 ticket = AuditTicket(
-                    event: AuditEvent(
-                        eventTime: clock(), eventName: handler.name, region: caller.region, account: configuration.account,
+                    event: CloudTrailEvent(
+                        eventTime: clock(), eventName: spec.name, region: caller.region, account: configuration.account,
                         sourceIPAddress: peer, userAgent: userAgent, identity: caller.identity,
                         requestParameters: nil, requestID: requestId, eventID: UUID().uuidString.lowercased(),
-                        readOnly: handler.access != .write))
+                        readOnly: spec.access != .write))
             }
-            guard throttle.admit(principal: caller.accessKeyId, region: caller.region, kind: handler.throttle) else {
-                throw Self.throttled(handler)
+            guard throttle.admit(principal: caller.accessKeyId, region: caller.region, kind: spec.throttle) else {
+                throw Self.throttled(spec)
             }
             let input = try JSONValue.parse(body)
             guard case .object = input else {
                 throw WireError(type: "SerializationException", message: "The request body must be a JSON object.")
             }
             ticket?.event.requestParameters = AuditRendering.parameters(input)
-            try ModelValidator.validate(input, operation: handler.name)
+            try ModelValidator.validate(input, operation: spec.name)
             let context = RequestContext(region: caller.region, account: configuration.account)
-            let snapshot = state
-            ticket?.event.resources = AuditRendering.resources(operation: handler.name, input: input, state: snapshot, context: context)
-            try authorize(caller, operation: handler.name, input: input, state: snapshot, context: context)
-            let output = try await run(handler, Call(operation: handler.name, input: input, context: context, audit: ticket))
-            if let ticket, !ticket.stored { registry.record(ticket.event) }
+            // Resolved only when something reads it: a dev-mode DiscoverInstances that is not audited skips it.
+            if ticket != nil || caller.principal != nil {
+                let subjects = Subjects(spec, input: input, state: state, context: context)
+                ticket?.event.resources = subjects.auditResources
+                try authorize(caller, spec, input: input, subjects: subjects, context: context)
+            }
+            let output = try await run(spec, Call(spec: spec, input: input, context: context, audit: ticket))
+            if let ticket, !ticket.stored { registry.record(ticket.event.entry) }
             switch output {
-            case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId, operation: handler.name)
-            case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId, operation: handler.name)
+            case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId, operation: spec.name)
+            case .bytes(let bytes): return Reply(status: 200, body: bytes, requestId: requestId, operation: spec.name)
             }
         } catch {
             if error.status >= 500 {
@@ -196,24 +200,24 @@ public final class CloudMapAPI: Sendable {
             if let ticket, !ticket.stored {
                 var event = ticket.event
                 event.errorCode = error.type
-                event.errorMessage = String(error.message.prefix(2048))
-                registry.record(event)
+                event.errorMessage = String(error.message.prefix(AuditRendering.maxErrorMessage))
+                registry.record(event.entry)
             }
             return Reply(status: error.status, body: error.body, requestId: requestId, operation: operationName, errorCode: error.type)
         }
     }
 
     /// Whether calls of this operation are recorded (writes always).
-    func shouldAudit(_ handler: Handler) -> Bool {
-        switch handler.access {
+    func shouldAudit(_ spec: OperationSpec) -> Bool {
+        switch spec.access {
         case .write: return true
         case .read: return configuration.audit.reads
         case .discover: return configuration.audit.discover
         }
     }
 
-    static func throttled(_ handler: Handler) -> WireError {
-        if handler.access == .discover {
+    static func throttled(_ spec: OperationSpec) -> WireError {
+        if spec.access == .discover {
             return WireError(
                 type: "RequestLimitExceeded",
                 message: "The operation can't be completed because you've reached the quota on the number of requests.")
@@ -254,9 +258,11 @@ public final class CloudMapAPI: Sendable {
     }
 
     /// Default deny, explicit deny wins; every resource the call touches must be allowed.
-    func authorize(_ caller: Caller, operation: String, input: JSONValue, state: RegistryState, context: RequestContext) throws(WireError) {
+    func authorize(_ caller: Caller, _ spec: OperationSpec, input: JSONValue, subjects: Subjects, context: RequestContext)
+        throws(WireError)
+    {
         guard let principal = caller.principal else { return }
-        for request in AuthorizationTable.requests(operation: operation, input: input, state: state, context: context) {
+        for request in AuthorizationTable.requests(spec, input: input, subjects: subjects) {
             let decision = Policy.evaluate(principal.policies, request)
             guard decision.allowed else { throw Self.denied(caller, request, decision, context: context) }
         }
@@ -266,7 +272,10 @@ public final class CloudMapAPI: Sendable {
     func allows(_ caller: Caller, _ operation: String, _ input: [String: JSONValue], state: RegistryState, context: RequestContext)
         -> Bool
     {
-        (try? authorize(caller, operation: operation, input: .object(input), state: state, context: context)) != nil
+        guard let spec = Self.operations[operation] else { return false }
+        let input = JSONValue.object(input)
+        let subjects = Subjects(spec, input: input, state: state, context: context)
+        return (try? authorize(caller, spec, input: input, subjects: subjects, context: context)) != nil
     }
 
     /// A Cairn extension call (`cairn:<action>` on `*`) by the signer of `request`.
@@ -300,7 +309,7 @@ public final class CloudMapAPI: Sendable {
             message: "User: \(user) is not authorized to perform: \(request.action) on resource: \(request.resource) \(reason)")
     }
 
-    private func operation(target: String?, contentType: String?) throws(WireError) -> Handler {
+    private func operation(target: String?, contentType: String?) throws(WireError) -> OperationSpec {
         if let contentType {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             if !Self.acceptedContentTypes.contains(mediaType) {
@@ -314,15 +323,15 @@ public final class CloudMapAPI: Sendable {
             throw WireError(type: "UnknownOperationException", message: "The X-Amz-Target header is missing.")
         }
         let prefix = ServiceModel.targetPrefix + "."
-        guard target.hasPrefix(prefix), let handler = Self.operations[String(target.dropFirst(prefix.count))] else {
+        guard target.hasPrefix(prefix), let spec = Self.operations[String(target.dropFirst(prefix.count))] else {
             throw WireError(type: "UnknownOperationException", message: "Unknown operation \(target).")
         }
-        return handler
+        return spec
     }
 
-    private func run(_ handler: Handler, _ call: Call) async throws(WireError) -> Output {
+    private func run(_ spec: OperationSpec, _ call: Call) async throws(WireError) -> Output {
         do {
-            return try await handler.run(self, call)
+            return try await spec.run(self, call)
         } catch let error as CairnError {
             throw Self.wireError(error)
         } catch {

@@ -6,12 +6,12 @@ extension CloudMapAPI {
         let command = RegisterInstance(
             serviceId: try call.required("ServiceId"), instanceId: try call.required("InstanceId"),
             attributes: call.input["Attributes"]?.stringMap ?? [:], creatorRequestId: call.string("CreatorRequestId"))
-        return .json(Render.operationId(try await submit(.registerInstance(command), call, render: Render.operationId)))
+        return .json(Render.operationId(try await submit(.registerInstance(command), call)))
     }
 
     func deregisterInstance(_ call: Call) async throws(CairnError) -> Output {
         let command = Command.deregisterInstance(serviceId: try call.required("ServiceId"), instanceId: try call.required("InstanceId"))
-        return .json(Render.operationId(try await submit(command, call, render: Render.operationId)))
+        return .json(Render.operationId(try await submit(command, call)))
     }
 
     func getInstance(_ call: Call) throws(CairnError) -> Output {

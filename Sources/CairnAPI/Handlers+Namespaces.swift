@@ -7,7 +7,7 @@ extension CloudMapAPI {
             type: type, name: try call.required("Name"), description: call.string("Description"),
             network: type == .DNS_PRIVATE ? call.string("Vpc") : nil, soaTTL: call.soaTTL(call.input), tags: call.tags(),
             creatorRequestId: call.string("CreatorRequestId"))
-        return .json(Render.operationId(try await submit(.createNamespace(command), call, render: Render.operationId)))
+        return .json(Render.operationId(try await submit(.createNamespace(command), call)))
     }
 
     func updateNamespace(_ call: Call, type: NamespaceType) async throws(CairnError) -> Output {
@@ -15,11 +15,11 @@ extension CloudMapAPI {
         let command = UpdateNamespace(
             id: try call.required("Id"), type: type, description: change?["Description"]?.stringValue,
             soaTTL: call.soaTTL(change), updaterRequestId: call.string("UpdaterRequestId"))
-        return .json(Render.operationId(try await submit(.updateNamespace(command), call, render: Render.operationId)))
+        return .json(Render.operationId(try await submit(.updateNamespace(command), call)))
     }
 
     func deleteNamespace(_ call: Call) async throws(CairnError) -> Output {
-        .json(Render.operationId(try await submit(.deleteNamespace(id: try call.required("Id")), call, render: Render.operationId)))
+        .json(Render.operationId(try await submit(.deleteNamespace(id: try call.required("Id")), call)))
     }
 
     func getNamespace(_ call: Call) throws(CairnError) -> Output {

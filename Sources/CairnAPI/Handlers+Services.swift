@@ -11,11 +11,7 @@ extension CloudMapAPI {
             healthCheckConfig: Call.healthCheck(call.input["HealthCheckConfig"]),
             customHealth: call.input["HealthCheckCustomConfig"] != nil, httpOnly: call.string("Type") == "HTTP",
             tags: call.tags(), creatorRequestId: call.string("CreatorRequestId"))
-        let rendered: @Sendable (CommandResult) -> JSONValue = { result in
-            guard case .service(let service) = result else { return .object([:]) }
-            return .object(["Service": Render.service(service, instanceCount: 0, summary: false)])
-        }
-        guard case .service(let service) = try await submit(.createService(command), call, render: rendered) else {
+        guard case .service(let service) = try await submit(.createService(command), call) else {
             throw CairnError(.internalFailure, "CreateService returned no service.")
         }
         return .json(.object(["Service": Render.service(service, instanceCount: 0, summary: false)]))
@@ -26,7 +22,7 @@ extension CloudMapAPI {
         let command = UpdateService(
             id: try call.required("Id"), description: change?["Description"]?.stringValue,
             dnsRecords: Call.records(change?["DnsConfig"]), healthCheckConfig: Call.healthCheck(change?["HealthCheckConfig"]))
-        return .json(Render.operationId(try await submit(.updateService(command), call, render: Render.operationId)))
+        return .json(Render.operationId(try await submit(.updateService(command), call)))
     }
 
     func deleteService(_ call: Call) async throws(CairnError) -> Output {

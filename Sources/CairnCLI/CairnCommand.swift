@@ -159,7 +159,7 @@ extension CairnCommand {
 }
 
 extension CairnCommand.Audit {
-    struct Lookup: AsyncParsableCommand {
+    struct Lookup: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "Look up audit records, newest first.")
         @OptionGroup var options: ClientOptions
         @Option(help: "From this time (epoch seconds or ISO 8601).") var start: String?
@@ -169,54 +169,50 @@ extension CairnCommand.Audit {
         @Option(help: "Only calls about this namespace or service (ARN or id).") var resource: String?
         @Option(help: "At most this many records.") var max: Int = 50
 
-        func run() async throws {
-            try await withClient(options) { client in
-                var events: [JSONValue] = []
-                var token: String?
-                repeat {
-                    var query: [(String, String)] = [("MaxResults", String(min(1000, max - events.count)))]
-                    for (name, value) in [
-                        ("StartTime", start), ("EndTime", end), ("EventName", event), ("Principal", principal), ("Resource", resource),
-                        ("NextToken", token),
-                    ] {
-                        if let value { query.append((name, value)) }
-                    }
-                    let page = try JSONValue.parse(try await client.get("/cairn/v1/audit", query: query))
-                    events += page["Events"]?.arrayValue ?? []
-                    token = page["NextToken"]?.stringValue
-                } while token != nil && events.count < max
-                if options.output == .json { return printJSON(.array(events)) }
-                printTable(
-                    ["TIME", "EVENT", "USER", "SOURCE", "ERROR", "REQUEST-ID"],
-                    events.map {
-                        [
-                            text($0["eventTime"]), text($0["eventName"]), text($0["userIdentity"]?["userName"]),
-                            text($0["sourceIPAddress"]),
-                            text($0["errorCode"]), text($0["requestID"]),
-                        ]
-                    })
-            }
+        func run(_ client: CairnClient) async throws {
+            var events: [JSONValue] = []
+            var token: String?
+            repeat {
+                var query: [(String, String)] = [("MaxResults", String(min(1000, max - events.count)))]
+                for (name, value) in [
+                    ("StartTime", start), ("EndTime", end), ("EventName", event), ("Principal", principal), ("Resource", resource),
+                    ("NextToken", token),
+                ] {
+                    if let value { query.append((name, value)) }
+                }
+                let page = try JSONValue.parse(try await client.get("/cairn/v1/audit", query: query))
+                events += page["Events"]?.arrayValue ?? []
+                token = page["NextToken"]?.stringValue
+            } while token != nil && events.count < max
+            if options.output == .json { return printJSON(.array(events)) }
+            printTable(
+                ["TIME", "EVENT", "USER", "SOURCE", "ERROR", "REQUEST-ID"],
+                events.map {
+                    [
+                        text($0["eventTime"]), text($0["eventName"]), text($0["userIdentity"]?["userName"]),
+                        text($0["sourceIPAddress"]),
+                        text($0["errorCode"]), text($0["requestID"]),
+                    ]
+                })
         }
     }
 
-    struct ExportTrail: AsyncParsableCommand {
+    struct ExportTrail: ClientCommand {
         static let configuration = CommandConfiguration(
             commandName: "export", abstract: "Write every audit record, oldest first, as JSON lines (byte for byte as stored).")
         @OptionGroup var options: ClientOptions
         @Option(help: "Only records after this sequence number (cairnSequence).") var after: UInt64 = 0
         @Option(help: "Write to this file instead of standard output.") var file: String?
 
-        func run() async throws {
-            try await withClient(options) { client in
-                let bytes = try await client.get("/cairn/v1/audit/export", query: [("after", String(after))])
-                if let file {
-                    guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else {
-                        throw ClientError(kind: .usage, type: "UsageError", message: "cannot write \(file)")
-                    }
-                    progress("exported \(bytes.filter { $0 == 0x0A }.count) records to \(file)")
-                } else {
-                    FileHandle.standardOutput.write(Data(bytes))
+        func run(_ client: CairnClient) async throws {
+            let bytes = try await client.get("/cairn/v1/audit/export", query: [("after", String(after))])
+            if let file {
+                guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else {
+                    throw ClientError(kind: .usage, type: "UsageError", message: "cannot write \(file)")
                 }
+                progress("exported \(bytes.filter { $0 == 0x0A }.count) records to \(file)")
+            } else {
+                FileHandle.standardOutput.write(Data(bytes))
             }
         }
     }

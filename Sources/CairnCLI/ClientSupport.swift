@@ -38,6 +38,46 @@ enum Exit {
     static let timedOut: Int32 = 4
 }
 
+/// A command that talks to Cairn: it declares its options and answers `run(_:)` with a client; connecting, and
+/// turning a client error into one line on stderr and the matching exit status, happen here once.
+protocol ClientCommand: AsyncParsableCommand {
+    var options: ClientOptions { get }
+    func run(_ client: CairnClient) async throws
+}
+
+extension ClientCommand {
+    func run() async throws { try await withClient(options) { try await run($0) } }
+}
+
+/// `--no-wait` and `--timeout`, for commands that start an asynchronous operation.
+struct WaitOptions: ParsableArguments {
+    @Flag(help: "Return the operation id at once instead of waiting.") var noWait = false
+    @Option(help: "Seconds to wait for the operation.") var timeout: Double = 60
+}
+
+extension ClientOptions {
+    var json: Bool { output == .json }
+
+    /// One object: as JSON, or as aligned fields.
+    func show(_ value: JSONValue) { json ? printJSON(value) : printFields(value) }
+
+    /// A list: as a JSON array, or as a table with one row per item.
+    func list(_ items: [JSONValue], _ headers: [String], _ row: (JSONValue) -> [String]) {
+        json ? printJSON(.array(items)) : printTable(headers, items.map(row))
+    }
+
+    /// An operation that was started: waits for it unless told not to, then prints its id.
+    func finish(_ client: CairnClient, operation id: String, _ wait: WaitOptions) async throws {
+        if !wait.noWait { _ = try await waitForOperation(client, id, timeout: wait.timeout, quiet: json) }
+        json ? printJSON(.object(["OperationId": .string(id)])) : print(id)
+    }
+}
+
+/// `[{Key, Value}]` from KEY=VALUE arguments, sorted by key.
+func tagList(_ items: [String]) throws -> [JSONValue] {
+    try keyValues(items, what: "tag").sorted { $0.key < $1.key }.map { JSONValue.object(["Key": .string($0.key), "Value": $0.value]) }
+}
+
 /// Runs a client command: errors become one line on stderr and the matching exit status.
 func withClient(_ options: ClientOptions, _ body: (CairnClient) async throws -> Void) async throws {
     do {

@@ -3,34 +3,32 @@ import CairnClient
 import CloudMapWire
 import Foundation
 
-struct Export: AsyncParsableCommand {
+struct Export: ClientCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the whole registry (every region) as one JSON document.",
         discussion: "The document is consistent as of one change-log sequence number. See docs/operations.md.")
     @OptionGroup var options: ClientOptions
     @Option(help: "Write to this file instead of standard output.") var file: String?
 
-    func run() async throws {
-        try await withClient(options) { client in
-            let document = try JSONValue.parse(try await client.get("/cairn/v1/export"))
-            let bytes = JSONWriter.render(document)
-            let pretty: Data
-            if let object = try? JSONSerialization.jsonObject(with: Data(bytes)),
-                let data = try? JSONSerialization.data(
-                    withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            {
-                pretty = data + Data("\n".utf8)
-            } else {
-                pretty = Data(bytes)
+    func run(_ client: CairnClient) async throws {
+        let document = try JSONValue.parse(try await client.get("/cairn/v1/export"))
+        let bytes = JSONWriter.render(document)
+        let pretty: Data
+        if let object = try? JSONSerialization.jsonObject(with: Data(bytes)),
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        {
+            pretty = data + Data("\n".utf8)
+        } else {
+            pretty = Data(bytes)
+        }
+        if let file {
+            guard FileManager.default.createFile(atPath: file, contents: pretty) else {
+                throw ClientError(kind: .usage, type: "UsageError", message: "cannot write \(file)")
             }
-            if let file {
-                guard FileManager.default.createFile(atPath: file, contents: pretty) else {
-                    throw ClientError(kind: .usage, type: "UsageError", message: "cannot write \(file)")
-                }
-                progress("exported \(countNamespaces(document)) namespaces to \(file)")
-            } else {
-                FileHandle.standardOutput.write(pretty)
-            }
+            progress("exported \(countNamespaces(document)) namespaces to \(file)")
+        } else {
+            FileHandle.standardOutput.write(pretty)
         }
     }
 }

@@ -1,127 +1,49 @@
 import Foundation
 
-/// One API call as the audit trail records it, before the store numbers and chains it. Rendered as a
-/// CloudTrail record (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
-public struct AuditEvent: Sendable, Equatable {
-    public struct Identity: Sendable, Equatable {
-        public var accessKeyId: String
-        /// The configured principal's name (`dev` in dev mode).
-        public var userName: String
-        public init(accessKeyId: String, userName: String) {
-            self.accessKeyId = accessKeyId
-            self.userName = userName
-        }
-    }
-
-    public var eventTime: Int64
+/// One audit record as the store keeps it: the columns it is looked up by, and the record's JSON members already
+/// rendered by whoever knows the record format (CloudTrail's, in CairnAPI). The store numbers the record and
+/// appends its chain link; CairnCore never reads the members.
+public struct AuditEntry: Sendable, Equatable {
+    public var time: Int64
     public var eventName: String
-    public var region: String
-    public var account: String
-    public var sourceIPAddress: String
-    public var userAgent: String
-    public var identity: Identity?
-    /// JSON text with lower-camel member names, or nil.
-    public var requestParameters: String?
-    public var responseElements: String?
-    public var errorCode: String?
-    public var errorMessage: String?
-    public var requestID: String
-    public var eventID: String
-    public var readOnly: Bool
+    /// The access key id and principal name the record can be looked up by.
+    public var principals: [String]
     /// ARNs of the namespaces and services the call touched (look-up by resource).
     public var resources: [String]
+    /// `"member":value,…` of one JSON object, without its braces.
+    public var members: [UInt8]
 
-    public init(
-        eventTime: Int64, eventName: String, region: String, account: String, sourceIPAddress: String, userAgent: String,
-        identity: Identity?, requestParameters: String?, responseElements: String? = nil, errorCode: String? = nil,
-        errorMessage: String? = nil, requestID: String, eventID: String, readOnly: Bool, resources: [String] = []
-    ) {
-        self.eventTime = eventTime
+    public init(time: Int64, eventName: String, principals: [String], resources: [String], members: [UInt8]) {
+        self.time = time
         self.eventName = eventName
-        self.region = region
-        self.account = account
-        self.sourceIPAddress = sourceIPAddress
-        self.userAgent = userAgent
-        self.identity = identity
-        self.requestParameters = requestParameters
-        self.responseElements = responseElements
-        self.errorCode = errorCode
-        self.errorMessage = errorMessage
-        self.requestID = requestID
-        self.eventID = eventID
-        self.readOnly = readOnly
+        self.principals = principals
         self.resources = resources
+        self.members = members
     }
 
-    /// The stored record: CloudTrail's fields in a fixed order, then Cairn's sequence number and the hash of the
-    /// previous record, so the bytes (and their hash) are reproducible.
-    public func render(sequence: UInt64, previousHash: String) -> [UInt8] {
-        var out = JSONText()
-        out.raw("{\"eventVersion\":\"1.09\",\"userIdentity\":")
-        if let identity {
-            out.raw("{\"type\":\"IAMUser\",\"principalId\":")
-            out.string(identity.accessKeyId)
-            out.raw(",\"arn\":")
-            out.string("arn:\(ARN.partition(for: region)):iam::\(account):user/\(identity.userName)")
-            out.raw(",\"accountId\":")
-            out.string(account)
-            out.raw(",\"accessKeyId\":")
-            out.string(identity.accessKeyId)
-            out.raw(",\"userName\":")
-            out.string(identity.userName)
-            out.raw("}")
-        } else {
-            out.raw("{\"type\":\"Unknown\"}")
-        }
-        out.raw(",\"eventTime\":")
-        out.string(Self.timestamp(eventTime))
-        out.raw(",\"eventSource\":\"servicediscovery.amazonaws.com\",\"eventName\":")
-        out.string(eventName)
-        out.raw(",\"awsRegion\":")
-        out.string(region)
-        out.raw(",\"sourceIPAddress\":")
-        out.string(sourceIPAddress)
-        out.raw(",\"userAgent\":")
-        out.string(userAgent)
-        out.raw(",\"requestParameters\":")
-        out.raw(requestParameters ?? "null")
-        out.raw(",\"responseElements\":")
-        out.raw(responseElements ?? "null")
-        if let errorCode {
-            out.raw(",\"errorCode\":")
-            out.string(errorCode)
-            out.raw(",\"errorMessage\":")
-            out.string(errorMessage ?? "")
-        }
-        out.raw(",\"requestID\":")
-        out.string(requestID)
-        out.raw(",\"eventID\":")
-        out.string(eventID)
-        out.raw(",\"readOnly\":\(readOnly)")
-        out.raw(",\"resources\":[")
-        for (index, arn) in resources.enumerated() {
-            if index > 0 { out.raw(",") }
-            out.raw("{\"accountId\":")
-            out.string(account)
-            out.raw(",\"type\":")
-            out.string(arn.contains(":namespace/") ? "AWS::ServiceDiscovery::Namespace" : "AWS::ServiceDiscovery::Service")
-            out.raw(",\"ARN\":")
-            out.string(arn)
-            out.raw("}")
-        }
-        out.raw("],\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":")
-        out.string(account)
-        out.raw(",\"eventCategory\":\"Management\",\"cairnSequence\":\(sequence),\"cairnPreviousHash\":")
-        out.string(previousHash)
-        out.raw("}")
-        return out.bytes
+    /// The stored bytes: the members, then Cairn's sequence number and the hash of the previous record, so the
+    /// bytes (and their hash) are reproducible.
+    public func record(sequence: UInt64, previousHash: String) -> [UInt8] {
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(members.count + previousHash.utf8.count + 48)
+        bytes += members
+        bytes += Array(",\"cairnSequence\":\(sequence),\"cairnPreviousHash\":\"".utf8)
+        bytes += previousHash.utf8.filter { $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") && $0 >= 0x20 }
+        bytes += Array("\"}".utf8)
+        return bytes
     }
+}
 
-    /// `2026-11-25T06:00:00Z`, as CloudTrail writes eventTime.
-    public static func timestamp(_ milliseconds: Int64) -> String {
-        let t = UTCTime(seconds: milliseconds / 1000)
-        return "\(t.year)-\(t.two(t.month))-\(t.two(t.day))T\(t.two(t.hour)):\(t.two(t.minute)):\(t.two(t.second))Z"
-    }
+/// The audit record of one call, handed to the writer with the call's command (or alone, for a call that changes
+/// nothing) and made into its entry once the outcome is known, inside the transaction that stores the change.
+public protocol AuditDraft: Sendable {
+    /// The entry to store; `outcome` is nil for a call that submitted no command.
+    func entry(outcome: Result<CommandResult, CairnError>?) -> AuditEntry
+}
+
+/// A record already complete needs no outcome.
+extension AuditEntry: AuditDraft {
+    public func entry(outcome: Result<CommandResult, CairnError>?) -> AuditEntry { self }
 }
 
 /// A UTC calendar time from seconds since 1970, without a DateFormatter (which costs more than what uses it):
@@ -216,30 +138,5 @@ public struct AuditVerification: Sendable, Equatable {
         self.firstBroken = firstBroken
         self.problem = problem
         self.headHash = headHash
-    }
-}
-
-/// A minimal JSON text builder (CairnCore stays free of the wire module).
-struct JSONText {
-    var bytes: [UInt8] = []
-
-    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
-
-    mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes += [0x5C, 0x22]
-            case UInt8(ascii: "\\"): bytes += [0x5C, 0x5C]
-            case 0x0A: bytes += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: bytes += [0x5C, UInt8(ascii: "r")]
-            case 0x09: bytes += [0x5C, UInt8(ascii: "t")]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes += [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -35,7 +35,7 @@ public final class Registry: Sendable {
         /// nil for an audit record of a call that changes nothing (a read, a refused request).
         var command: Command?
         var context: RequestContext
-        var audit: AuditDraft?
+        var audit: (any AuditDraft)?
         /// nil when nobody waits (read records).
         var reply: Reply?
     }
@@ -94,7 +94,9 @@ public final class Registry: Sendable {
     /// Submits a command; returns once its change is durable and published (or with the reason it was refused).
     /// With `audit`, the call's audit record is completed with the outcome and stored in the same transaction as
     /// the change, so a change without its record cannot exist.
-    public func submit(_ command: Command, context: RequestContext, audit: AuditDraft? = nil) async throws(CairnError) -> CommandResult {
+    public func submit(_ command: Command, context: RequestContext, audit: (any AuditDraft)? = nil) async throws(CairnError)
+        -> CommandResult
+    {
         let result = await withCheckedContinuation { (reply: Reply) in
             let accepted = queue.withLock { q in
                 guard !q.closed else { return false }
@@ -111,13 +113,10 @@ public final class Registry: Sendable {
     }
 
     /// Queues the audit record of a call that changes nothing; it is stored with the next group commit.
-    public func record(_ event: AuditEvent) {
+    public func record(_ draft: any AuditDraft) {
         let accepted = queue.withLock { q in
             guard !q.closed else { return false }
-            q.items.append(
-                Pending(
-                    command: nil, context: RequestContext(region: event.region, account: event.account),
-                    audit: AuditDraft(event), reply: nil))
+            q.items.append(Pending(command: nil, context: RequestContext(region: "", account: ""), audit: draft, reply: nil))
             return true
         }
         if accepted { wake.yield() }
@@ -259,12 +258,12 @@ public final class Registry: Sendable {
         let before = state
         let now = clock()
         var entries: [ChangeLogEntry] = []
-        var audit: [AuditEvent] = []
+        var audit: [AuditEntry] = []
         var outcomes: [Result<CommandResult, CairnError>?] = []
         outcomes.reserveCapacity(batch.count)
         for item in batch {
             guard let command = item.command else {
-                if let draft = item.audit { audit.append(draft.event) }
+                if let draft = item.audit { audit.append(draft.entry(outcome: nil)) }
                 outcomes.append(nil)
                 continue
             }
@@ -280,7 +279,7 @@ public final class Registry: Sendable {
             } catch {
                 outcome = .failure(error)
             }
-            if let draft = item.audit { audit.append(draft.completed(with: outcome)) }
+            if let draft = item.audit { audit.append(draft.entry(outcome: outcome)) }
             outcomes.append(outcome)
         }
         if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
@@ -313,29 +312,6 @@ public final class Registry: Sendable {
             if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
         }
         return entries.count
-    }
-}
-
-/// The audit record of a change, finished by the writer once the outcome is known.
-public struct AuditDraft: Sendable {
-    public var event: AuditEvent
-    /// Fills `responseElements` (or the error) from the outcome.
-    public var finish: (@Sendable (inout AuditEvent, Result<CommandResult, CairnError>) -> Void)?
-
-    public init(_ event: AuditEvent, finish: (@Sendable (inout AuditEvent, Result<CommandResult, CairnError>) -> Void)? = nil) {
-        self.event = event
-        self.finish = finish
-    }
-
-    func completed(with outcome: Result<CommandResult, CairnError>) -> AuditEvent {
-        var event = self.event
-        if let finish {
-            finish(&event, outcome)
-        } else if case .failure(let error) = outcome {
-            event.errorCode = error.code.rawValue
-            event.errorMessage = error.message
-        }
-        return event
     }
 }
 

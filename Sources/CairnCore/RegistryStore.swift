@@ -6,7 +6,7 @@ public protocol RegistryStore: Sendable {
     func load() async throws -> StoredRegistry
     /// Appends change-log entries and audit records in one durable transaction: when this returns they survive a
     /// crash or `kill -9`. The store numbers each audit record and chains it to the one before by hash.
-    func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws
+    func append(_ entries: [ChangeLogEntry], audit: [AuditEntry]) async throws
     /// Audit records matching `query`, newest first.
     func auditRecords(_ query: AuditQuery) async throws -> AuditPage
     /// Audit records after sequence `after`, oldest first (export).
@@ -127,7 +127,7 @@ public actor InMemoryRegistryStore: RegistryStore {
             entries: try entries.map(RegistryCodec.decodeEntry))
     }
 
-    public func append(_ new: [ChangeLogEntry], audit events: [AuditEvent]) async throws {
+    public func append(_ new: [ChangeLogEntry], audit events: [AuditEntry]) async throws {
         for entry in new {
             if let last = sequences.last, entry.sequence <= last {
                 throw CairnError(.internalFailure, "change log sequence \(entry.sequence) is not after \(last)")
@@ -137,12 +137,11 @@ public actor InMemoryRegistryStore: RegistryStore {
         }
         for event in events {
             let sequence = (audit.last?.record.sequence ?? 0) + 1
-            let bytes = event.render(sequence: sequence, previousHash: audit.last?.record.hash ?? anchor)
+            let bytes = event.record(sequence: sequence, previousHash: audit.last?.record.hash ?? anchor)
             audit.append(
                 StoredAudit(
-                    record: AuditRecord(sequence: sequence, time: event.eventTime, record: bytes, hash: chain.hash(bytes)),
-                    eventName: event.eventName,
-                    principals: event.identity.map { [$0.accessKeyId, $0.userName] } ?? [], resources: event.resources))
+                    record: AuditRecord(sequence: sequence, time: event.time, record: bytes, hash: chain.hash(bytes)),
+                    eventName: event.eventName, principals: event.principals, resources: event.resources))
         }
     }
 

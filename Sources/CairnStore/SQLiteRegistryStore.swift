@@ -223,7 +223,7 @@ public actor SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    public func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws {
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry]) async throws {
         guard !entries.isEmpty || !audit.isEmpty else { return }
         var encoded: [(Int, Int, ByteBuffer)] = []
         encoded.reserveCapacity(entries.count)
@@ -252,18 +252,18 @@ public actor SQLiteRegistryStore: RegistryStore {
     }
 
     /// Numbers, chains and inserts audit records inside the caller's transaction; the head moves only on commit.
-    private func insertAudit(_ events: [AuditEvent]) async throws {
+    private func insertAudit(_ events: [AuditEntry]) async throws {
         guard !events.isEmpty else { return }
         var head = auditHead
         var rows: [[SQLiteData]] = []
         rows.reserveCapacity(events.count)
         for event in events {
             let sequence = head.sequence + 1
-            let bytes = event.render(sequence: sequence, previousHash: head.hash)
+            let bytes = event.record(sequence: sequence, previousHash: head.hash)
             let hash = Self.chain.hash(bytes)
-            let principals = event.identity.map { " \($0.accessKeyId) \($0.userName) " } ?? " "
+            let principals = " " + event.principals.map { "\($0) " }.joined()
             rows.append([
-                .integer(Int(sequence)), .integer(Int(event.eventTime)), .text(event.eventName), .text(principals),
+                .integer(Int(clamping: sequence)), .integer(Int(clamping: event.time)), .text(event.eventName), .text(principals),
                 .text(" " + event.resources.joined(separator: " ") + " "), .blob(ByteBuffer(bytes: bytes)), .text(hash),
             ])
             head = (sequence, hash)

@@ -220,6 +220,10 @@ struct PolicyTests {
             state.apply(ChangeLogEntry(sequence: state.sequence + 1, time: 1, events: decision.events))
             return decision.result
         }
+        func requests(operation: String, input: JSONValue, state: RegistryState, context: RequestContext) -> [AuthorizationRequest] {
+            guard let spec = CloudMapAPI.operations[operation] else { return [] }
+            return AuthorizationTable.requests(spec, input: input, subjects: Subjects(spec, input: input, state: state, context: context))
+        }
         _ = try run(.createNamespace(CreateNamespace(type: .HTTP, name: "example.internal")))
         let ns = try #require(state.namespaces.values.first)
         guard
@@ -227,7 +231,7 @@ struct PolicyTests {
                 .createService(CreateService(name: "web", namespaceId: ns.id, tags: [Tag(key: "stage", value: "prod")])))
         else { throw CairnError.invalid("no service") }
 
-        let register = AuthorizationTable.requests(
+        let register = requests(
             operation: "RegisterInstance", input: .object(["ServiceId": .string(web.id), "InstanceId": .string("i")]), state: state,
             context: context)
         #expect(register.count == 1)
@@ -237,12 +241,12 @@ struct PolicyTests {
         #expect(register[0].keys["servicediscovery:namespacename"] == ["example.internal"])
         #expect(register[0].keys["aws:resourcetag/stage"] == ["prod"])
 
-        let discover = AuthorizationTable.requests(
+        let discover = requests(
             operation: "DiscoverInstances", input: .object(["NamespaceName": .string("example.internal"), "ServiceName": .string("web")]),
             state: state, context: context)
         #expect(discover.map(\.resource) == [ns.arn, web.arn])
 
-        let create = AuthorizationTable.requests(
+        let create = requests(
             operation: "CreateService",
             input: .object([
                 "Name": .string("db"), "NamespaceId": .string(ns.id),
@@ -254,7 +258,7 @@ struct PolicyTests {
         #expect(create[0].keys["aws:tagkeys"] == ["team"])
         #expect(create[0].keys["aws:requesttag/team"] == ["x"])
 
-        let list = AuthorizationTable.requests(operation: "ListNamespaces", input: .object([:]), state: state, context: context)
+        let list = requests(operation: "ListNamespaces", input: .object([:]), state: state, context: context)
         #expect(list.map(\.resource) == ["*"])
     }
 }

@@ -10,7 +10,7 @@ final class RecordingStore: RegistryStore {
     let inner = InMemoryRegistryStore()
 
     func load() async throws -> StoredRegistry { try await inner.load() }
-    func append(_ entries: [ChangeLogEntry], audit: [AuditEvent]) async throws {
+    func append(_ entries: [ChangeLogEntry], audit: [AuditEntry]) async throws {
         if failing.withLock({ $0 }) { throw CairnError(.internalFailure, "disk on fire") }
         try await Task.sleep(for: .milliseconds(5))  // a commit takes time, so commands queue behind it
         batches.withLock { $0.append(entries.count) }
