@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         .target(
@@ -53,6 +54,19 @@ let package = Package(
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL (cluster mode) in its own target: postgres-nio takes minutes to build, and nothing below
+        // CairnServer waits for it.
+        .target(
+            name: "CairnPostgres",
+            dependencies: [
+                "CairnCore", "CairnStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -94,7 +108,7 @@ let package = Package(
         .target(
             name: "CairnServer",
             dependencies: [
-                "CairnCore", "CairnStore", "CairnAPI", "CairnDNS", "DNSWire", "CairnHealth", "CloudMapWire",
+                "CairnCore", "CairnStore", "CairnPostgres", "CairnAPI", "CairnDNS", "DNSWire", "CairnHealth", "CloudMapWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -112,7 +126,7 @@ let package = Package(
         .target(
             name: "CairnCLI",
             dependencies: [
-                "CairnServer", "CairnClient", "CloudMapWire", "CairnCore", "CairnStore",
+                "CairnServer", "CairnClient", "CloudMapWire", "CairnCore", "CairnStore", "CairnPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -133,7 +147,10 @@ let package = Package(
             name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire", "CairnTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnStoreTests",
-            dependencies: ["CairnStore", "CairnCore", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            dependencies: [
+                "CairnStore", "CairnPostgres", "CairnCore", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnAPITests",

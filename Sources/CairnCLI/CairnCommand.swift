@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnClient
 import CairnCore
+import CairnPostgres
 import CairnServer
 import CairnStore
 import CloudMapWire
@@ -42,7 +43,7 @@ extension CairnCommand {
         @Option(name: .long, help: "Directory of the embedded SQLite store (default ./cairn-data).")
         var dataDir: String?
 
-        @Option(name: .long, help: "Store: sqlite (durable, default) or memory (lost on exit).")
+        @Option(name: .long, help: "Store: sqlite (durable, default), memory (lost on exit), or postgres://USER:PASSWORD@HOST:PORT/DB (cluster mode).")
         var store: String?
 
         @Option(name: .long, help: "API listen address (default 127.0.0.1).")
@@ -97,8 +98,8 @@ extension CairnCommand {
                 try configuration.apply(environment: environment)
                 if let dataDir { configuration.dataDir = dataDir }
                 if let store {
-                    guard let kind = CairnConfiguration.StoreKind(rawValue: store) else {
-                        throw ConfigurationError(key: "--store", "must be sqlite or memory")
+                    guard let kind = CairnConfiguration.StoreKind(store) else {
+                        throw ConfigurationError(key: "--store", "must be sqlite, memory or a postgres:// URL")
                     }
                     configuration.store = kind
                 }
@@ -136,6 +137,9 @@ extension CairnCommand {
                         "cairn: refusing to start: \(error.description)\ncairn: run `cairn recover --data-dir \(configuration.dataDir)` to see what can be kept\n"
                             .utf8))
                 throw ExitCode(3)
+            } catch let error as PostgresStoreError {
+                FileHandle.standardError.write(Data("cairn: refusing to start: \(error.description)\n".utf8))
+                throw ExitCode(3)
             } catch let error as DataDirectoryLock.Refusal {
                 FileHandle.standardError.write(Data("cairn: refusing to start: \(error.description)\n".utf8))
                 throw ExitCode(3)
@@ -143,7 +147,7 @@ extension CairnCommand {
             logger.notice(
                 "registry loaded",
                 metadata: [
-                    "store": "\(configuration.store.rawValue)", "dataDir": "\(configuration.dataDir)",
+                    "store": "\(configuration.store)", "dataDir": "\(configuration.dataDir)",
                     "sequence": "\(server.registry.snapshot.state.sequence)",
                 ])
             try await server.run()
@@ -221,7 +225,8 @@ extension CairnCommand.Audit {
         static let configuration = CommandConfiguration(
             abstract: "Check the hash chain of the stored audit trail.",
             discussion: """
-                Reads the SQLite store in the data directory (a running server may keep writing) and checks that every \
+                Reads the SQLite store in the data directory, or with --store the cluster's PostgreSQL database (running \
+                servers may keep writing), and checks that every \
                 record still hashes to its stored hash and links to the record before it. Exit status 0: intact; 1: a \
                 record was changed, removed or inserted (the first one is named).
                 """)
@@ -229,15 +234,24 @@ extension CairnCommand.Audit {
         @Option(name: .long, help: "Directory of the SQLite store (default ./cairn-data).")
         var dataDir = "./cairn-data"
 
+        @Option(name: .long, help: "A cluster's store, postgres://USER:PASSWORD@HOST:PORT/DB (default: CAIRN_STORE if it is one).")
+        var store: String?
+
         @Flag(name: .long, help: "Print the result as JSON.")
         var json = false
 
         func run() async throws {
             let result: AuditVerification
+            let url = store ?? ProcessInfo.processInfo.environment["CAIRN_STORE"].flatMap { PostgresLocation.isURL($0) ? $0 : nil }
             do {
-                result = try await CairnServer.verifyAudit(dataDir: dataDir)
+                if let url {
+                    result = try await CairnServer.verifyAudit(store: url)
+                } else {
+                    result = try await CairnServer.verifyAudit(dataDir: dataDir)
+                }
             } catch {
-                FileHandle.standardError.write(Data("cairn: cannot read the audit trail in \(dataDir): \(error)\n".utf8))
+                let place = url.map { CairnConfiguration.StoreKind.postgres(url: $0).description } ?? dataDir
+                FileHandle.standardError.write(Data("cairn: cannot read the audit trail in \(place): \(error)\n".utf8))
                 throw ExitCode(2)
             }
             if json {

@@ -220,8 +220,23 @@ public final class Registry: Sendable {
         var ids = IdentifierGenerator(seed: seed)
         var sinceCheckpoint = 0
         let checkpointing = Flag()
+        // A store other nodes write too wakes the writer when they did; the writer then catches up.
+        let following = Flag()
+        let follower = store.changes.map { changes in
+            Task { [wake] in
+                for await _ in changes {
+                    following.value = true
+                    wake.yield()
+                }
+            }
+        }
+        defer { follower?.cancel() }
         await withTaskGroup(of: Void.self) { group in
             for await _ in wakeups {
+                if following.value {
+                    following.value = false
+                    await catchUp(&state)
+                }
                 let (items, barriers) = takeQueued()
                 sinceCheckpoint += await process(items, state: &state, ids: &ids)
                 for barrier in barriers { barrier.resume() }
@@ -252,66 +267,118 @@ public final class Registry: Sendable {
         }
     }
 
-    /// Decides, stores and publishes one batch; returns the number of entries written.
+    /// How often a batch is decided again after other nodes appended first, before its callers are refused.
+    static let maxAttempts = 32
+
+    /// Decides, stores and publishes one batch; returns the number of entries written. When another writer
+    /// appended first (a shared store), the batch is decided again against the state that includes its entries.
     private func process(_ batch: [Pending], state: inout RegistryState, ids: inout IdentifierGenerator) async -> Int {
         guard !batch.isEmpty else { return 0 }
-        let before = state
-        let now = clock()
-        var entries: [ChangeLogEntry] = []
-        var audit: [AuditEntry] = []
-        var outcomes: [Result<CommandResult, CairnError>?] = []
-        outcomes.reserveCapacity(batch.count)
-        for item in batch {
-            guard let command = item.command else {
-                if let draft = item.audit { audit.append(draft.entry(outcome: nil)) }
-                outcomes.append(nil)
-                continue
-            }
-            let outcome: Result<CommandResult, CairnError>
-            do throws(CairnError) {
-                let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
-                if !decision.events.isEmpty {
-                    let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
-                    state.apply(entry)
-                    entries.append(entry)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let before = state
+            let now = clock()
+            var entries: [ChangeLogEntry] = []
+            var audit: [AuditEntry] = []
+            var outcomes: [Result<CommandResult, CairnError>?] = []
+            outcomes.reserveCapacity(batch.count)
+            for item in batch {
+                guard let command = item.command else {
+                    if let draft = item.audit { audit.append(draft.entry(outcome: nil)) }
+                    outcomes.append(nil)
+                    continue
                 }
-                outcome = .success(decision.result)
-            } catch {
-                outcome = .failure(error)
+                let outcome: Result<CommandResult, CairnError>
+                do throws(CairnError) {
+                    let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
+                    if !decision.events.isEmpty {
+                        let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
+                        state.apply(entry)
+                        entries.append(entry)
+                    }
+                    outcome = .success(decision.result)
+                } catch {
+                    outcome = .failure(error)
+                }
+                if let draft = item.audit { audit.append(draft.entry(outcome: outcome)) }
+                outcomes.append(outcome)
             }
-            if let draft = item.audit { audit.append(draft.entry(outcome: outcome)) }
-            outcomes.append(outcome)
+            if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
+                state.apply(pruning)
+                entries.append(pruning)
+            }
+            if !entries.isEmpty || !audit.isEmpty {
+                do {
+                    let started = ContinuousClock.now
+                    let stored = try await store.append(entries, audit: audit, expecting: before.sequence)
+                    if case .conflict(let newer) = stored {
+                        state = before
+                        await adopt(newer, into: &state)
+                        if attempt < Self.maxAttempts { continue }
+                        throw CairnError(.serviceUnavailable, "Other nodes kept writing first; nothing was changed. Retry.")
+                    }
+                    let elapsed = ContinuousClock.now - started
+                    configuration.telemetry.storeCommit(
+                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, entries: entries.count,
+                        auditRecords: audit.count)
+                    storeProblem.withLock { $0.problem = nil }
+                } catch {
+                    let problem = "\(error)"
+                    logger.error(
+                        "store commit failed; the batch is refused and the node is unready until the store commits again",
+                        metadata: ["error": "\(problem)", "entries": "\(entries.count)", "auditRecords": "\(audit.count)"])
+                    storeProblem.withLock { $0.problem = problem }
+                    state = before
+                    let failure =
+                        (error as? CairnError)
+                        ?? CairnError(.serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
+                    outcomes = outcomes.map { $0.map { _ in .failure(failure) } }
+                    entries = []
+                }
+                if !entries.isEmpty { published.withLock { $0 = RegistrySnapshot(state) } }
+            }
+            for (item, outcome) in zip(batch, outcomes) {
+                if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
+            }
+            return entries.count
         }
-        if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
-            state.apply(pruning)
-            entries.append(pruning)
+    }
+
+    /// Applies what other writers appended since the state's sequence.
+    private func catchUp(_ state: inout RegistryState) async {
+        do {
+            let newer = try await store.entries(after: state.sequence)
+            if newer?.isEmpty == true { return }
+            await adopt(newer, into: &state)
+        } catch {
+            logger.warning("could not read the change log to catch up; serving the last state", metadata: ["error": "\(error)"])
         }
-        if !entries.isEmpty || !audit.isEmpty {
+    }
+
+    /// Applies entries another writer appended (nil, or a gap: reloads the whole state) and publishes the result.
+    private func adopt(_ newer: [ChangeLogEntry]?, into state: inout RegistryState) async {
+        var complete = newer != nil
+        for entry in newer ?? [] where entry.sequence > state.sequence {
+            guard entry.sequence == state.sequence + 1 else {
+                complete = false
+                break
+            }
+            state.apply(entry)
+        }
+        if !complete {
             do {
-                let started = ContinuousClock.now
-                try await store.append(entries, audit: audit)
-                let elapsed = ContinuousClock.now - started
-                configuration.telemetry.storeCommit(
-                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, entries: entries.count,
-                    auditRecords: audit.count)
-                storeProblem.withLock { $0.problem = nil }
+                let from = state.sequence
+                state = try await store.load().replayed()
+                logger.warning(
+                    "reloaded the whole state from the store (the change log no longer follows this node's state)",
+                    metadata: ["from": "\(from)", "to": "\(state.sequence)"])
             } catch {
-                let problem = "\(error)"
-                logger.error(
-                    "store commit failed; the batch is refused and the node is unready until the store commits again",
-                    metadata: ["error": "\(problem)", "entries": "\(entries.count)", "auditRecords": "\(audit.count)"])
-                storeProblem.withLock { $0.problem = problem }
-                state = before
-                let failure = CairnError(.internalFailure, "The change could not be stored; nothing was changed.")
-                outcomes = outcomes.map { $0.map { _ in .failure(failure) } }
-                entries = []
+                logger.error("could not reload the state from the store", metadata: ["error": "\(error)"])
             }
-            if !entries.isEmpty { published.withLock { $0 = RegistrySnapshot(state) } }
         }
-        for (item, outcome) in zip(batch, outcomes) {
-            if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
-        }
-        return entries.count
+        let adopted = state
+        published.withLock { $0 = RegistrySnapshot(adopted) }
     }
 }
 

@@ -7,6 +7,16 @@ public protocol RegistryStore: Sendable {
     /// Appends change-log entries and audit records in one durable transaction: when this returns they survive a
     /// crash or `kill -9`. The store numbers each audit record and chains it to the one before by hash.
     func append(_ entries: [ChangeLogEntry], audit: [AuditEntry]) async throws
+    /// Appends as `append(_:audit:)` if the log ends at `expecting` (the sequence the entries were decided after);
+    /// otherwise writes nothing and reports the newer entries another writer appended. A store that only this
+    /// process writes never conflicts.
+    func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64) async throws -> AppendOutcome
+    /// The entries after `sequence`, in order (another writer's); nil when the log no longer holds them all, or
+    /// holds less than `sequence` (a database restored from a backup): the caller must reload the whole state.
+    func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]?
+    /// Yields whenever another writer may have appended (notifications, and a poll beneath them); nil for a store
+    /// that only this process writes.
+    var changes: AsyncStream<Void>? { get }
     /// Audit records matching `query`, newest first.
     func auditRecords(_ query: AuditQuery) async throws -> AuditPage
     /// Audit records after sequence `after`, oldest first (export).
@@ -25,6 +35,21 @@ public protocol RegistryStore: Sendable {
 extension RegistryStore {
     public func append(_ entries: [ChangeLogEntry]) async throws { try await append(entries, audit: []) }
     public func probe() async throws {}
+    /// A store with one writer: the log always ends where this process left it.
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64) async throws -> AppendOutcome {
+        try await append(entries, audit: audit)
+        return .committed
+    }
+    public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? { [] }
+    public var changes: AsyncStream<Void>? { nil }
+}
+
+/// What a conditional append found.
+public enum AppendOutcome: Sendable, Equatable {
+    case committed
+    /// Another writer appended first; nothing was written. Its entries after the expected sequence, or nil when
+    /// the caller must reload the whole state (the log was pruned past it, or the store is behind it).
+    case conflict(newer: [ChangeLogEntry]?)
 }
 
 /// Stored files that would load less than was acknowledged, or cannot be read whole: the server refuses to start.

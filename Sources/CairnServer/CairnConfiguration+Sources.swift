@@ -21,7 +21,7 @@ extension CairnConfiguration {
             case "dataDir": dataDir = try string(value, key)
             case "store":
                 let text = try string(value, key)
-                guard let kind = StoreKind(rawValue: text) else { throw ConfigurationError(key: key, "must be sqlite or memory") }
+                guard let kind = StoreKind(text) else { throw ConfigurationError(key: key, StoreKind.expected) }
                 store = kind
             case "dev": dev = try bool(value, key)
             case "region": region = try string(value, key)
@@ -75,6 +75,15 @@ extension CairnConfiguration {
                     case "discoverInstances": throttling.discoverInstances = try rate(v, full)
                     case "discoverInstancesRevision": throttling.discoverInstancesRevision = try rate(v, full)
                     case "controlPlane": throttling.controlPlane = try rate(v, full)
+                    default: throw ConfigurationError(key: full, "is not a known key")
+                    }
+                }
+            case "cluster":
+                for (sub, v) in try mapping(value, key) {
+                    let full = "cluster.\(sub)"
+                    switch sub {
+                    case "pollMilliseconds": cluster.pollMilliseconds = try int(v, full)
+                    case "logRetentionSeconds": cluster.logRetentionSeconds = try int(v, full)
                     default: throw ConfigurationError(key: full, "is not a known key")
                     }
                 }
@@ -162,7 +171,7 @@ extension CairnConfiguration {
     public mutating func apply(environment: [String: String]) throws(ConfigurationError) {
         if let v = environment["CAIRN_DATA_DIR"] { dataDir = v }
         if let v = environment["CAIRN_STORE"] {
-            guard let kind = StoreKind(rawValue: v) else { throw ConfigurationError(key: "CAIRN_STORE", "must be sqlite or memory") }
+            guard let kind = StoreKind(v) else { throw ConfigurationError(key: "CAIRN_STORE", StoreKind.expected) }
             store = kind
         }
         if let v = environment["CAIRN_API_HOST"] { api.host = v }

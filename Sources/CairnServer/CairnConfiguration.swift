@@ -1,5 +1,6 @@
 import CairnAPI
 import CairnCore
+import CairnPostgres
 import CairnDNS
 import DNSWire
 import Foundation
@@ -90,8 +91,32 @@ public struct CairnConfiguration: Sendable, Equatable {
         public init() {}
     }
 
-    public enum StoreKind: String, Sendable, Equatable {
+    /// `sqlite` (the embedded default, in `dataDir`), `memory` (lost on exit), or a `postgres://` URL (cluster mode:
+    /// any number of nodes on one database).
+    public enum StoreKind: Sendable, Equatable, CustomStringConvertible {
         case sqlite, memory
+        case postgres(url: String)
+
+        public init?(_ text: String) {
+            switch text {
+            case "sqlite": self = .sqlite
+            case "memory": self = .memory
+            default:
+                guard PostgresLocation.isURL(text) else { return nil }
+                self = .postgres(url: text)
+            }
+        }
+
+        static let expected = "must be sqlite, memory or a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL"
+
+        /// For logs: a URL without its password.
+        public var description: String {
+            switch self {
+            case .sqlite: return "sqlite"
+            case .memory: return "memory"
+            case .postgres(let url): return (try? PostgresLocation.parse(url).redacted) ?? PostgresLocation.redact(url)
+            }
+        }
     }
 
     public var dataDir = "./cairn-data"
@@ -107,6 +132,17 @@ public struct CairnConfiguration: Sendable, Equatable {
     public var principals: [PrincipalEntry] = []
     public var throttling = Throttle.Configuration()
     public var audit = Audit()
+
+    /// Cluster mode (a `postgres://` store).
+    public struct Cluster: Sendable, Equatable {
+        /// How often a node looks at the database's clock when no notification arrived (milliseconds).
+        public var pollMilliseconds = 500
+        /// How long change-log entries are kept behind the checkpoint (seconds); a node away longer reloads.
+        public var logRetentionSeconds = 3600
+        var pollInterval: Duration { .milliseconds(pollMilliseconds) }
+        public init() {}
+    }
+    public var cluster = Cluster()
     /// Region for requests without a SigV4 credential scope.
     public var region = "us-east-1"
     /// Regions a credential scope may name: exact names, or prefixes ending in `*`. Default: AWS's regions.
@@ -132,6 +168,13 @@ public struct CairnConfiguration: Sendable, Equatable {
             throw ConfigurationError(key: key, "must be more than 0 and at most 86400 seconds")
         }
         if dataDir.isEmpty && store == .sqlite { throw ConfigurationError(key: "dataDir", "must not be empty") }
+        if !(10...60_000).contains(cluster.pollMilliseconds) {
+            throw ConfigurationError(key: "cluster.pollMilliseconds", "must be between 10 and 60000")
+        }
+        if cluster.logRetentionSeconds < 60 { throw ConfigurationError(key: "cluster.logRetentionSeconds", "must be at least 60") }
+        if case .postgres(let url) = store {
+            do { _ = try PostgresLocation.parse(url) } catch { throw ConfigurationError(key: "store", "\(error)") }
+        }
         if account.count != 12 || !account.allSatisfy(\.isNumber) {
             throw ConfigurationError(key: "account", "must be 12 digits, not '\(account)'")
         }

@@ -1,5 +1,6 @@
 import CairnAPI
 import CairnCore
+import CairnPostgres
 import CairnDNS
 import CairnHealth
 import CairnStore
@@ -31,6 +32,11 @@ public struct CairnServer: Sendable {
         switch configuration.store {
         case .sqlite: store = try await SQLiteRegistryStore.open(directory: configuration.dataDir, logger: logger)
         case .memory: store = InMemoryRegistryStore(hash: SQLiteRegistryStore.chain.hash)
+        case .postgres(let url):
+            store = try await PostgresRegistryStore.open(
+                url: url, options: PostgresRegistryStore.Options(
+                    pollInterval: configuration.cluster.pollInterval, logRetention: .seconds(configuration.cluster.logRetentionSeconds)),
+                logger: logger)
         }
         let rules = RegistryRules(limits: configuration.limits, networks: Set(configuration.networks.keys), strict: configuration.strict)
         let telemetry = PrometheusTelemetry(operations: CloudMapAPI.operationNames)
@@ -128,6 +134,16 @@ public struct CairnServer: Sendable {
 
 extension CairnServer {
     /// Checks the audit chain of the SQLite store in `dataDir` without starting a server.
+    /// Checks the audit chain of a cluster's database (read only: no migration, no membership row).
+    public static func verifyAudit(store url: String) async throws -> AuditVerification {
+        var logger = Logger(label: "cairn.audit")
+        logger.logLevel = .error
+        let store = try await PostgresRegistryStore.open(url: url, access: .reader, logger: logger)
+        let result = try await store.verifyAudit()
+        try await store.close()
+        return result
+    }
+
     public static func verifyAudit(dataDir: String) async throws -> AuditVerification {
         let path = (dataDir as NSString).appendingPathComponent("cairn.sqlite")
         guard FileManager.default.fileExists(atPath: path) else {

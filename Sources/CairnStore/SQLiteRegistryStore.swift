@@ -31,7 +31,7 @@ public actor SQLiteRegistryStore: RegistryStore {
         ["CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), time INTEGER NOT NULL)"],
     ]
 
-    /// SHA-256 in lower-case hex: the audit chain's hash.
+    /// SHA-256 in lower-case hex: the audit chain's hash (every durable store's).
     public static let chain = AuditChain { bytes in
         SHA256.hash(data: bytes).map { byte in
             let hex = Array("0123456789abcdef".utf8)

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnPostgres
 import CairnStore
 import Foundation
 import SQLiteNIO
@@ -7,12 +8,18 @@ import Testing
 /// One suite for every `RegistryStore`: the in-memory store and SQLite must behave the same.
 @Suite("RegistryStore conformance")
 struct StoreConformanceTests {
-    enum Kind: String, CaseIterable, Sendable { case memory, sqlite }
+    enum Kind: String, CaseIterable, Sendable { case memory, sqlite, postgres }
+
+    /// PostgreSQL runs when the test command started one (`CAIRN_TEST_POSTGRES`, a URL to a database whose user
+    /// may create databases); each test gets a database of its own.
+    static let postgresURL = ProcessInfo.processInfo.environment["CAIRN_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+    static let kinds: [Kind] = postgresURL == nil ? [.memory, .sqlite] : Kind.allCases
 
     static func make(_ kind: Kind, directory: String) async throws -> any RegistryStore {
         switch kind {
         case .memory: return InMemoryRegistryStore(hash: SQLiteRegistryStore.chain.hash)
         case .sqlite: return try await SQLiteRegistryStore.open(directory: directory)
+        case .postgres: return try await PostgresRegistryStore.open(url: try await PostgresTestDatabase.create())
         }
     }
 
@@ -45,7 +52,7 @@ struct StoreConformanceTests {
         return entries
     }
 
-    @Test("Appended entries load back in order", arguments: Kind.allCases)
+    @Test("Appended entries load back in order", arguments: Self.kinds)
     func appendAndLoad(kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
         let entries = try Self.entries()
@@ -57,7 +64,7 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
-    @Test("A checkpoint replaces the entries it covers", arguments: Kind.allCases)
+    @Test("A checkpoint replaces the entries it covers", arguments: Self.kinds)
     func checkpoint(kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
         let entries = try Self.entries()
@@ -76,7 +83,7 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
-    @Test("A sequence number is written at most once", arguments: Kind.allCases)
+    @Test("A sequence number is written at most once", arguments: Self.kinds)
     func noDuplicateSequence(kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
         let entries = try Self.entries()
@@ -86,7 +93,7 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
-    @Test("Appends and checkpoints issued at once both succeed and stay consistent", arguments: Kind.allCases)
+    @Test("Appends and checkpoints issued at once both succeed and stay consistent", arguments: Self.kinds)
     func concurrentCheckpoint(kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
         let entries = try Self.entries()
@@ -129,7 +136,7 @@ struct StoreConformanceTests {
             time: time + Int64(n), eventName: name, principals: ["AKID\(n % 2)", user], resources: resources, members: Array(members.utf8))
     }
 
-    @Test("Audit records are numbered, chained, and found by time, name, principal and resource", arguments: Kind.allCases)
+    @Test("Audit records are numbered, chained, and found by time, name, principal and resource", arguments: Self.kinds)
     func auditLookup(_ kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
         let svc = "arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1"

@@ -164,7 +164,7 @@ def test_a_deleted_data_directory_makes_writes_fail_and_the_node_unready():
         shutil.rmtree(server.data_dir)
         with pytest.raises(ClientError) as e:
             sd.create_http_namespace(Name="after-delete")
-        assert e.value.response["Error"]["Code"] == "InternalFailure"
+        assert e.value.response["Error"]["Code"] == "ServiceUnavailable"
         status, text = readyz(server)
         assert status == 503 and "cannot commit" in text, text
         assert "after-delete" not in namespaces(server)
@@ -196,7 +196,7 @@ def test_readiness_follows_a_full_disk_and_recovers():
                 try:
                     sd.create_http_namespace(Name=f"full-{i}", Description="x" * 1024)
                 except ClientError as e:
-                    assert e.response["Error"]["Code"] == "InternalFailure"
+                    assert e.response["Error"]["Code"] == "ServiceUnavailable"
                     refused += 1
                     break
             assert refused == 1

@@ -1,0 +1,578 @@
+import CairnCore
+import CairnStore
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+
+/// The cluster store: one PostgreSQL database that any number of Cairn nodes share. The change log is numbered by
+/// one clock row: every writing transaction locks it (`SELECT … FOR UPDATE`) first, so appends are serialised in
+/// the clock's order and a follower reading "seq > cursor" can never skip an entry that commits late (a sequence
+/// would hand out numbers before commit). An append is conditional: when the log no longer ends where the node
+/// decided its batch, nothing is written and the newer entries come back for the node to decide again. The audit
+/// trail is one hash chain in the clock's total order, extended under the same lock.
+///
+/// Nodes hear of each other's appends by `LISTEN cairn_changes` on a dedicated connection, with a poll beneath it
+/// (notifications are lost across reconnects); `changes` yields for both.
+public actor PostgresRegistryStore: RegistryStore {
+    /// Schema migrations, applied in order, each in its own transaction under an advisory lock (two nodes starting
+    /// at once do not collide); `cairn_schema` records which have run.
+    static let migrations: [[String]] = [
+        [
+            "CREATE TABLE cairn_clock (id INT PRIMARY KEY CHECK (id = 1), epoch TEXT NOT NULL, revision BIGINT NOT NULL)",
+            "INSERT INTO cairn_clock (id, epoch, revision) VALUES (1, gen_random_uuid()::text, 0)",
+            "CREATE TABLE cairn_change_log (seq BIGINT PRIMARY KEY, time BIGINT NOT NULL, entry BYTEA NOT NULL)",
+            "CREATE TABLE cairn_checkpoint (id INT PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, state BYTEA NOT NULL)",
+            """
+            CREATE TABLE cairn_audit_log (seq BIGINT PRIMARY KEY, time BIGINT NOT NULL, event_name TEXT NOT NULL,
+                principals TEXT NOT NULL, resources TEXT NOT NULL, record BYTEA NOT NULL, hash TEXT NOT NULL)
+            """,
+            "CREATE INDEX cairn_audit_log_time ON cairn_audit_log (time)",
+            "CREATE TABLE cairn_audit_anchor (id INT PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+            """
+            CREATE TABLE cairn_nodes (id TEXT PRIMARY KEY, started TIMESTAMPTZ NOT NULL DEFAULT now(),
+                seen TIMESTAMPTZ NOT NULL DEFAULT now(), revision BIGINT NOT NULL DEFAULT 0)
+            """,
+        ]
+    ]
+
+    /// The advisory lock key migrations hold ("cairn" in ASCII).
+    static let migrationLock: Int64 = 0x63_6169_726e
+    static let channel = "cairn_changes"
+
+    public struct Options: Sendable {
+        /// How often a node looks at the clock when no notification arrived.
+        public var pollInterval: Duration
+        /// Change-log entries are kept at least this long behind the checkpoint; a node away for longer reloads the
+        /// whole state when it returns.
+        public var logRetention: Duration
+        public var connectTimeout: Duration
+        public init(pollInterval: Duration = .milliseconds(500), logRetention: Duration = .seconds(3600), connectTimeout: Duration = .seconds(5)) {
+            self.pollInterval = pollInterval
+            self.logRetention = logRetention
+            self.connectTimeout = connectTimeout
+        }
+    }
+
+    public let location: PostgresLocation
+    private let options: Options
+    private let logger: Logger
+    /// This node's name in `cairn_nodes`.
+    public nonisolated let node: String
+    private var connection: PostgresConnection?
+    private var nextConnectionID = 1
+    /// Actor methods interleave at every `await`; statements on the one connection must not.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// The database's epoch as this node first saw it; another epoch is another database (a restore).
+    private var epoch: String?
+    private var listener: Task<Void, Never>?
+    public nonisolated let changes: AsyncStream<Void>?
+    private let wake: AsyncStream<Void>.Continuation
+
+    /// Connects, creates or migrates the schema, and starts following other nodes' appends. Throws a
+    /// `PostgresStoreError` that says what is wrong (unreachable, refused credentials, a newer schema).
+    /// How a process uses the database: a node migrates, joins the membership table and follows the others; a
+    /// reader (`cairn audit verify`) only reads a schema that is already there.
+    public enum Access: Sendable { case node, reader }
+
+    public static func open(
+        url: String, access: Access = .node, options: Options = Options(), logger: Logger = Logger(label: "cairn.store")
+    ) async throws -> PostgresRegistryStore {
+        let store = PostgresRegistryStore(location: try PostgresLocation.parse(url), options: options, logger: logger)
+        do {
+            try await store.migrate(create: access == .node)
+            if access == .node { try await store.register() }
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        if access == .node { await store.startListening() }
+        return store
+    }
+
+    private init(location: PostgresLocation, options: Options, logger: Logger) {
+        self.location = location
+        self.options = options
+        self.logger = logger
+        self.node = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(UUID().uuidString.prefix(8).lowercased())"
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.changes = stream
+        self.wake = continuation
+    }
+
+    // MARK: Connections
+
+    private func connect() async throws -> PostgresConnection {
+        let id = nextConnectionID
+        nextConnectionID += 1
+        do {
+            return try await PostgresConnection.connect(configuration: try location.configuration(timeout: options.connectTimeout), id: id, logger: logger)
+        } catch {
+            throw PostgresStoreError("cannot connect to PostgreSQL at \(location.redacted): \(PostgresStoreError.describe(error))")
+        }
+    }
+
+    /// Runs `body` with the connection to itself, in arrival order, connecting first if there is none. A failure
+    /// drops the connection (the next call connects again), so a database that comes back is used again.
+    @discardableResult
+    private func exclusive<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        if busy { await withCheckedContinuation { waiting.append($0) } }
+        busy = true
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        let connection: PostgresConnection
+        if let open = self.connection, !open.isClosed {
+            connection = open
+        } else {
+            connection = try await connect()
+            self.connection = connection
+        }
+        do {
+            return try await body(connection)
+        } catch {
+            if !(error is PostgresStoreError) || connection.isClosed {
+                self.connection = nil
+                try? await connection.close()
+            }
+            throw error is PostgresStoreError || error is CairnError ? error : PostgresStoreError(PostgresStoreError.describe(error))
+        }
+    }
+
+    @discardableResult
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await exclusive { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    // MARK: Schema
+
+    private func migrate(create: Bool) async throws {
+        let known = Self.migrations.count
+        for _ in 0...known where create {
+            let done: Bool = try await transaction { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS cairn_schema (version INT PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    logger: logger)
+                var version = 0
+                for try await (value) in try await connection.query("SELECT coalesce(max(version), 0) FROM cairn_schema", logger: logger)
+                    .decode(Int.self)
+                {
+                    version = value
+                }
+                if version > known {
+                    throw PostgresStoreError(
+                        "the database's Cairn schema is version \(version), newer than this binary's \(known): upgrade Cairn, or point it at another database"
+                    )
+                }
+                guard version < known else { return true }
+                for statement in Self.migrations[version] {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO cairn_schema (version) VALUES (\(version + 1))", logger: logger)
+                logger.info("migrated the PostgreSQL schema", metadata: ["version": "\(version + 1)"])
+                return false
+            }
+            if done { break }
+        }
+        epoch = try await exclusive { connection in
+            var exists = false
+            for try await found in try await connection.query("SELECT to_regclass('cairn_clock') IS NOT NULL", logger: logger).decode(
+                Bool.self)
+            {
+                exists = found
+            }
+            guard exists else { throw PostgresStoreError("the database \(location.redacted) holds no Cairn registry") }
+            var epoch = ""
+            for try await value in try await connection.query("SELECT epoch FROM cairn_clock WHERE id = 1", logger: logger).decode(
+                String.self)
+            {
+                epoch = value
+            }
+            return epoch
+        }
+    }
+
+    /// Enters this node in the membership table (times by the database's clock).
+    private func register() async throws {
+        let node = self.node
+        try await exclusive { connection in
+            try await connection.query(
+                "INSERT INTO cairn_nodes (id) VALUES (\(node)) ON CONFLICT (id) DO UPDATE SET seen = now()", logger: logger)
+        }
+    }
+
+    // MARK: Following
+
+    private func startListening() {
+        let location = self.location
+        let options = self.options
+        let logger = self.logger
+        let wake = self.wake
+        listener = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // Beneath notifications: a look at the clock every poll interval.
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: options.pollInterval)
+                        wake.yield()
+                    }
+                }
+                group.addTask {
+                    var id = 1_000_000
+                    while !Task.isCancelled {
+                        id += 1
+                        do {
+                            let connection = try await PostgresConnection.connect(
+                                configuration: try location.configuration(timeout: options.connectTimeout), id: id, logger: logger)
+                            // After any (re)connect the node catches up: notifications sent meanwhile are lost.
+                            wake.yield()
+                            do {
+                                try await connection.listen(on: Self.channel) { notifications in
+                                    for try await _ in notifications {
+                                        wake.yield()
+                                        if Task.isCancelled { break }
+                                    }
+                                }
+                            } catch {
+                                if !Task.isCancelled {
+                                    logger.warning(
+                                        "the LISTEN connection to PostgreSQL ended; reconnecting",
+                                        metadata: ["error": "\(PostgresStoreError.describe(error))"])
+                                }
+                            }
+                            try? await connection.close()
+                        } catch {
+                            if Task.isCancelled { break }
+                            logger.debug("cannot open the LISTEN connection", metadata: ["error": "\(PostgresStoreError.describe(error))"])
+                        }
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    // MARK: RegistryStore
+
+    public func load() async throws -> StoredRegistry {
+        try await exclusive { connection in
+            var checkpoint: RegistryState?
+            for try await (buffer) in try await connection.query("SELECT state FROM cairn_checkpoint WHERE id = 1", logger: logger).decode(
+                ByteBuffer.self)
+            {
+                checkpoint = try RegistryCodec.decodeState(Data(buffer.readableBytesView))
+            }
+            let after = Int64(clamping: checkpoint?.sequence ?? 0)
+            let entries = try await Self.entries(after: after, connection, logger)
+            if let first = entries.first, first.sequence != UInt64(clamping: after) + 1 {
+                throw StoreDamage(
+                    "the PostgreSQL change log starts at \(first.sequence), after the checkpoint at \(after): entries are missing")
+            }
+            return StoredRegistry(checkpoint: checkpoint, entries: entries)
+        }
+    }
+
+    static func entries(after sequence: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> [ChangeLogEntry] {
+        var entries: [ChangeLogEntry] = []
+        let rows = try await connection.query(
+            "SELECT entry FROM cairn_change_log WHERE seq > \(sequence) ORDER BY seq", logger: logger)
+        for try await buffer in rows.decode(ByteBuffer.self) {
+            entries.append(try RegistryCodec.decodeEntry(Data(buffer.readableBytesView)))
+        }
+        return entries
+    }
+
+    /// Appends without looking at the clock (a sequence already in the log still fails): for tools that own the
+    /// numbering, such as tests. Nodes append conditionally.
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry]) async throws {
+        _ = try await write(entries, audit: audit, expecting: nil)
+    }
+
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64) async throws -> AppendOutcome {
+        try await write(entries, audit: audit, expecting: expecting)
+    }
+
+    private func write(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64?) async throws -> AppendOutcome {
+        let epoch = self.epoch
+        return try await transaction { connection in
+            var revision: Int64 = 0
+            var current = ""
+            for try await (value, name) in try await connection.query(
+                "SELECT revision, epoch FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger
+            ).decode((Int64, String).self) {
+                revision = value
+                current = name
+            }
+            if let epoch, epoch != current { return .conflict(newer: nil) }
+            if let expecting, !entries.isEmpty, revision != Int64(clamping: expecting) {
+                guard revision > Int64(clamping: expecting) else { return .conflict(newer: nil) }
+                return .conflict(newer: try await Self.entries(after: Int64(clamping: expecting), connection, logger))
+            }
+            try await Self.insert(entries, connection, logger)
+            try await Self.insertAudit(audit, connection, logger)
+            if let last = entries.map(\.sequence).max() {
+                let next = max(revision, Int64(clamping: last))
+                try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
+                let payload = "\(current):\(next)"
+                try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+            }
+            return .committed
+        }
+    }
+
+    static func insert(_ entries: [ChangeLogEntry], _ connection: PostgresConnection, _ logger: Logger) async throws {
+        var start = 0
+        while start < entries.count {
+            let chunk = entries[start..<min(entries.count, start + 500)]
+            var binds = PostgresBindings(capacity: chunk.count * 3)
+            var values: [String] = []
+            for (index, entry) in chunk.enumerated() {
+                binds.append(Int64(clamping: entry.sequence))
+                binds.append(entry.time)
+                binds.append(ByteBuffer(data: try RegistryCodec.encode(entry)))
+                values.append("($\(index * 3 + 1), $\(index * 3 + 2), $\(index * 3 + 3))")
+            }
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "INSERT INTO cairn_change_log (seq, time, entry) VALUES " + values.joined(separator: ", "), binds: binds),
+                logger: logger)
+            start += chunk.count
+        }
+    }
+
+    /// Numbers, chains and inserts audit records after the newest one, inside the caller's transaction (which
+    /// holds the clock's lock, so the chain has one order on every node).
+    static func insertAudit(_ events: [AuditEntry], _ connection: PostgresConnection, _ logger: Logger) async throws {
+        guard !events.isEmpty else { return }
+        var head: (sequence: UInt64, hash: String) = (0, AuditChain.genesis)
+        var found = false
+        for try await (seq, hash) in try await connection.query(
+            "SELECT seq, hash FROM cairn_audit_log ORDER BY seq DESC LIMIT 1", logger: logger
+        ).decode((Int64, String).self) {
+            head = (UInt64(clamping: seq), hash)
+            found = true
+        }
+        if !found {
+            for try await (seq, hash) in try await connection.query("SELECT seq, hash FROM cairn_audit_anchor WHERE id = 1", logger: logger)
+                .decode((Int64, String).self)
+            {
+                head = (UInt64(clamping: seq), hash)
+            }
+        }
+        var start = 0
+        while start < events.count {
+            let chunk = events[start..<min(events.count, start + 500)]
+            var binds = PostgresBindings(capacity: chunk.count * 7)
+            var values: [String] = []
+            for (index, event) in chunk.enumerated() {
+                let sequence = head.sequence + 1
+                let bytes = event.record(sequence: sequence, previousHash: head.hash)
+                let hash = SQLiteRegistryStore.chain.hash(bytes)
+                binds.append(Int64(clamping: sequence))
+                binds.append(event.time)
+                binds.append(event.eventName)
+                binds.append(" " + event.principals.map { "\($0) " }.joined())
+                binds.append(" " + event.resources.joined(separator: " ") + " ")
+                binds.append(ByteBuffer(bytes: bytes))
+                binds.append(hash)
+                let base = index * 7
+                values.append("(" + (1...7).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+                head = (sequence, hash)
+            }
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash) VALUES "
+                        + values.joined(separator: ", "), binds: binds), logger: logger)
+            start += chunk.count
+        }
+    }
+
+    public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
+        let epoch = self.epoch
+        let node = self.node
+        return try await exclusive { connection in
+            var revision: Int64 = 0
+            var current = ""
+            var oldest: Int64?
+            for try await (value, name, first) in try await connection.query(
+                "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log) FROM cairn_clock WHERE id = 1", logger: logger
+            ).decode((Int64, String, Int64?).self) {
+                revision = value
+                current = name
+                oldest = first
+            }
+            let cursor = Int64(clamping: sequence)
+            if let epoch, epoch != current { return nil }
+            if revision == cursor { return [] }
+            if revision < cursor { return nil }
+            // Entries up to `cursor` may be pruned; the next one must still be there.
+            guard let oldest, oldest <= cursor + 1 else { return nil }
+            let newer = try await Self.entries(after: cursor, connection, logger)
+            try await connection.query(
+                "UPDATE cairn_nodes SET seen = now(), revision = \(revision) WHERE id = \(node)", logger: logger)
+            return newer
+        }
+    }
+
+    public func auditRecords(_ query: AuditQuery) async throws -> AuditPage {
+        var clauses: [String] = []
+        var binds = PostgresBindings()
+        func bind(_ clause: String, _ value: some PostgresThrowingDynamicTypeEncodable) throws {
+            try binds.append(value)
+            clauses.append(clause.replacingOccurrences(of: "?", with: "$\(binds.count)"))
+        }
+        if let v = query.startTime { try bind("time >= ?", v) }
+        if let v = query.endTime { try bind("time < ?", v) }
+        if let v = query.eventName { try bind("event_name = ?", v) }
+        if let v = query.principal { try bind("strpos(principals, ?) > 0", " \(v) ") }
+        if let v = query.resource { try bind("strpos(resources, ?) > 0", v.hasPrefix("arn:") ? " \(v) " : "/\(v) ") }
+        if let v = query.before { try bind("seq < ?", Int64(clamping: v)) }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        binds.append(Int64(max(0, query.limit) + 1))
+        let sql = "SELECT seq, time, record, hash FROM cairn_audit_log \(filter) ORDER BY seq DESC LIMIT $\(binds.count)"
+        let statement = PostgresQuery(unsafeSQL: sql, binds: binds)
+        var records = try await exclusive { connection in
+            try await Self.records(try await connection.query(statement, logger: logger))
+        }
+        if records.count > query.limit {
+            records.removeLast()
+            return AuditPage(records: records, next: records.last?.sequence)
+        }
+        return AuditPage(records: records, next: nil)
+    }
+
+    static func records(_ rows: PostgresRowSequence) async throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        for try await (seq, time, record, hash) in rows.decode((Int64, Int64, ByteBuffer, String).self) {
+            records.append(AuditRecord(sequence: UInt64(clamping: seq), time: time, record: Array(record.readableBytesView), hash: hash))
+        }
+        return records
+    }
+
+    public func auditRecords(after: UInt64, limit: Int) async throws -> [AuditRecord] {
+        let cursor = Int64(clamping: after)
+        let count = Int64(max(0, limit))
+        return try await exclusive { connection in
+            try await Self.records(
+                try await connection.query(
+                    "SELECT seq, time, record, hash FROM cairn_audit_log WHERE seq > \(cursor) ORDER BY seq LIMIT \(count)", logger: logger))
+        }
+    }
+
+    public func verifyAudit() async throws -> AuditVerification {
+        let (anchor, records) = try await exclusive { connection in
+            var anchor = AuditChain.genesis
+            for try await hash in try await connection.query("SELECT hash FROM cairn_audit_anchor WHERE id = 1", logger: logger).decode(
+                String.self)
+            {
+                anchor = hash
+            }
+            let records = try await Self.records(
+                try await connection.query("SELECT seq, time, record, hash FROM cairn_audit_log ORDER BY seq", logger: logger))
+            return (anchor, records)
+        }
+        return SQLiteRegistryStore.chain.verify(records, anchor: anchor)
+    }
+
+    public func pruneAudit(olderThan time: Int64) async throws -> Int {
+        try await transaction { connection in
+            // The clock's lock: no node extends the chain while its start moves.
+            try await connection.query("SELECT revision FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger)
+            var cut: Int64?
+            var hash = ""
+            for try await (seq, value) in try await connection.query(
+                "SELECT seq, hash FROM cairn_audit_log WHERE seq = (SELECT max(seq) FROM cairn_audit_log WHERE time < \(time))",
+                logger: logger
+            ).decode((Int64, String).self) {
+                cut = seq
+                hash = value
+            }
+            guard let cut else { return 0 }
+            var count = 0
+            for try await n in try await connection.query("SELECT count(*) FROM cairn_audit_log WHERE seq <= \(cut)", logger: logger).decode(
+                Int64.self)
+            {
+                count = Int(n)
+            }
+            try await connection.query(
+                "INSERT INTO cairn_audit_anchor (id, seq, hash) VALUES (1, \(cut), \(hash)) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                logger: logger)
+            try await connection.query("DELETE FROM cairn_audit_log WHERE seq <= \(cut)", logger: logger)
+            return count
+        }
+    }
+
+    /// Keeps the newest checkpoint any node wrote, and drops change-log entries it covers that are older than the
+    /// retention window (nodes that were away longer reload the whole state).
+    public nonisolated func checkpoint(_ state: RegistryState) async throws {
+        let data = try RegistryCodec.encode(state)
+        try await write(checkpoint: data, through: Int64(clamping: state.sequence))
+    }
+
+    private func write(checkpoint data: Data, through seq: Int64) async throws {
+        let retention = options.logRetention
+        let keepAfter = Registry.systemMilliseconds() - Int64(retention.components.seconds) * 1000
+        try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO cairn_checkpoint (id, seq, state) VALUES (1, \(seq), \(ByteBuffer(data: data)))
+                ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state WHERE cairn_checkpoint.seq < excluded.seq
+                """, logger: logger)
+            try await connection.query(
+                "DELETE FROM cairn_change_log WHERE seq <= (SELECT seq FROM cairn_checkpoint WHERE id = 1) AND time < \(keepAfter)",
+                logger: logger)
+        }
+    }
+
+    /// A real commit: the node's heartbeat row, timed by the database's clock.
+    public func probe() async throws {
+        let node = self.node
+        try await exclusive { connection in
+            try await connection.query(
+                "INSERT INTO cairn_nodes (id) VALUES (\(node)) ON CONFLICT (id) DO UPDATE SET seen = now()", logger: logger)
+        }
+    }
+
+    public func close() async throws {
+        listener?.cancel()
+        listener = nil
+        wake.finish()
+        if let connection {
+            self.connection = nil
+            try? await connection.close()
+        }
+    }
+}
+
+/// A failure of the PostgreSQL store, in words an operator can act on (PostgresNIO's own errors print nothing
+/// useful, to keep queries out of logs).
+public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PostgresStoreError { return error.description }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,179 @@
+import CairnCore
+import CairnPostgres
+import CairnStore
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// A database of its own for one test, on the server the test command started.
+enum PostgresTestDatabase {
+    static func create() async throws -> String {
+        guard let base = StoreConformanceTests.postgresURL else { throw PostgresStoreError("CAIRN_TEST_POSTGRES is not set") }
+        let location = try PostgresLocation.parse(base)
+        let name = "cairn_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        var configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password,
+            database: location.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: Logger(label: "test"))
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "test"))
+        try await connection.close()
+        return "postgres://\(location.username):\(location.password ?? "")@\(location.host):\(location.port)/\(name)?sslmode=disable"
+    }
+
+    /// Runs one statement in `url`'s database.
+    static func execute(_ url: String, _ sql: String) async throws {
+        let location = try PostgresLocation.parse(url)
+        let configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password,
+            database: location.database, tls: .disable)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: Logger(label: "test"))
+        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
+        try await connection.close()
+    }
+}
+
+@Suite("PostgreSQL store: several writers on one database", .enabled(if: StoreConformanceTests.postgresURL != nil))
+struct PostgresStoreTests {
+    static func entries() throws -> [ChangeLogEntry] { try StoreConformanceTests.entries() }
+
+    @Test("An append decided against an old state writes nothing and returns what the other writer appended")
+    func conflict() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url)
+        let b = try await PostgresRegistryStore.open(url: url)
+        let entries = try Self.entries()
+        #expect(try await a.append(Array(entries.prefix(3)), audit: [], expecting: 0) == .committed)
+        // b decided its entry 1 without having seen a's 1…3.
+        let outcome = try await b.append([entries[0]], audit: [StoreConformanceTests.event(1)], expecting: 0)
+        #expect(outcome == .conflict(newer: Array(entries.prefix(3))))
+        #expect(try await b.auditRecords(AuditQuery()).records.isEmpty)
+        #expect(try await b.entries(after: 3) == [])
+        #expect(try await b.append(Array(entries[3...4]), audit: [], expecting: 3) == .committed)
+        #expect(try await a.entries(after: 3) == Array(entries[3...4]))
+        #expect(try await a.load().replayed().sequence == 5)
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test("Another writer's append wakes a follower (LISTEN), and its entries follow the cursor")
+    func follow() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url, options: .init(pollInterval: .seconds(3600)))
+        let b = try await PostgresRegistryStore.open(url: url, options: .init(pollInterval: .seconds(3600)))
+        var wakes = try #require(b.changes).makeAsyncIterator()
+        _ = await wakes.next()  // the wake after connecting
+        let entries = try Self.entries()
+        #expect(try await a.append([entries[0]], audit: [], expecting: 0) == .committed)
+        _ = await wakes.next()
+        #expect(try await b.entries(after: 0) == [entries[0]])
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test("A node ahead of the database, or of another database, must reload")
+    func reload() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url)
+        let entries = try Self.entries()
+        #expect(try await a.append(Array(entries.prefix(3)), audit: [], expecting: 0) == .committed)
+        #expect(try await a.entries(after: 5) == nil)  // the clock is behind this node: a restore
+        #expect(try await a.append([entries[5]], audit: [], expecting: 5) == .conflict(newer: nil))
+        try await PostgresTestDatabase.execute(url, "UPDATE cairn_clock SET epoch = 'restored'")
+        #expect(try await a.entries(after: 3) == nil)
+        try await a.close()
+    }
+
+    @Test("Audit records from several writers form one chain in the clock's order")
+    func oneChain() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url)
+        let b = try await PostgresRegistryStore.open(url: url)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 1...40 {
+                group.addTask { _ = try await (n % 2 == 0 ? a : b).append([], audit: [StoreConformanceTests.event(n)], expecting: 0) }
+            }
+            try await group.waitForAll()
+        }
+        let verification = try await a.verifyAudit()
+        #expect(verification.records == 40)
+        #expect(verification.firstBroken == nil)
+        let all = try await b.auditRecords(AuditQuery(limit: 100)).records
+        #expect(all.map(\.sequence) == Array((1...40).reversed()))
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test("Nodes starting at once migrate once; a schema newer than the binary is refused with a clear message")
+    func migrations() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let stores = try await withThrowingTaskGroup(of: PostgresRegistryStore.self) { group in
+            for _ in 0..<4 { group.addTask { try await PostgresRegistryStore.open(url: url) } }
+            var opened: [PostgresRegistryStore] = []
+            for try await store in group { opened.append(store) }
+            return opened
+        }
+        #expect(stores.count == 4)
+        for store in stores { try await store.close() }
+        try await PostgresTestDatabase.execute(url, "INSERT INTO cairn_schema (version) VALUES (99)")
+        do {
+            _ = try await PostgresRegistryStore.open(url: url)
+            Issue.record("a newer schema was accepted")
+        } catch let error as PostgresStoreError {
+            #expect(error.description.contains("newer than this binary"))
+        }
+    }
+
+    @Test("Two registries on one database: the same name created on both has one winner, and each sees the other's writes")
+    func registries() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let options = PostgresRegistryStore.Options(pollInterval: .milliseconds(50))
+        let storeA = try await PostgresRegistryStore.open(url: url, options: options)
+        let storeB = try await PostgresRegistryStore.open(url: url, options: options)
+        let a = try await Registry.open(store: storeA, seed: 1)
+        let b = try await Registry.open(store: storeB, seed: 2)
+        let runA = Task { await a.run() }
+        let runB = Task { await b.run() }
+        let context = RequestContext(region: "us-east-1", account: "000000000000")
+        _ = try await a.submit(.createNamespace(CreateNamespace(type: .HTTP, name: "shop")), context: context)
+        let namespace = try #require(a.snapshot.state.namespaces.keys.first)
+        for _ in 0..<500 where b.snapshot.state.namespaces[namespace] == nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(b.snapshot.state.namespaces[namespace] != nil)
+        var won = 0
+        var lost = 0
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for n in 0..<40 {
+                let registry = n % 2 == 0 ? a : b
+                group.addTask {
+                    do {
+                        _ = try await registry.submit(.createService(CreateService(name: "svc-\(n / 2)", namespaceId: namespace)), context: context)
+                        return true
+                    } catch let error as CairnError where error.code == .serviceAlreadyExists {
+                        return false
+                    }
+                }
+            }
+            for try await outcome in group { if outcome { won += 1 } else { lost += 1 } }
+        }
+        // Each name had one creator on each node: exactly one of them won.
+        #expect(won == 20)
+        #expect(lost == 20)
+        var seen = 0
+        for _ in 0..<200 {
+            seen = b.snapshot.state.services.count
+            if seen == a.snapshot.state.services.count, a.snapshot.state.sequence == b.snapshot.state.sequence { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(a.snapshot.state.sequence == b.snapshot.state.sequence)
+        let names = a.snapshot.state.services.values.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(seen == names.count)
+        a.shutdown()
+        b.shutdown()
+        await runA.value
+        await runB.value
+        try await storeA.close()
+        try await storeB.close()
+    }
+}
