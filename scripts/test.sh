@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need if it is missing, builds, lints, runs the Swift
-# unit tests and the conformance suite (boto3, the aws CLI) against real cairn processes.
+# unit tests and the conformance suite (boto3, the aws CLI) against real cairn processes, with a PostgreSQL it
+# starts itself for the cluster tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ fi
 debs=()
 command -v dig >/dev/null 2>&1 || debs+=(bind9-dnsutils)           # dig, for the DNS tests
 command -v chromium >/dev/null 2>&1 || debs+=(chromium)            # headless browser, for the console tests
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || debs+=(postgresql)  # the cluster store's tests
 if [ ${#debs[@]} -gt 0 ]; then
   # As root directly; otherwise through sudo (which may ask for a password).
   as_root=()
@@ -34,6 +36,13 @@ python3 -c 'import botocore; print("botocore", botocore.__version__)'
 dig -v 2>&1 | head -1
 chromium --version 2>/dev/null
 aws --version
+
+step "PostgreSQL for the cluster tests (scripts/postgres.sh: a throwaway server in a temp dir, free port)"
+pg_started=$(scripts/postgres.sh)
+pg_dir=${pg_started%% *}
+export CAIRN_TEST_POSTGRES=${pg_started#* }
+trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+echo "$CAIRN_TEST_POSTGRES (in $pg_dir)"
 
 step "service model table is current (scripts/gen-model.py --check)"
 python3 scripts/gen-model.py --check

@@ -43,7 +43,9 @@ extension CairnCommand {
         @Option(name: .long, help: "Directory of the embedded SQLite store (default ./cairn-data).")
         var dataDir: String?
 
-        @Option(name: .long, help: "Store: sqlite (durable, default), memory (lost on exit), or postgres://USER:PASSWORD@HOST:PORT/DB (cluster mode).")
+        @Option(
+            name: .long,
+            help: "Store: sqlite (durable, default), memory (lost on exit), or postgres://USER:PASSWORD@HOST:PORT/DB (cluster mode).")
         var store: String?
 
         @Option(name: .long, help: "API listen address (default 127.0.0.1).")

@@ -332,7 +332,8 @@ public final class Registry: Sendable {
                     state = before
                     let failure =
                         (error as? CairnError)
-                        ?? CairnError(.serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
+                        ?? CairnError(
+                            .serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
                     outcomes = outcomes.map { $0.map { _ in .failure(failure) } }
                     entries = []
                 }

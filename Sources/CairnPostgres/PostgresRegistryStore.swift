@@ -48,7 +48,9 @@ public actor PostgresRegistryStore: RegistryStore {
         /// whole state when it returns.
         public var logRetention: Duration
         public var connectTimeout: Duration
-        public init(pollInterval: Duration = .milliseconds(500), logRetention: Duration = .seconds(3600), connectTimeout: Duration = .seconds(5)) {
+        public init(
+            pollInterval: Duration = .milliseconds(500), logRetention: Duration = .seconds(3600), connectTimeout: Duration = .seconds(5)
+        ) {
             self.pollInterval = pollInterval
             self.logRetention = logRetention
             self.connectTimeout = connectTimeout
@@ -108,7 +110,8 @@ public actor PostgresRegistryStore: RegistryStore {
         let id = nextConnectionID
         nextConnectionID += 1
         do {
-            return try await PostgresConnection.connect(configuration: try location.configuration(timeout: options.connectTimeout), id: id, logger: logger)
+            return try await PostgresConnection.connect(
+                configuration: try location.configuration(timeout: options.connectTimeout), id: id, logger: logger)
         } catch {
             throw PostgresStoreError("cannot connect to PostgreSQL at \(location.redacted): \(PostgresStoreError.describe(error))")
         }
@@ -348,7 +351,8 @@ public actor PostgresRegistryStore: RegistryStore {
                 values.append("($\(index * 3 + 1), $\(index * 3 + 2), $\(index * 3 + 3))")
             }
             try await connection.query(
-                PostgresQuery(unsafeSQL: "INSERT INTO cairn_change_log (seq, time, entry) VALUES " + values.joined(separator: ", "), binds: binds),
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO cairn_change_log (seq, time, entry) VALUES " + values.joined(separator: ", "), binds: binds),
                 logger: logger)
             start += chunk.count
         }
@@ -469,7 +473,8 @@ public actor PostgresRegistryStore: RegistryStore {
         return try await exclusive { connection in
             try await Self.records(
                 try await connection.query(
-                    "SELECT seq, time, record, hash FROM cairn_audit_log WHERE seq > \(cursor) ORDER BY seq LIMIT \(count)", logger: logger))
+                    "SELECT seq, time, record, hash FROM cairn_audit_log WHERE seq > \(cursor) ORDER BY seq LIMIT \(count)", logger: logger)
+            )
         }
     }
 
@@ -503,8 +508,9 @@ public actor PostgresRegistryStore: RegistryStore {
             }
             guard let cut else { return 0 }
             var count = 0
-            for try await n in try await connection.query("SELECT count(*) FROM cairn_audit_log WHERE seq <= \(cut)", logger: logger).decode(
-                Int64.self)
+            for try await n in try await connection.query("SELECT count(*) FROM cairn_audit_log WHERE seq <= \(cut)", logger: logger)
+                .decode(
+                    Int64.self)
             {
                 count = Int(n)
             }

@@ -1,7 +1,7 @@
 import CairnAPI
 import CairnCore
-import CairnPostgres
 import CairnDNS
+import CairnPostgres
 import DNSWire
 import Foundation
 

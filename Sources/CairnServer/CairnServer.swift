@@ -1,8 +1,8 @@
 import CairnAPI
 import CairnCore
-import CairnPostgres
 import CairnDNS
 import CairnHealth
+import CairnPostgres
 import CairnStore
 import DNSWire
 import Foundation
@@ -34,7 +34,8 @@ public struct CairnServer: Sendable {
         case .memory: store = InMemoryRegistryStore(hash: SQLiteRegistryStore.chain.hash)
         case .postgres(let url):
             store = try await PostgresRegistryStore.open(
-                url: url, options: PostgresRegistryStore.Options(
+                url: url,
+                options: PostgresRegistryStore.Options(
                     pollInterval: configuration.cluster.pollInterval, logRetention: .seconds(configuration.cluster.logRetentionSeconds)),
                 logger: logger)
         }

@@ -147,7 +147,8 @@ struct PostgresStoreTests {
                 let registry = n % 2 == 0 ? a : b
                 group.addTask {
                     do {
-                        _ = try await registry.submit(.createService(CreateService(name: "svc-\(n / 2)", namespaceId: namespace)), context: context)
+                        _ = try await registry.submit(
+                            .createService(CreateService(name: "svc-\(n / 2)", namespaceId: namespace)), context: context)
                         return true
                     } catch let error as CairnError where error.code == .serviceAlreadyExists {
                         return false
