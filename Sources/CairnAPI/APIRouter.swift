@@ -59,8 +59,13 @@ extension CloudMapAPI {
             if let problem = await self.registry.readiness() {
                 return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "not ready: \(problem)\n")))
             }
-            return Response(
-                status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready sequence=\(self.registry.snapshot.state.sequence)\n")))
+            let sequence = self.registry.snapshot.state.sequence
+            var text = "ready sequence=\(sequence)"
+            if let view = self.registry.membership?.view {
+                let lag = view.databaseRevision > sequence ? view.databaseRevision - sequence : 0
+                text += " database=\(view.databaseRevision) lag=\(lag) nodes=\(view.live.count)"
+            }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
         }
         router.get("/cairn/v1/audit") { request, _ -> Response in
             do throws(WireError) {

@@ -91,6 +91,9 @@ public final class Registry: Sendable {
 
     public var rules: RegistryRules { configuration.rules }
 
+    /// In cluster mode: the live nodes and the database's revision as this node last read them.
+    public var membership: ClusterMembership? { store.membership }
+
     /// Submits a command; returns once its change is durable and published (or with the reason it was refused).
     /// With `audit`, the call's audit record is completed with the outcome and stored in the same transaction as
     /// the change, so a change without its record cannot exist.

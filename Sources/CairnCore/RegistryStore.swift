@@ -17,6 +17,8 @@ public protocol RegistryStore: Sendable {
     /// Yields whenever another writer may have appended (notifications, and a poll beneath them); nil for a store
     /// that only this process writes.
     var changes: AsyncStream<Void>? { get }
+    /// The live nodes sharing this store (nil: this process alone), kept current while `changes` is followed.
+    var membership: ClusterMembership? { get }
     /// Audit records matching `query`, newest first.
     func auditRecords(_ query: AuditQuery) async throws -> AuditPage
     /// Audit records after sequence `after`, oldest first (export).
@@ -42,6 +44,7 @@ extension RegistryStore {
     }
     public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? { [] }
     public var changes: AsyncStream<Void>? { nil }
+    public var membership: ClusterMembership? { nil }
 }
 
 /// What a conditional append found.

@@ -55,13 +55,16 @@ public final class HealthCheckRunner: Sendable {
     let http: HTTPHealthProbe
     let https: HTTPHealthProbe
     let telemetry: any Telemetry
+    /// In a cluster: the live nodes, so this one probes only its share of the instances.
+    let membership: ClusterMembership?
     private let tracked = Mutex<[String: Tracked]>([:])
     private let statistics = Mutex<(probes: Int, lagSum: Double, lagMax: Double)>((0, 0, 0))
 
     public init(
         registry: Registry, configuration: HealthCheckConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger, telemetry: any Telemetry = NoTelemetry()
+        logger: Logger, telemetry: any Telemetry = NoTelemetry(), membership: ClusterMembership? = nil
     ) throws {
+        self.membership = membership
         self.telemetry = telemetry
         self.registry = registry
         self.configuration = configuration
@@ -145,11 +148,19 @@ public final class HealthCheckRunner: Sendable {
         let interval = Duration.milliseconds(Int64(max(1, configuration.interval) * 1000))
         var due = Heap<Due>()
         var lastSequence = UInt64.max
+        var lastMembers = UInt64.max
         while !Task.isCancelled {
             let snapshot = registry.snapshot
-            if snapshot.state.sequence != lastSequence {
+            let members = membership?.view.version ?? 0
+            if snapshot.state.sequence != lastSequence || members != lastMembers {
                 lastSequence = snapshot.state.sequence
-                for target in reconcile(Self.targets(snapshot.state)) {
+                lastMembers = members
+                var wanted = Self.targets(snapshot.state)
+                if let membership {
+                    // Rendezvous hashing over the live nodes: a node that joins or dies moves only its own share.
+                    wanted = wanted.filter { membership.owns($0.key) }
+                }
+                for target in reconcile(wanted) {
                     // Spread first probes over the interval by a hash of the instance, so thousands never fire together.
                     let offset = Double(abs(target.key.hashValue % 1000)) / 1000
                     due.insert(Due(at: ContinuousClock.now + interval * offset, key: target.key))

@@ -48,12 +48,20 @@ public actor PostgresRegistryStore: RegistryStore {
         /// whole state when it returns.
         public var logRetention: Duration
         public var connectTimeout: Duration
+        /// How often a node renews its row in `cairn_nodes` (folded into a catch-up read, so it costs no query).
+        public var heartbeatInterval: Duration
+        /// A node whose row was not renewed for this long (by the database's clock) is no longer live: its share of
+        /// the health checks moves to the others.
+        public var memberTimeout: Duration
         public init(
-            pollInterval: Duration = .milliseconds(500), logRetention: Duration = .seconds(3600), connectTimeout: Duration = .seconds(5)
+            pollInterval: Duration = .milliseconds(500), logRetention: Duration = .seconds(3600), connectTimeout: Duration = .seconds(5),
+            heartbeatInterval: Duration = .seconds(2), memberTimeout: Duration = .seconds(10)
         ) {
             self.pollInterval = pollInterval
             self.logRetention = logRetention
             self.connectTimeout = connectTimeout
+            self.heartbeatInterval = heartbeatInterval
+            self.memberTimeout = memberTimeout
         }
     }
 
@@ -72,6 +80,8 @@ public actor PostgresRegistryStore: RegistryStore {
     private var listener: Task<Void, Never>?
     public nonisolated let changes: AsyncStream<Void>?
     private let wake: AsyncStream<Void>.Continuation
+    public nonisolated let membership: ClusterMembership?
+    private var lastHeartbeat: ContinuousClock.Instant?
 
     /// Connects, creates or migrates the schema, and starts following other nodes' appends. Throws a
     /// `PostgresStoreError` that says what is wrong (unreachable, refused credentials, a newer schema).
@@ -102,6 +112,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.changes = stream
         self.wake = continuation
+        self.membership = ClusterMembership(node: node)
     }
 
     // MARK: Connections
@@ -321,6 +332,7 @@ public actor PostgresRegistryStore: RegistryStore {
                 revision = value
                 current = name
             }
+            membership?.update(databaseRevision: UInt64(clamping: revision))
             if let epoch, epoch != current { return .conflict(newer: nil) }
             if let expecting, !entries.isEmpty, revision != Int64(clamping: expecting) {
                 guard revision > Int64(clamping: expecting) else { return .conflict(newer: nil) }
@@ -331,6 +343,7 @@ public actor PostgresRegistryStore: RegistryStore {
             if let last = entries.map(\.sequence).max() {
                 let next = max(revision, Int64(clamping: last))
                 try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
+                membership?.update(databaseRevision: UInt64(clamping: next))
                 let payload = "\(current):\(next)"
                 try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
             }
@@ -408,28 +421,41 @@ public actor PostgresRegistryStore: RegistryStore {
     public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
         let epoch = self.epoch
         let node = self.node
-        return try await exclusive { connection in
-            var revision: Int64 = 0
-            var current = ""
-            var oldest: Int64?
-            for try await (value, name, first) in try await connection.query(
-                "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log) FROM cairn_clock WHERE id = 1", logger: logger
-            ).decode((Int64, String, Int64?).self) {
-                revision = value
-                current = name
-                oldest = first
+        let now = ContinuousClock.now
+        let beat = lastHeartbeat.map { now - $0 >= options.heartbeatInterval } ?? true
+        let timeout = Double(options.memberTimeout.components.seconds)
+        let cursor = Int64(clamping: sequence)
+        let (revision, current, oldest, live): (Int64, String, Int64?, String?) = try await exclusive { connection in
+            // One statement per look at the clock; every heartbeat interval it also renews this node's row and reads
+            // which nodes are live (by the database's clock).
+            let query: PostgresQuery =
+                beat
+                ? """
+                WITH beat AS (INSERT INTO cairn_nodes (id, revision) VALUES (\(node), \(cursor))
+                    ON CONFLICT (id) DO UPDATE SET seen = now(), revision = excluded.revision RETURNING id)
+                SELECT c.revision, c.epoch, (SELECT min(seq) FROM cairn_change_log),
+                    (SELECT string_agg(id, ' ') FROM cairn_nodes WHERE seen > now() - make_interval(secs => \(timeout))
+                        AND id NOT IN (SELECT id FROM beat))
+                FROM cairn_clock c WHERE c.id = 1
+                """
+                : "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log), NULL::text FROM cairn_clock WHERE id = 1"
+            var row: (Int64, String, Int64?, String?) = (0, "", nil, nil)
+            for try await value in try await connection.query(query, logger: logger).decode((Int64, String, Int64?, String?).self) {
+                row = value
             }
-            let cursor = Int64(clamping: sequence)
-            if let epoch, epoch != current { return nil }
-            if revision == cursor { return [] }
-            if revision < cursor { return nil }
-            // Entries up to `cursor` may be pruned; the next one must still be there.
-            guard let oldest, oldest <= cursor + 1 else { return nil }
-            let newer = try await Self.entries(after: cursor, connection, logger)
-            try await connection.query(
-                "UPDATE cairn_nodes SET seen = now(), revision = \(revision) WHERE id = \(node)", logger: logger)
-            return newer
+            return row
         }
+        membership?.update(databaseRevision: UInt64(clamping: revision))
+        if beat {
+            lastHeartbeat = now
+            membership?.update(live: (live ?? "").split(separator: " ").map(String.init))
+        }
+        if let epoch, epoch != current { return nil }
+        if revision == cursor { return [] }
+        if revision < cursor { return nil }
+        // Entries up to `cursor` may be pruned; the next one must still be there.
+        guard let oldest, oldest <= cursor + 1 else { return nil }
+        return try await exclusive { connection in try await Self.entries(after: cursor, connection, logger) }
     }
 
     public func auditRecords(_ query: AuditQuery) async throws -> AuditPage {

@@ -76,7 +76,8 @@ public struct CairnServer: Sendable {
         MetricsRoute.add(to: router, telemetry: telemetry, api: api)
         var health: HealthCheckRunner?
         if configuration.health.enabled {
-            let runner = try HealthCheckRunner(registry: registry, configuration: healthConfiguration, logger: logger, telemetry: telemetry)
+            let runner = try HealthCheckRunner(
+                registry: registry, configuration: healthConfiguration, logger: logger, telemetry: telemetry, membership: store.membership)
             ProbeHistoryRoute.add(to: router, runner: runner, api: api)
             health = runner
         }

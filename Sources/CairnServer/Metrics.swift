@@ -123,7 +123,7 @@ final class PrometheusTelemetry: Telemetry {
 
     /// The exposition: the collectors, then what is read from the snapshot at scrape time (instances by namespace
     /// and health, throttled requests, the change-log sequence).
-    func render(state: RegistryState, throttledRequests: Int) -> [UInt8] {
+    func render(state: RegistryState, throttledRequests: Int, membership: ClusterMembership.View? = nil) -> [UInt8] {
         var out = registry.emitToBuffer()
         var text = "# HELP cairn_instances Registered instances by namespace and reported health\n# TYPE cairn_instances gauge\n"
         var counts: [String: [String: Int]] = [:]
@@ -146,6 +146,15 @@ final class PrometheusTelemetry: Telemetry {
         text += "cairn_throttled_requests_total \(throttledRequests)\n"
         text += "# HELP cairn_change_log_sequence The change log's sequence number\n# TYPE cairn_change_log_sequence gauge\n"
         text += "cairn_change_log_sequence \(state.sequence)\n"
+        if let membership {
+            let lag = membership.databaseRevision > state.sequence ? membership.databaseRevision - state.sequence : 0
+            text += "# HELP cairn_cluster_database_revision The cluster database's revision when this node last read it\n"
+            text += "# TYPE cairn_cluster_database_revision gauge\ncairn_cluster_database_revision \(membership.databaseRevision)\n"
+            text += "# HELP cairn_cluster_lag_revisions Changes in the database this node has not applied yet\n"
+            text += "# TYPE cairn_cluster_lag_revisions gauge\ncairn_cluster_lag_revisions \(lag)\n"
+            text += "# HELP cairn_cluster_live_nodes Nodes whose heartbeat the database saw within the member timeout\n"
+            text += "# TYPE cairn_cluster_live_nodes gauge\ncairn_cluster_live_nodes \(membership.live.count)\n"
+        }
         out += Array(text.utf8)
         return out
     }
@@ -161,7 +170,8 @@ enum MetricsRoute {
     /// bind the API to a trusted network or put the scrape behind a proxy if the figures are sensitive.
     static func add(to router: Router<CairnRequestContext>, telemetry: PrometheusTelemetry, api: CloudMapAPI) {
         router.get("/metrics") { _, _ -> Response in
-            let body = telemetry.render(state: api.registry.snapshot.state, throttledRequests: api.throttle.refusedCount)
+            let body = telemetry.render(
+                state: api.registry.snapshot.state, throttledRequests: api.throttle.refusedCount, membership: api.registry.membership?.view)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -99,7 +99,8 @@ def test_a_registration_on_one_node_is_discovered_and_answered_in_dns_on_the_oth
         NamespaceName="orders.cluster.internal", ServiceName="api")["InstancesRevision"] for n in (a, b, c)}
     assert len(set(revisions.values())) == 1, revisions
     status, text = readyz(b)
-    assert status == 200, text
+    assert status == 200 and "lag=" in text, text
+    until(lambda: "nodes=3" in readyz(c)[1], "c counts three live nodes")
 
 
 def test_conflicting_writes_from_two_nodes_have_exactly_one_winner_each(cluster):
@@ -335,3 +336,44 @@ def test_a_sqlite_registry_moves_into_a_cluster_with_export_and_import():
             b.kill()
     finally:
         single.kill()
+
+
+def checked(server):
+    with urllib.request.urlopen(server.endpoint + "/cairn/v1/health-checker", timeout=10) as r:
+        return json.loads(r.read())["Instances"]
+
+
+def test_active_health_checks_are_divided_among_live_nodes_and_taken_over_when_one_dies():
+    from health_targets import SwitchableHTTP
+
+    url = fresh_database()
+    target = SwitchableHTTP()
+    args = ["--health-interval", "1", "--health-allow-loopback"]
+    a = CairnProcess(extra_args=["--store", url, *args]).start()
+    b = CairnProcess(extra_args=["--store", url, *args]).start()
+    try:
+        sa = client_for(a.endpoint, REGION)
+        ns = http_namespace(sa, "probed")
+        svc = sa.create_service(Name="web", NamespaceId=ns, HealthCheckConfig={"Type": "HTTP", "ResourcePath": "/", "FailureThreshold": 1})["Service"]["Id"]
+        count = 40
+        for i in range(count):
+            sa.register_instance(ServiceId=svc, InstanceId=f"i-{i}",
+                                 Attributes={"AWS_INSTANCE_IPV4": "127.0.0.1", "AWS_INSTANCE_PORT": str(target.port)})
+        for n in (a, b):
+            until(lambda: "nodes=2" in readyz(n)[1], "both nodes see two live nodes")
+        # Each instance is probed by exactly one node; both nodes have a share.
+        until(lambda: checked(a) + checked(b) == count and checked(a) > 0 and checked(b) > 0, "the checks divided between a and b")
+        with urllib.request.urlopen(a.endpoint + "/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        assert "cairn_cluster_live_nodes 2" in metrics and "cairn_cluster_lag_revisions" in metrics
+
+        b.kill()
+        # Within the member timeout (10 s by the database's clock) plus a heartbeat, a takes over b's share.
+        until(lambda: checked(a) == count, "a checks every instance after b died", limit=60)
+        target.status = 500
+        until(lambda: set(sa.get_instances_health_status(ServiceId=svc)["Status"].values()) == {"UNHEALTHY"},
+              "every instance reported unhealthy by the surviving node", limit=60)
+    finally:
+        a.kill()
+        b.kill()
+        target.close()
