@@ -278,8 +278,23 @@ public final class Registry: Sendable {
     private func process(_ batch: [Pending], state: inout RegistryState, ids: inout IdentifierGenerator) async -> Int {
         guard !batch.isEmpty else { return 0 }
         var attempt = 0
+        let shared = store.changes != nil
         while true {
             attempt += 1
+            if shared {
+                // Another node's writes come first: lock the log's end, catch up, then decide against that state.
+                do {
+                    guard let newer = try await store.lockForWrite(after: state.sequence) else {
+                        await adopt(nil, into: &state)
+                        if attempt < Self.maxAttempts { continue }
+                        throw CairnError(.serviceUnavailable, "The registry could not catch up with the store; nothing was changed. Retry.")
+                    }
+                    if !newer.isEmpty { await adopt(newer, into: &state) }
+                } catch {
+                    refuse(batch, because: error)
+                    return 0
+                }
+            }
             let before = state
             let now = clock()
             var entries: [ChangeLogEntry] = []
@@ -311,6 +326,7 @@ public final class Registry: Sendable {
                 state.apply(pruning)
                 entries.append(pruning)
             }
+            if entries.isEmpty && audit.isEmpty { await store.abandonWrite() }
             if !entries.isEmpty || !audit.isEmpty {
                 do {
                     let started = ContinuousClock.now
@@ -347,6 +363,16 @@ public final class Registry: Sendable {
             }
             return entries.count
         }
+    }
+
+    /// Answers every caller of a batch that could not be stored with the reason, and marks the store unready.
+    private func refuse(_ batch: [Pending], because error: any Error) {
+        logger.error("store write failed; the batch is refused", metadata: ["error": "\(error)"])
+        storeProblem.withLock { $0.problem = "\(error)" }
+        let failure =
+            (error as? CairnError)
+            ?? CairnError(.serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
+        for item in batch { item.reply?.resume(returning: .failure(failure)) }
     }
 
     /// Applies what other writers appended since the state's sequence.

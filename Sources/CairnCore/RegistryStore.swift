@@ -19,6 +19,12 @@ public protocol RegistryStore: Sendable {
     var changes: AsyncStream<Void>? { get }
     /// The live nodes sharing this store (nil: this process alone), kept current while `changes` is followed.
     var membership: ClusterMembership? { get }
+    /// A store other writers share: takes the write lock (held until the next `append` or `abandonWrite`) and
+    /// returns what the others appended after `sequence`, so the batch is decided against the newest state and
+    /// cannot conflict; nil (lock not taken) when the caller must reload the whole state first.
+    func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]?
+    /// Gives the lock `lockForWrite` took back without writing.
+    func abandonWrite() async
     /// Audit records matching `query`, newest first.
     func auditRecords(_ query: AuditQuery) async throws -> AuditPage
     /// Audit records after sequence `after`, oldest first (export).
@@ -45,6 +51,8 @@ extension RegistryStore {
     public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? { [] }
     public var changes: AsyncStream<Void>? { nil }
     public var membership: ClusterMembership? { nil }
+    public func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]? { [] }
+    public func abandonWrite() async {}
 }
 
 /// What a conditional append found.

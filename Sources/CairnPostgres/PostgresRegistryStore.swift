@@ -132,26 +132,119 @@ public actor PostgresRegistryStore: RegistryStore {
     /// drops the connection (the next call connects again), so a database that comes back is used again.
     @discardableResult
     private func exclusive<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        if busy { await withCheckedContinuation { waiting.append($0) } }
-        busy = true
-        defer {
-            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
-        }
-        let connection: PostgresConnection
-        if let open = self.connection, !open.isClosed {
-            connection = open
-        } else {
-            connection = try await connect()
-            self.connection = connection
-        }
+        await acquire()
+        defer { release() }
+        let connection = try await openConnection()
         do {
             return try await body(connection)
         } catch {
-            if !(error is PostgresStoreError) || connection.isClosed {
-                self.connection = nil
-                try? await connection.close()
+            throw await failed(connection, error)
+        }
+    }
+
+    /// Takes the connection for this caller alone (callers queue in arrival order).
+    private func acquire() async {
+        if busy { await withCheckedContinuation { waiting.append($0) } }
+        busy = true
+    }
+
+    private func release() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+    }
+
+    private func openConnection() async throws -> PostgresConnection {
+        if let open = self.connection, !open.isClosed { return open }
+        let connection = try await connect()
+        self.connection = connection
+        return connection
+    }
+
+    /// Drops a connection that failed (the next call connects again) and says what went wrong.
+    private func failed(_ connection: PostgresConnection, _ error: any Error) async -> any Error {
+        if !(error is PostgresStoreError) || connection.isClosed {
+            if self.connection === connection { self.connection = nil }
+            try? await connection.close()
+        }
+        return error is PostgresStoreError || error is CairnError || error is StoreDamage
+            ? error : PostgresStoreError(PostgresStoreError.describe(error))
+    }
+
+    /// The write transaction `lockForWrite` opened: it holds the connection, and the clock's row lock, until the
+    /// writer's `append` commits it or `abandonWrite` rolls it back.
+    private var locked: (connection: PostgresConnection, revision: Int64, epoch: String)?
+
+    public func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
+        await acquire()
+        var connection: PostgresConnection?
+        do {
+            let open = try await openConnection()
+            connection = open
+            try await open.query("BEGIN", logger: logger)
+            var revision: Int64 = 0
+            var current = ""
+            for try await (value, name) in try await open.query(
+                "SELECT revision, epoch FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger
+            ).decode((Int64, String).self) {
+                revision = value
+                current = name
             }
-            throw error is PostgresStoreError || error is CairnError ? error : PostgresStoreError(PostgresStoreError.describe(error))
+            membership?.update(databaseRevision: UInt64(clamping: revision))
+            let cursor = Int64(clamping: sequence)
+            var newer: [ChangeLogEntry]? = []
+            if let epoch, epoch != current {
+                newer = nil
+            } else if revision < cursor {
+                newer = nil
+            } else if revision > cursor {
+                let found = try await Self.entries(after: cursor, open, logger)
+                // Whole and contiguous, or the log was pruned past this node: then it reloads.
+                newer = found.first?.sequence == sequence + 1 && Int64(found.count) == revision - cursor ? found : nil
+            }
+            guard let newer else {
+                _ = try? await open.query("ROLLBACK", logger: logger)
+                release()
+                return nil
+            }
+            locked = (open, revision, current)
+            return newer
+        } catch {
+            if let connection { _ = try? await connection.query("ROLLBACK", logger: logger) }
+            let reported = connection.map { _ in error } ?? error
+            let wrapped = connection == nil ? reported : await failed(connection!, reported)
+            release()
+            throw wrapped
+        }
+    }
+
+    public func abandonWrite() async {
+        guard let held = locked else { return }
+        locked = nil
+        _ = try? await held.connection.query("ROLLBACK", logger: logger)
+        release()
+    }
+
+    /// Writes and commits inside the transaction `lockForWrite` opened: the clock is locked, nothing can conflict.
+    private func commitLocked(
+        _ held: (connection: PostgresConnection, revision: Int64, epoch: String), _ entries: [ChangeLogEntry], _ audit: [AuditEntry]
+    ) async throws -> AppendOutcome {
+        locked = nil
+        defer { release() }
+        let connection = held.connection
+        do {
+            try await Self.insert(entries, connection, logger)
+            try await Self.insertAudit(audit, connection, logger)
+            if let last = entries.map(\.sequence).max() {
+                let next = max(held.revision, Int64(clamping: last))
+                try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
+                membership?.update(databaseRevision: UInt64(clamping: next))
+                let payload = "\(held.epoch):\(next)"
+                try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return .committed
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw await failed(connection, error)
         }
     }
 
@@ -322,6 +415,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     private func write(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64?) async throws -> AppendOutcome {
+        if let held = locked { return try await commitLocked(held, entries, audit) }
         let epoch = self.epoch
         return try await transaction { connection in
             var revision: Int64 = 0

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Cluster mode in one run, on a throwaway PostgreSQL (scripts/postgres.sh) and release builds:
+#  1. propagation: a registration acknowledged by node A, seen on node B through DiscoverInstances and through DNS
+#     (p50/p99 over 300 registrations);
+#  2. durable RegisterInstance/s at 64 connections with 1 node and with 3 nodes, beside pgbench running the SQL one
+#     write costs (lock the clock, a change-log row, an audit row, advance the clock, NOTIFY) at 64 clients;
+#  3. idle database load: transactions and statements per second per node, 3 idle nodes;
+#  4. cold start of a node with COLD instances (default 100,000) in the database: seconds to /readyz and to an answer.
+# Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N to change the cold-start size)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:-10}
+COLD=${COLD:-100000}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+[ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn >/dev/null
+source bench/lib.sh
+bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pg_started=$(scripts/postgres.sh)
+pg_dir=${pg_started%% *}
+base=${pg_started#* }
+trap 'cleanup; scripts/postgres.sh stop "$pg_dir"' EXIT
+psql_() { PGPASSWORD=cairn "$bindir/psql" "$1" -Atqc "$2"; }
+newdb() { local name="b_$(date +%s%N | tail -c 9)_$RANDOM"; psql_ "$base" "CREATE DATABASE $name" >/dev/null; echo "${base%/*}/$name"; }
+cat >"$work/config.yaml" <<YAML
+limits: {instancesPerNamespace: 1000000, instancesPerService: 1000000}
+YAML
+start_node() { # url -> "port dns_port pid" (the caller adds pid to bench_pids: this runs in a subshell)
+  local port; port=$(free_port)
+  local dns; dns=$(free_port)
+  .build/release/cairn serve --dev --no-throttling --store "$1" --port "$port" --dns-port "$dns" --health-interval 3600 \
+    --config "$work/config.yaml" --data-dir "$work/d-$port" --log-level warning >"$work/node-$port.log" 2>&1 &
+  local pid=$!
+  wait_for_tcp "$port"
+  echo "$port $dns $pid"
+}
+measure() { # url script service conns -> "rps p99_ms non2xx"
+  local out
+  out=$(BENCH_SERVICE="$3" wrk -t2 -c"$4" -d"${SECONDS_EACH}s" --latency -s "$2" "$1")
+  awk '/Requests\/sec/ {r=$2} $1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v} /Non-2xx/ {b=$5} END {printf "%s %s %s\n", r, (p==""?0:p), (b==""?0:b)}' <<<"$out"
+}
+
+echo "== 1. propagation, node A -> node B"
+url=$(newdb)
+read -r pa da pid < <(start_node "$url"); bench_pids+=("$pid")
+read -r pb db pid < <(start_node "$url"); bench_pids+=("$pid")
+python3 bench/cluster_propagation.py "http://127.0.0.1:$pa" "http://127.0.0.1:$pb" "$db" 300
+
+echo "== 2. durable RegisterInstance at 64 connections"
+url=$(newdb)
+read -r p1 _ pid < <(start_node "$url"); bench_pids+=("$pid")
+service=$(python3 bench/load.py "http://127.0.0.1:$p1" 10)
+read -r one_rps one_p99 one_bad < <(measure "http://127.0.0.1:$p1/" bench/register.lua "$service" 64)
+read -r p2 _ pid < <(start_node "$url"); bench_pids+=("$pid")
+read -r p3 _ pid < <(start_node "$url"); bench_pids+=("$pid")
+sleep 1
+measures=()
+for p in "$p1" "$p2" "$p3"; do
+  (measure "http://127.0.0.1:$p/" bench/register.lua "$service" 21 >"$work/three-$p") &
+  measures+=($!)
+done
+wait "${measures[@]}"
+three_rps=$(cat "$work"/three-* | awk '{s+=$1} END {print s}')
+three_p99=$(cat "$work"/three-* | awk '{if ($2>m) m=$2} END {print m}')
+three_bad=$(cat "$work"/three-* | awk '{s+=$3} END {print s}')
+pgdb=$(newdb)
+.build/release/cairn serve --dev --store "$pgdb" --port 0 --no-dns --log-level warning >"$work/schema.log" 2>&1 &
+schema_pid=$!; sleep 3; kill "$schema_pid"; wait "$schema_pid" 2>/dev/null || true
+entry=$(python3 -c "print('\\\\x' + ('7b22' + '61'*380 + '227d'))")
+cat >"$work/write.sql" <<SQL
+BEGIN;
+SELECT revision FROM cairn_clock WHERE id = 1 FOR UPDATE;
+INSERT INTO cairn_change_log (seq, time, entry) SELECT revision + 1, 0, '$entry'::bytea FROM cairn_clock WHERE id = 1;
+INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash)
+  SELECT coalesce(max(seq), 0) + 1, 0, 'RegisterInstance', ' bench dev ', ' arn ', '$entry'::bytea, 'h' FROM cairn_audit_log;
+UPDATE cairn_clock SET revision = revision + 1 WHERE id = 1;
+SELECT pg_notify('cairn_changes', 'bench');
+COMMIT;
+SQL
+pgb=$(PGPASSWORD=cairn "$bindir/pgbench" -n -c 64 -j 2 -T "$SECONDS_EACH" -f "$work/write.sql" -r "$pgdb" 2>&1)
+pg_tps=$(awk '/^tps =/ {print $3}' <<<"$pgb")
+pg_lat=$(awk '/latency average/ {print $4}' <<<"$pgb")
+printf 'RegisterInstance/s, 1 node, 64 conns: %.0f (p99 %.1f ms, non-2xx %s)\n' "$one_rps" "$one_p99" "$one_bad"
+printf 'RegisterInstance/s, 3 nodes, 3x21 conns: %.0f (worst p99 %.1f ms, non-2xx %s)\n' "$three_rps" "$three_p99" "$three_bad"
+printf 'pgbench, the SQL of one write, 64 clients: %.0f tps (mean latency %s ms)\n' "$pg_tps" "$pg_lat"
+printf 'ratio to pgbench: 1 node %s, 3 nodes %s; 3 nodes / 1 node %s\n' "$(ratio "$one_rps" "$pg_tps")" "$(ratio "$three_rps" "$pg_tps")" "$(ratio "$three_rps" "$one_rps")"
+
+echo "== 3. idle database load, 3 idle nodes"
+sleep 3
+db=${url##*/}
+stat() { psql_ "$base" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
+before=$(stat); sleep "$SECONDS_EACH"; after=$(stat)
+python3 -c "import sys; d=(int(sys.argv[2])-int(sys.argv[1]))/float(sys.argv[3])/3; print(f'transactions per second per idle node: {d:.2f}')" "$before" "$after" "$SECONDS_EACH"
+kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=()
+
+echo "== 4. cold start with $COLD instances"
+url=$(newdb)
+read -r pc _ pid < <(start_node "$url"); bench_pids+=("$pid")
+python3 bench/register_load.py "http://127.0.0.1:$pc" "$COLD" 32 >/dev/null
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+python3 bench/cluster_coldstart.py "$url" "$work/config.yaml"
