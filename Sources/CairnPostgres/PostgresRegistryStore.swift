@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The cluster store: one PostgreSQL database that any number of Cairn nodes share. The change log is numbered by
 /// one clock row: every writing transaction locks it (`SELECT … FOR UPDATE`) first, so appends are serialised in
@@ -48,6 +49,9 @@ public actor PostgresRegistryStore: RegistryStore {
         /// whole state when it returns.
         public var logRetention: Duration
         public var connectTimeout: Duration
+        /// Longest a call to the database may take before its connection is closed and the call fails: a primary
+        /// that died behind a proxy can leave a socket that never answers (and never errors).
+        public var statementTimeout: Duration = .seconds(10)
         /// How often a node renews its row in `cairn_nodes` (folded into a catch-up read, so it costs no query).
         public var heartbeatInterval: Duration
         /// A node whose row was not renewed for this long (by the database's clock) is no longer live: its share of
@@ -117,12 +121,38 @@ public actor PostgresRegistryStore: RegistryStore {
 
     // MARK: Connections
 
+    /// Connects, authenticates and starts a session within `timeout` as a whole: a proxy can accept the TCP
+    /// connection for a server that never answers the start-up (NIO's connect timeout covers only the TCP part).
+    static func connect(_ location: PostgresLocation, id: Int, timeout: Duration, logger: Logger) async throws -> PostgresConnection {
+        let configuration = try location.configuration(timeout: timeout)
+        // Not a task group: it would wait for a connect that ignores cancellation. A late connection is closed.
+        let waiter = Waiter<CheckedContinuation<PostgresConnection, any Error>>()
+        return try await withCheckedThrowingContinuation { continuation in
+            waiter.set(continuation)
+            Task {
+                do {
+                    let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+                    if let waiting = waiter.take() {
+                        waiting.resume(returning: connection)
+                    } else {
+                        try? await connection.close()
+                    }
+                } catch {
+                    waiter.take()?.resume(throwing: error)
+                }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                waiter.take()?.resume(throwing: PostgresStoreError("no answer within \(timeout)"))
+            }
+        }
+    }
+
     private func connect() async throws -> PostgresConnection {
         let id = nextConnectionID
         nextConnectionID += 1
         do {
-            return try await PostgresConnection.connect(
-                configuration: try location.configuration(timeout: options.connectTimeout), id: id, logger: logger)
+            return try await Self.connect(location, id: id, timeout: options.connectTimeout, logger: logger)
         } catch {
             throw PostgresStoreError("cannot connect to PostgreSQL at \(location.redacted): \(PostgresStoreError.describe(error))")
         }
@@ -136,9 +166,42 @@ public actor PostgresRegistryStore: RegistryStore {
         defer { release() }
         let connection = try await openConnection()
         do {
-            return try await body(connection)
+            return try await bounded(connection) { try await body(connection) }
         } catch {
             throw await failed(connection, error)
+        }
+    }
+
+    /// Runs `body` on `connection`; past the statement deadline the connection is closed, so the call fails instead
+    /// of waiting forever on a socket nobody answers.
+    private func bounded<T: Sendable>(_ connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
+        let watchdog = Self.watch(connection, options.statementTimeout, logger)
+        defer { watchdog.cancel() }
+        return try await body()
+    }
+
+    /// Closes `connection` after `deadline` unless cancelled first.
+    static func watch(_ connection: PostgresConnection, _ deadline: Duration, _ logger: Logger) -> Task<Void, any Error> {
+        Task {
+            try await Task.sleep(for: deadline)
+            logger.warning("a PostgreSQL call took longer than \(deadline); closing its connection")
+            try? await connection.close()
+        }
+    }
+
+    /// Whether `operation` finished within `limit` (without waiting for an operation that hangs).
+    static func within(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> Void) async -> Bool {
+        let waiter = Waiter<CheckedContinuation<Bool, Never>>()
+        return await withCheckedContinuation { continuation in
+            waiter.set(continuation)
+            Task {
+                let ok = (try? await operation()) != nil
+                waiter.take()?.resume(returning: ok)
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                waiter.take()?.resume(returning: false)
+            }
         }
     }
 
@@ -179,6 +242,8 @@ public actor PostgresRegistryStore: RegistryStore {
         do {
             let open = try await openConnection()
             connection = open
+            let watchdog = Self.watch(open, options.statementTimeout, logger)
+            defer { watchdog.cancel() }
             try await open.query("BEGIN", logger: logger)
             var revision: Int64 = 0
             var current = ""
@@ -230,6 +295,8 @@ public actor PostgresRegistryStore: RegistryStore {
         locked = nil
         defer { release() }
         let connection = held.connection
+        let watchdog = Self.watch(connection, options.statementTimeout, logger)
+        defer { watchdog.cancel() }
         do {
             try await Self.insert(entries, connection, logger)
             try await Self.insertAudit(audit, connection, logger)
@@ -342,10 +409,24 @@ public actor PostgresRegistryStore: RegistryStore {
                     while !Task.isCancelled {
                         id += 1
                         do {
-                            let connection = try await PostgresConnection.connect(
-                                configuration: try location.configuration(timeout: options.connectTimeout), id: id, logger: logger)
+                            let connection = try await Self.connect(location, id: id, timeout: options.connectTimeout, logger: logger)
                             // After any (re)connect the node catches up: notifications sent meanwhile are lost.
                             wake.yield()
+                            // A LISTEN socket to a dead server may never error: ask it something now and then.
+                            let liveness = Task {
+                                while !Task.isCancelled {
+                                    try await Task.sleep(for: .seconds(10))
+                                    let alive = await Self.within(options.statementTimeout) {
+                                        try await connection.query("SELECT 1", logger: logger)
+                                    }
+                                    if !alive {
+                                        logger.warning("the LISTEN connection to PostgreSQL stopped answering; reconnecting")
+                                        try? await connection.close()
+                                        return
+                                    }
+                                }
+                            }
+                            defer { liveness.cancel() }
                             do {
                                 try await connection.listen(on: Self.channel) { notifications in
                                     for try await _ in notifications {
@@ -529,13 +610,23 @@ public actor PostgresRegistryStore: RegistryStore {
                     ON CONFLICT (id) DO UPDATE SET seen = now(), revision = excluded.revision RETURNING id)
                 SELECT c.revision, c.epoch, (SELECT min(seq) FROM cairn_change_log),
                     (SELECT string_agg(id, ' ') FROM cairn_nodes WHERE seen > now() - make_interval(secs => \(timeout))
-                        AND id NOT IN (SELECT id FROM beat))
+                        AND id NOT IN (SELECT id FROM beat)), pg_is_in_recovery()
                 FROM cairn_clock c WHERE c.id = 1
                 """
-                : "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log), NULL::text FROM cairn_clock WHERE id = 1"
+                : "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log), NULL::text, pg_is_in_recovery() FROM cairn_clock WHERE id = 1"
             var row: (Int64, String, Int64?, String?) = (0, "", nil, nil)
-            for try await value in try await connection.query(query, logger: logger).decode((Int64, String, Int64?, String?).self) {
-                row = value
+            var standby = false
+            for try await (revision, epoch, oldest, live, recovering) in try await connection.query(query, logger: logger).decode(
+                (Int64, String, Int64?, String?, Bool).self)
+            {
+                row = (revision, epoch, oldest, live)
+                standby = recovering
+            }
+            // A proxy in the middle of a failover can hand this connection to a server that is not (or no longer) the
+            // primary; its log may be behind. Drop it: the next call connects again, through the proxy, to the primary.
+            if standby {
+                try? await connection.close()
+                throw PostgresStoreError("connected to a PostgreSQL standby, not the primary; reconnecting")
             }
             return row
         }
@@ -701,4 +792,11 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
         }
         return "\(error)"
     }
+}
+
+/// A continuation that exactly one of several racing tasks resumes.
+final class Waiter<Value: Sendable>: Sendable {
+    private let slot = Mutex<Value?>(nil)
+    func set(_ value: Value) { slot.withLock { $0 = value } }
+    func take() -> Value? { slot.withLock { $0.take() } }
 }
