@@ -222,10 +222,12 @@ def test_two_thousand_instances_at_one_second(server, sd, name):
         calls = []
         # Probing goes on, every instance again and again, while the API answers. No rate is asserted (a slow
         # machine is not a defect); the figure is printed, and bench/health.sh measures it.
-        while checker()["Probes"] - before["Probes"] < 2 * 2000 and time.time() - t0 < 120:
+        while True:  # at least one call, however fast the probes count up
             c0 = time.time()
             sd.discover_instances_revision(NamespaceName=name, ServiceName="web")
             calls.append(time.time() - c0)
+            if checker()["Probes"] - before["Probes"] >= 2 * 2000 or time.time() - t0 >= 120:
+                break
         after, elapsed = checker(), time.time() - t0
         rate = (after["Probes"] - before["Probes"]) / elapsed
         print(f"\n2,000 instances at 1 s: {rate:.0f} probes/s started (about 2,000 scheduled plus other tests' instances), "
