@@ -12,7 +12,9 @@ need=()
 command -v patroni >/dev/null || need+=(patroni)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v haproxy >/dev/null || need+=(haproxy)
-[ ${#need[@]} -eq 0 ] || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }
+export DEBIAN_FRONTEND=noninteractive
+[ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
+  || { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }
 [ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn >/dev/null
 source bench/lib.sh
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -113,7 +115,7 @@ ports=()
 for n in 1 2 3; do
   p=$(free_port)
   .build/release/cairn serve --dev --no-throttling --store "$url" --port "$p" --no-dns --health-interval 3600 \
-    --config "$dir/cairn.yaml" --data-dir "$dir/cairn-$n" --log-level warning >"$dir/cairn-$n.log" 2>&1 &
+    --config "$dir/cairn.yaml" --data-dir "$dir/cairn-$n" --log-level "${CAIRN_LOG_LEVEL:-warning}" >"$dir/cairn-$n.log" 2>&1 &
   bench_pids+=($!)
   wait_for_tcp "$p"
   ports+=("$p")

@@ -102,3 +102,13 @@ for event, at in sorted(marks.items(), key=lambda kv: kv[1]):
 print(f"reads: {reads[0]} answered, {len(failed_reads)} failed (must be 0)")
 for entry in failed_reads[:5]:
     print("  failed read:", entry)
+import urllib.request  # noqa: E402
+
+last = marks.get("kill") or max(marks.values(), default=0)
+for p in ports:
+    late = sum(1 for t, i in acknowledged if t > last and f"-{p}-" in i)
+    try:
+        ready = urllib.request.urlopen(f"http://127.0.0.1:{p}/readyz", timeout=5).read().decode().strip()
+    except Exception as e:  # an unready node answers 503 with its reason
+        ready = (e.read().decode().strip() if hasattr(e, "read") else str(e))[:200]
+    print(f"node :{p}: {late} writes acknowledged after the last event; /readyz: {ready}")

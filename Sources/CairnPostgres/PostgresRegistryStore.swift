@@ -161,32 +161,46 @@ public actor PostgresRegistryStore: RegistryStore {
     /// Runs `body` with the connection to itself, in arrival order, connecting first if there is none. A failure
     /// drops the connection (the next call connects again), so a database that comes back is used again.
     @discardableResult
-    private func exclusive<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    private func exclusive<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         await acquire()
         defer { release() }
         let connection = try await openConnection()
         do {
             return try await bounded(connection) { try await body(connection) }
         } catch {
-            throw await failed(connection, error)
+            throw failed(connection, error)
         }
     }
 
-    /// Runs `body` on `connection`; past the statement deadline the connection is closed, so the call fails instead
-    /// of waiting forever on a socket nobody answers.
-    private func bounded<T: Sendable>(_ connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
-        let watchdog = Self.watch(connection, options.statementTimeout, logger)
-        defer { watchdog.cancel() }
-        return try await body()
-    }
-
-    /// Closes `connection` after `deadline` unless cancelled first.
-    static func watch(_ connection: PostgresConnection, _ deadline: Duration, _ logger: Logger) -> Task<Void, any Error> {
-        Task {
-            try await Task.sleep(for: deadline)
-            logger.warning("a PostgreSQL call took longer than \(deadline); closing its connection")
-            try? await connection.close()
+    /// Runs `body` on `connection` and gives up at the statement deadline, closing the connection; the caller never
+    /// waits on the connection to fail its own query. It may not: postgres-nio sends a query with `channel.write(_,
+    /// promise: nil)`, so a query sent as the channel closes (a server error tearing it down, say) is dropped with
+    /// its promise and never answered. Seen after `kill -9` of the primary's postmaster: a ROLLBACK sent after the
+    /// server's FATAL error waited forever and stopped every write of the node (bench/failover.sh).
+    private func bounded<T: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    {
+        let deadline = options.statementTimeout
+        let logger = self.logger
+        let timer = Waiter<Task<Void, Never>>()
+        let result: Result<T, any Error> = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+            let outcome = Waiter<CheckedContinuation<Result<T, any Error>, Never>>()
+            outcome.set(continuation)
+            timer.set(
+                Task {
+                    guard (try? await Task.sleep(for: deadline)) != nil, let waiting = outcome.take() else { return }
+                    logger.warning("a PostgreSQL call took longer than \(deadline); closing its connection")
+                    Task { try? await connection.close() }
+                    waiting.resume(returning: .failure(PostgresStoreError("PostgreSQL did not answer within \(deadline)")))
+                })
+            Task {
+                let value: Result<T, any Error>
+                do { value = .success(try await body()) } catch { value = .failure(error) }
+                timer.take()?.cancel()
+                outcome.take()?.resume(returning: value)
+            }
         }
+        return try result.get()
     }
 
     /// Whether `operation` finished within `limit` (without waiting for an operation that hangs).
@@ -222,14 +236,30 @@ public actor PostgresRegistryStore: RegistryStore {
         return connection
     }
 
-    /// Drops a connection that failed (the next call connects again) and says what went wrong.
-    private func failed(_ connection: PostgresConnection, _ error: any Error) async -> any Error {
-        if !(error is PostgresStoreError) || connection.isClosed {
-            if self.connection === connection { self.connection = nil }
-            try? await connection.close()
-        }
+    /// Drops a connection that failed (the next call connects again; the server rolls back what it had open) and
+    /// says what went wrong. Always dropped: after an error its state (a half-read row stream, a transaction) is
+    /// not worth trusting, and a reconnect is cheap next to a wrong answer.
+    private func failed(_ connection: PostgresConnection, _ error: any Error) -> any Error {
+        drop(connection)
         return error is PostgresStoreError || error is CairnError || error is StoreDamage
             ? error : PostgresStoreError(PostgresStoreError.describe(error))
+    }
+
+    /// Forgets `connection` and closes it without waiting: a close, like any query, can wait forever on a dying one.
+    private func drop(_ connection: PostgresConnection) {
+        if self.connection === connection { self.connection = nil }
+        Task { try? await connection.close() }
+    }
+
+    /// Ends a transaction that failed or is abandoned: ROLLBACK within the statement deadline, else the connection is
+    /// dropped (the server rolls back a transaction whose connection ended). A query sent on a connection that a
+    /// server error is tearing down can wait forever in postgres-nio: seen after `kill -9` of the primary's postmaster,
+    /// where it stopped every write of the node (bench/failover.sh).
+    private func rollback(_ connection: PostgresConnection) async {
+        guard !connection.isClosed else { return drop(connection) }
+        let logger = self.logger
+        let rolledBack = await Self.within(options.statementTimeout) { try await connection.query("ROLLBACK", logger: logger) }
+        if !rolledBack { drop(connection) }
     }
 
     /// The write transaction `lockForWrite` opened: it holds the connection, and the clock's row lock, until the
@@ -238,44 +268,42 @@ public actor PostgresRegistryStore: RegistryStore {
 
     public func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
         await acquire()
-        var connection: PostgresConnection?
+        var opened: PostgresConnection?
         do {
-            let open = try await openConnection()
-            connection = open
-            let watchdog = Self.watch(open, options.statementTimeout, logger)
-            defer { watchdog.cancel() }
-            try await open.query("BEGIN", logger: logger)
-            var revision: Int64 = 0
-            var current = ""
-            for try await (value, name) in try await open.query(
-                "SELECT revision, epoch FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger
-            ).decode((Int64, String).self) {
-                revision = value
-                current = name
+            let connection = try await openConnection()
+            opened = connection
+            let logger = self.logger
+            let epoch = self.epoch
+            let cursor = Int64(clamping: sequence)
+            let (revision, current, newer) = try await bounded(connection) { () async throws -> (Int64, String, [ChangeLogEntry]?) in
+                try await connection.query("BEGIN", logger: logger)
+                var revision: Int64 = 0
+                var current = ""
+                for try await (value, name) in try await connection.query(
+                    "SELECT revision, epoch FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger
+                ).decode((Int64, String).self) {
+                    revision = value
+                    current = name
+                }
+                if let epoch, epoch != current { return (revision, current, nil) }
+                if revision < cursor { return (revision, current, nil) }
+                if revision == cursor { return (revision, current, []) }
+                let found = try await Self.entries(after: cursor, connection, logger)
+                // Whole and contiguous, or the log was pruned past this node: then it reloads.
+                let whole = found.first?.sequence == sequence + 1 && Int64(found.count) == revision - cursor
+                return (revision, current, whole ? found : nil)
             }
             membership?.update(databaseRevision: UInt64(clamping: revision))
-            let cursor = Int64(clamping: sequence)
-            var newer: [ChangeLogEntry]? = []
-            if let epoch, epoch != current {
-                newer = nil
-            } else if revision < cursor {
-                newer = nil
-            } else if revision > cursor {
-                let found = try await Self.entries(after: cursor, open, logger)
-                // Whole and contiguous, or the log was pruned past this node: then it reloads.
-                newer = found.first?.sequence == sequence + 1 && Int64(found.count) == revision - cursor ? found : nil
-            }
             guard let newer else {
-                _ = try? await open.query("ROLLBACK", logger: logger)
+                await rollback(connection)
                 release()
                 return nil
             }
-            locked = (open, revision, current)
+            locked = (connection, revision, current)
             return newer
         } catch {
-            if let connection { _ = try? await connection.query("ROLLBACK", logger: logger) }
-            let reported = connection.map { _ in error } ?? error
-            let wrapped = connection == nil ? reported : await failed(connection!, reported)
+            // No ROLLBACK on a connection that failed: dropping it ends the transaction and frees the clock's lock.
+            let wrapped = opened.map { failed($0, error) } ?? error
             release()
             throw wrapped
         }
@@ -284,7 +312,7 @@ public actor PostgresRegistryStore: RegistryStore {
     public func abandonWrite() async {
         guard let held = locked else { return }
         locked = nil
-        _ = try? await held.connection.query("ROLLBACK", logger: logger)
+        await rollback(held.connection)
         release()
     }
 
@@ -295,44 +323,52 @@ public actor PostgresRegistryStore: RegistryStore {
         locked = nil
         defer { release() }
         let connection = held.connection
-        let watchdog = Self.watch(connection, options.statementTimeout, logger)
-        defer { watchdog.cancel() }
+        let logger = self.logger
+        let membership = self.membership
+        let sent = Waiter<Bool>()
         do {
-            try await Self.insert(entries, connection, logger)
-            try await Self.insertAudit(audit, connection, logger)
-            if let last = entries.map(\.sequence).max() {
-                let next = max(held.revision, Int64(clamping: last))
-                try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
-                membership?.update(databaseRevision: UInt64(clamping: next))
-                let payload = "\(held.epoch):\(next)"
-                try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+            try await bounded(connection) {
+                try await Self.insert(entries, connection, logger)
+                try await Self.insertAudit(audit, connection, logger)
+                if let last = entries.map(\.sequence).max() {
+                    let next = max(held.revision, Int64(clamping: last))
+                    try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
+                    membership?.update(databaseRevision: UInt64(clamping: next))
+                    let payload = "\(held.epoch):\(next)"
+                    try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+                }
+                sent.set(true)
+                try await connection.query("COMMIT", logger: logger)
             }
-            try await connection.query("COMMIT", logger: logger)
             return .committed
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
-            throw await failed(connection, error)
+            let cause = failed(connection, error)
+            guard sent.take() == true else { throw cause }
+            // The COMMIT was sent and no answer came: the change may be in the database. Say so; a later look at the
+            // log adopts it if it is there.
+            throw CairnError(
+                .serviceUnavailable,
+                "The database did not confirm the commit (\(PostgresStoreError.describe(cause))); the change may or may not have been stored. Read it back before retrying."
+            )
         }
     }
 
     @discardableResult
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await exclusive { connection in
+    /// A failure drops the connection (`exclusive`), which rolls the transaction back.
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await exclusive { connection in
             try await connection.query("BEGIN", logger: logger)
-            do {
-                let value = try await body(connection)
-                try await connection.query("COMMIT", logger: logger)
-                return value
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
-            }
+            let value = try await body(connection)
+            try await connection.query("COMMIT", logger: logger)
+            return value
         }
     }
 
     // MARK: Schema
 
     private func migrate(create: Bool) async throws {
+        let logger = self.logger
         let known = Self.migrations.count
         for _ in 0...known where create {
             let done: Bool = try await transaction { connection in
@@ -368,7 +404,7 @@ public actor PostgresRegistryStore: RegistryStore {
             {
                 exists = found
             }
-            guard exists else { throw PostgresStoreError("the database \(location.redacted) holds no Cairn registry") }
+            guard exists else { throw PostgresStoreError("the database \(self.location.redacted) holds no Cairn registry") }
             var epoch = ""
             for try await value in try await connection.query("SELECT epoch FROM cairn_clock WHERE id = 1", logger: logger).decode(
                 String.self)
@@ -381,6 +417,7 @@ public actor PostgresRegistryStore: RegistryStore {
 
     /// Enters this node in the membership table (times by the database's clock).
     private func register() async throws {
+        let logger = self.logger
         let node = self.node
         try await exclusive { connection in
             try await connection.query(
@@ -412,36 +449,8 @@ public actor PostgresRegistryStore: RegistryStore {
                             let connection = try await Self.connect(location, id: id, timeout: options.connectTimeout, logger: logger)
                             // After any (re)connect the node catches up: notifications sent meanwhile are lost.
                             wake.yield()
-                            // A LISTEN socket to a dead server may never error: ask it something now and then.
-                            let liveness = Task {
-                                while !Task.isCancelled {
-                                    try await Task.sleep(for: .seconds(10))
-                                    let alive = await Self.within(options.statementTimeout) {
-                                        try await connection.query("SELECT 1", logger: logger)
-                                    }
-                                    if !alive {
-                                        logger.warning("the LISTEN connection to PostgreSQL stopped answering; reconnecting")
-                                        try? await connection.close()
-                                        return
-                                    }
-                                }
-                            }
-                            defer { liveness.cancel() }
-                            do {
-                                try await connection.listen(on: Self.channel) { notifications in
-                                    for try await _ in notifications {
-                                        wake.yield()
-                                        if Task.isCancelled { break }
-                                    }
-                                }
-                            } catch {
-                                if !Task.isCancelled {
-                                    logger.warning(
-                                        "the LISTEN connection to PostgreSQL ended; reconnecting",
-                                        metadata: ["error": "\(PostgresStoreError.describe(error))"])
-                                }
-                            }
-                            try? await connection.close()
+                            await Self.follow(connection, wake: wake, deadline: options.statementTimeout, logger: logger)
+                            Task { try? await connection.close() }
                         } catch {
                             if Task.isCancelled { break }
                             logger.debug("cannot open the LISTEN connection", metadata: ["error": "\(PostgresStoreError.describe(error))"])
@@ -455,10 +464,61 @@ public actor PostgresRegistryStore: RegistryStore {
         }
     }
 
+    /// One LISTEN session: wakes the writer on every notification, until the session fails, the connection stops
+    /// answering a liveness query (a socket to a dead server may never error), or the task is cancelled. It never
+    /// waits on the connection to end the session itself: a LISTEN sent as the channel closes can wait forever.
+    static func follow(
+        _ connection: PostgresConnection, wake: AsyncStream<Void>.Continuation, deadline: Duration, logger: Logger
+    ) async {
+        let session = Waiter<CheckedContinuation<Void, Never>>()
+        let tasks = Waiter<(Task<Void, Never>, Task<Void, Never>)>()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                session.set(done)
+                let listening = Task {
+                    do {
+                        try await connection.listen(on: Self.channel) { notifications in
+                            for try await _ in notifications {
+                                wake.yield()
+                                if Task.isCancelled { break }
+                            }
+                        }
+                    } catch {
+                        if !Task.isCancelled {
+                            logger.warning(
+                                "the LISTEN connection to PostgreSQL ended; reconnecting",
+                                metadata: ["error": "\(PostgresStoreError.describe(error))"])
+                        }
+                    }
+                    session.take()?.resume()
+                }
+                let liveness = Task {
+                    while (try? await Task.sleep(for: .seconds(10))) != nil {
+                        let alive = await Self.within(deadline) { try await connection.query("SELECT 1", logger: logger) }
+                        if !alive {
+                            logger.warning("the LISTEN connection to PostgreSQL stopped answering; reconnecting")
+                            break
+                        }
+                    }
+                    session.take()?.resume()
+                }
+                tasks.set((listening, liveness))
+                if Task.isCancelled { session.take()?.resume() }
+            }
+        } onCancel: {
+            session.take()?.resume()
+        }
+        if let (listening, liveness) = tasks.take() {
+            listening.cancel()
+            liveness.cancel()
+        }
+    }
+
     // MARK: RegistryStore
 
     public func load() async throws -> StoredRegistry {
-        try await exclusive { connection in
+        let logger = self.logger
+        return try await exclusive { connection in
             var checkpoint: RegistryState?
             for try await (buffer) in try await connection.query("SELECT state FROM cairn_checkpoint WHERE id = 1", logger: logger).decode(
                 ByteBuffer.self)
@@ -496,6 +556,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     private func write(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64?) async throws -> AppendOutcome {
+        let logger = self.logger
         if let held = locked { return try await commitLocked(held, entries, audit) }
         let epoch = self.epoch
         return try await transaction { connection in
@@ -507,7 +568,7 @@ public actor PostgresRegistryStore: RegistryStore {
                 revision = value
                 current = name
             }
-            membership?.update(databaseRevision: UInt64(clamping: revision))
+            self.membership?.update(databaseRevision: UInt64(clamping: revision))
             if let epoch, epoch != current { return .conflict(newer: nil) }
             if let expecting, !entries.isEmpty, revision != Int64(clamping: expecting) {
                 guard revision > Int64(clamping: expecting) else { return .conflict(newer: nil) }
@@ -518,7 +579,7 @@ public actor PostgresRegistryStore: RegistryStore {
             if let last = entries.map(\.sequence).max() {
                 let next = max(revision, Int64(clamping: last))
                 try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
-                membership?.update(databaseRevision: UInt64(clamping: next))
+                self.membership?.update(databaseRevision: UInt64(clamping: next))
                 let payload = "\(current):\(next)"
                 try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
             }
@@ -594,6 +655,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
+        let logger = self.logger
         let epoch = self.epoch
         let node = self.node
         let now = ContinuousClock.now
@@ -625,7 +687,6 @@ public actor PostgresRegistryStore: RegistryStore {
             // A proxy in the middle of a failover can hand this connection to a server that is not (or no longer) the
             // primary; its log may be behind. Drop it: the next call connects again, through the proxy, to the primary.
             if standby {
-                try? await connection.close()
                 throw PostgresStoreError("connected to a PostgreSQL standby, not the primary; reconnecting")
             }
             return row
@@ -644,6 +705,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     public func auditRecords(_ query: AuditQuery) async throws -> AuditPage {
+        let logger = self.logger
         var clauses: [String] = []
         var binds = PostgresBindings()
         func bind(_ clause: String, _ value: some PostgresThrowingDynamicTypeEncodable) throws {
@@ -679,6 +741,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     public func auditRecords(after: UInt64, limit: Int) async throws -> [AuditRecord] {
+        let logger = self.logger
         let cursor = Int64(clamping: after)
         let count = Int64(max(0, limit))
         return try await exclusive { connection in
@@ -690,6 +753,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     public func verifyAudit() async throws -> AuditVerification {
+        let logger = self.logger
         let (anchor, records) = try await exclusive { connection in
             var anchor = AuditChain.genesis
             for try await hash in try await connection.query("SELECT hash FROM cairn_audit_anchor WHERE id = 1", logger: logger).decode(
@@ -705,7 +769,8 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     public func pruneAudit(olderThan time: Int64) async throws -> Int {
-        try await transaction { connection in
+        let logger = self.logger
+        return try await transaction { connection in
             // The clock's lock: no node extends the chain while its start moves.
             try await connection.query("SELECT revision FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger)
             var cut: Int64?
@@ -741,6 +806,7 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     private func write(checkpoint data: Data, through seq: Int64) async throws {
+        let logger = self.logger
         let retention = options.logRetention
         let keepAfter = Registry.systemMilliseconds() - Int64(retention.components.seconds) * 1000
         try await transaction { connection in
@@ -757,6 +823,7 @@ public actor PostgresRegistryStore: RegistryStore {
 
     /// A real commit: the node's heartbeat row, timed by the database's clock.
     public func probe() async throws {
+        let logger = self.logger
         let node = self.node
         try await exclusive { connection in
             try await connection.query(
