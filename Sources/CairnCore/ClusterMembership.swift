@@ -13,9 +13,16 @@ public final class ClusterMembership: Sendable {
         public var version: UInt64
         /// The database clock's revision when this node last read it (its lag is this minus its applied sequence).
         public var databaseRevision: UInt64
+        /// This node's membership term as its last heartbeat renewed it (0 before the first). The database bumps it
+        /// when a node renews a row that had already expired: a node that was paused past the heartbeat timeout
+        /// comes back in a new term, and what it started in the old one is fenced off.
+        public var term: UInt64 = 0
     }
 
     private let storage: Mutex<View>
+    /// This node's term as the open write transaction read it under the clock's lock; nil when the database does not
+    /// count the node live. Only the writer reads it, between locking and committing.
+    private let locked = Mutex<UInt64?>(nil)
 
     public init(node: String) { storage = Mutex(View(node: node, live: [node], version: 0, databaseRevision: 0)) }
 
@@ -29,6 +36,22 @@ public final class ClusterMembership: Sendable {
             view.live = live
             view.version &+= 1
         }
+    }
+
+    /// Records this node's term as its heartbeat renewed it.
+    public func update(term: UInt64) {
+        storage.withLock { $0.term = term }
+    }
+
+    /// Records this node's term as read under the write lock (nil: not live in the database's eyes).
+    public func update(lockedTerm term: UInt64?) {
+        locked.withLock { $0 = term }
+    }
+
+    /// Whether a result started in `term` may still be written: only in the term the database holds for this node
+    /// right now, read in the same transaction that would store it.
+    public func admits(term: UInt64) -> Bool {
+        locked.withLock { $0 } == term
     }
 
     /// Records the database clock's revision as last read.

@@ -72,9 +72,13 @@ public struct HealthCheckConfig: Codable, Sendable, Equatable, Hashable {
 public struct RequestContext: Sendable, Equatable, Codable {
     public var region: String
     public var account: String
-    public init(region: String, account: String) {
+    /// For a result of work a cluster divides among its nodes (a health probe): the membership term it was started
+    /// in. The writer drops it unless the term is still this node's (see `ClusterMembership.admits`).
+    public var membershipTerm: UInt64?
+    public init(region: String, account: String, membershipTerm: UInt64? = nil) {
         self.region = region
         self.account = account
+        self.membershipTerm = membershipTerm
     }
 }
 

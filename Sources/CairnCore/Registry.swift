@@ -210,6 +210,15 @@ public final class Registry: Sendable {
         try await store.pruneAudit(olderThan: time)
     }
 
+    /// Whether this node should run the singleton job `name` now (it holds or took its lease for `duration`).
+    public func lease(_ name: String, for duration: Duration) async throws -> Bool {
+        try await store.lease(name, for: duration)
+    }
+
+    /// How long the checkpoint lease lasts: its holder renews it at every checkpoint; another node takes over the
+    /// job once it expired.
+    static let checkpointLease = Duration.seconds(600)
+
     /// Stops taking commands; `run()` finishes what is queued and returns.
     public func shutdown() {
         queue.withLock { $0.closed = true }
@@ -221,7 +230,9 @@ public final class Registry: Sendable {
     public func run() async {
         var state = initial
         var ids = IdentifierGenerator(seed: seed)
-        var sinceCheckpoint = 0
+        // Checkpoints follow the log's growth, whoever wrote it: on a cluster every node sees the same growth and
+        // the holder of the checkpoint lease writes it (the others would only repeat the work).
+        var checkpointed = state.sequence
         let checkpointing = Flag()
         // A store other nodes write too wakes the writer when they did; the writer then catches up.
         let following = Flag()
@@ -241,22 +252,24 @@ public final class Registry: Sendable {
                     await catchUp(&state)
                 }
                 let (items, barriers) = takeQueued()
-                sinceCheckpoint += await process(items, state: &state, ids: &ids)
+                await process(items, state: &state, ids: &ids)
                 for barrier in barriers { barrier.resume() }
-                if sinceCheckpoint >= configuration.checkpointInterval, !checkpointing.value {
+                if state.sequence &- checkpointed >= UInt64(max(1, configuration.checkpointInterval)), !checkpointing.value {
                     checkpointing.value = true
-                    sinceCheckpoint = 0
+                    checkpointed = state.sequence
                     let snapshot = state
                     group.addTask { [store] in
                         // A failed checkpoint only means a longer replay at the next start; the log is intact.
-                        try? await store.checkpoint(snapshot)
+                        if (try? await store.lease("checkpoint", for: Self.checkpointLease)) == true {
+                            try? await store.checkpoint(snapshot)
+                        }
                         checkpointing.value = false
                     }
                 }
             }
             // The stream ended (shutdown): answer anything that raced in, then stop.
             let (items, barriers) = takeQueued()
-            _ = await process(items, state: &state, ids: &ids)
+            await process(items, state: &state, ids: &ids)
             for barrier in barriers { barrier.resume() }
         }
     }
@@ -275,6 +288,7 @@ public final class Registry: Sendable {
 
     /// Decides, stores and publishes one batch; returns the number of entries written. When another writer
     /// appended first (a shared store), the batch is decided again against the state that includes its entries.
+    @discardableResult
     private func process(_ batch: [Pending], state: inout RegistryState, ids: inout IdentifierGenerator) async -> Int {
         guard !batch.isEmpty else { return 0 }
         var attempt = 0
@@ -309,6 +323,12 @@ public final class Registry: Sendable {
                 }
                 let outcome: Result<CommandResult, CairnError>
                 do throws(CairnError) {
+                    // Work a cluster divides among nodes is written only in the membership term it started in.
+                    if let term = item.context.membershipTerm, let membership = store.membership, !membership.admits(term: term) {
+                        throw CairnError(
+                            .serviceUnavailable,
+                            "Dropped: this node's membership term changed since the work started (it was away past the heartbeat timeout).")
+                    }
                     let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
                     if !decision.events.isEmpty {
                         let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)

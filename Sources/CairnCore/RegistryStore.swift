@@ -25,6 +25,10 @@ public protocol RegistryStore: Sendable {
     func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]?
     /// Gives the lock `lockForWrite` took back without writing.
     func abandonWrite() async
+    /// Takes or renews the lease on the singleton job `name` (checkpoints, audit retention) for `duration`: true
+    /// while this process holds it, so of several nodes on one store one does the job. Always true for a store
+    /// that only this process writes.
+    func lease(_ name: String, for duration: Duration) async throws -> Bool
     /// Audit records matching `query`, newest first.
     func auditRecords(_ query: AuditQuery) async throws -> AuditPage
     /// Audit records after sequence `after`, oldest first (export).
@@ -53,6 +57,7 @@ extension RegistryStore {
     public var membership: ClusterMembership? { nil }
     public func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]? { [] }
     public func abandonWrite() async {}
+    public func lease(_ name: String, for duration: Duration) async throws -> Bool { true }
 }
 
 /// What a conditional append found.

@@ -116,6 +116,8 @@ public final class HealthCheckRunner: Sendable {
         var target: ProbeTarget
         var status: HealthStatus
         var detail: String
+        /// The cluster membership term the deciding probe started in (nil on a single node).
+        var term: UInt64?
     }
 
     /// Runs until the task is cancelled. Probes run on the event loops; changes of status are written one after
@@ -222,20 +224,22 @@ public final class HealthCheckRunner: Sendable {
             let record = ProbeRecord(
                 time: startedAt, healthy: false, latencyMilliseconds: 0,
                 detail: "not probed: \(target.address) is \(reason) (health.allowLoopbackTargets)")
-            finish(target, record, changes: changes)
+            finish(target, record, term: membership?.view.term, changes: changes)
             return
         }
         let clock = ContinuousClock.now
+        let term = membership?.view.term
         probe(for: target.type).probe(target, on: group.next()).whenSuccess { healthy, detail in
             let elapsed = ContinuousClock.now - clock
             let latency = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             self.telemetry.healthProbe(type: target.type.rawValue, healthy: healthy, seconds: latency / 1000)
             self.finish(
-                target, ProbeRecord(time: startedAt, healthy: healthy, latencyMilliseconds: latency, detail: detail), changes: changes)
+                target, ProbeRecord(time: startedAt, healthy: healthy, latencyMilliseconds: latency, detail: detail), term: term,
+                changes: changes)
         }
     }
 
-    func finish(_ target: ProbeTarget, _ record: ProbeRecord, changes: AsyncStream<Change>.Continuation) {
+    func finish(_ target: ProbeTarget, _ record: ProbeRecord, term: UInt64?, changes: AsyncStream<Change>.Continuation) {
         let limit = configuration.historySize
         let damping = configuration.damping
         let status = tracked.withLock { all -> HealthStatus? in
@@ -251,7 +255,7 @@ public final class HealthCheckRunner: Sendable {
         if let instance = registry.snapshot.state.instances[target.serviceId]?[target.instanceId],
             instance.registeredAt == target.registeredAt, instance.health != status
         {
-            changes.yield(Change(target: target, status: status, detail: record.detail))
+            changes.yield(Change(target: target, status: status, detail: record.detail, term: term))
         }
     }
 
@@ -263,7 +267,7 @@ public final class HealthCheckRunner: Sendable {
             _ = try await registry.submit(
                 .setProbedHealth(
                     serviceId: target.serviceId, instanceId: target.instanceId, registeredAt: target.registeredAt, status: change.status),
-                context: RequestContext(region: service.region, account: service.account))
+                context: RequestContext(region: service.region, account: service.account, membershipTerm: change.term))
             logger.info("health \(target.serviceId)/\(target.instanceId) → \(change.status.rawValue) (\(change.detail))")
         } catch {
             logger.warning("could not record health of \(target.key): \(error.message)")

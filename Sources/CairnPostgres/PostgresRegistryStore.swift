@@ -35,7 +35,16 @@ public actor PostgresRegistryStore: RegistryStore {
             CREATE TABLE cairn_nodes (id TEXT PRIMARY KEY, started TIMESTAMPTZ NOT NULL DEFAULT now(),
                 seen TIMESTAMPTZ NOT NULL DEFAULT now(), revision BIGINT NOT NULL DEFAULT 0)
             """,
-        ]
+        ],
+        [
+            // A node's membership term: bumped when it renews a row that had expired (it was paused or cut off
+            // past the heartbeat timeout); work started in an older term is fenced off.
+            "ALTER TABLE cairn_nodes ADD COLUMN term BIGINT NOT NULL DEFAULT 1",
+            // A node's applied revision is unknown (NULL) until its first heartbeat after loading.
+            "ALTER TABLE cairn_nodes ALTER COLUMN revision DROP NOT NULL, ALTER COLUMN revision DROP DEFAULT",
+            // Singleton jobs (checkpoints and log pruning, audit retention) run on the node holding their lease.
+            "CREATE TABLE cairn_leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires TIMESTAMPTZ NOT NULL)",
+        ],
     ]
 
     /// The advisory lock key migrations hold ("cairn" in ASCII).
@@ -66,6 +75,10 @@ public actor PostgresRegistryStore: RegistryStore {
             self.connectTimeout = connectTimeout
             self.heartbeatInterval = heartbeatInterval
             self.memberTimeout = memberTimeout
+        }
+
+        var memberTimeoutSeconds: Double {
+            Double(memberTimeout.components.seconds) + Double(memberTimeout.components.attoseconds) / 1e18
         }
     }
 
@@ -275,16 +288,27 @@ public actor PostgresRegistryStore: RegistryStore {
             let logger = self.logger
             let epoch = self.epoch
             let cursor = Int64(clamping: sequence)
+            let node = self.node
+            let timeout = options.memberTimeoutSeconds
+            let membership = self.membership
             let (revision, current, newer) = try await bounded(connection) { () async throws -> (Int64, String, [ChangeLogEntry]?) in
                 try await connection.query("BEGIN", logger: logger)
                 var revision: Int64 = 0
                 var current = ""
-                for try await (value, name) in try await connection.query(
-                    "SELECT revision, epoch FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger
-                ).decode((Int64, String).self) {
+                var term: Int64?
+                // This node's term as the database holds it right now (nil: not live), for fencing divided work.
+                for try await (value, name, live) in try await connection.query(
+                    """
+                    SELECT c.revision, c.epoch, (SELECT term FROM cairn_nodes WHERE id = \(node)
+                        AND seen > now() - make_interval(secs => \(timeout)))
+                    FROM cairn_clock c WHERE c.id = 1 FOR UPDATE OF c
+                    """, logger: logger
+                ).decode((Int64, String, Int64?).self) {
                     revision = value
                     current = name
+                    term = live
                 }
+                membership?.update(lockedTerm: term.map { UInt64(clamping: $0) })
                 if let epoch, epoch != current { return (revision, current, nil) }
                 if revision < cursor { return (revision, current, nil) }
                 if revision == cursor { return (revision, current, []) }
@@ -417,12 +441,36 @@ public actor PostgresRegistryStore: RegistryStore {
 
     /// Enters this node in the membership table (times by the database's clock).
     private func register() async throws {
-        let logger = self.logger
-        let node = self.node
-        try await exclusive { connection in
-            try await connection.query(
-                "INSERT INTO cairn_nodes (id) VALUES (\(node)) ON CONFLICT (id) DO UPDATE SET seen = now()", logger: logger)
+        try await heartbeat()
+    }
+
+    /// Renews this node's row (by the database's clock) and records its membership term: the same term while the
+    /// row never expired, the next one when it had (see `ClusterMembership.View.term`).
+    static func heartbeat(node: String, revision: Int64?, timeout: Double) -> PostgresQuery {
+        if let revision {
+            return """
+                INSERT INTO cairn_nodes AS n (id, revision) VALUES (\(node), \(revision)) ON CONFLICT (id) DO UPDATE
+                SET term = CASE WHEN n.seen <= now() - make_interval(secs => \(timeout)) THEN n.term + 1 ELSE n.term END,
+                    seen = now(), revision = excluded.revision
+                RETURNING id, term
+                """
         }
+        return """
+            INSERT INTO cairn_nodes AS n (id) VALUES (\(node)) ON CONFLICT (id) DO UPDATE
+            SET term = CASE WHEN n.seen <= now() - make_interval(secs => \(timeout)) THEN n.term + 1 ELSE n.term END, seen = now()
+            RETURNING id, term
+            """
+    }
+
+    private func heartbeat() async throws {
+        let logger = self.logger
+        let query = Self.heartbeat(node: node, revision: nil, timeout: options.memberTimeoutSeconds)
+        let term: Int64 = try await exclusive { connection in
+            var term: Int64 = 1
+            for try await (_, value) in try await connection.query(query, logger: logger).decode((String, Int64).self) { term = value }
+            return term
+        }
+        membership?.update(term: UInt64(clamping: term))
     }
 
     // MARK: Following
@@ -660,28 +708,32 @@ public actor PostgresRegistryStore: RegistryStore {
         let node = self.node
         let now = ContinuousClock.now
         let beat = lastHeartbeat.map { now - $0 >= options.heartbeatInterval } ?? true
-        let timeout = Double(options.memberTimeout.components.seconds)
+        let timeout = options.memberTimeoutSeconds
         let cursor = Int64(clamping: sequence)
-        let (revision, current, oldest, live): (Int64, String, Int64?, String?) = try await exclusive { connection in
+        let renew = Self.heartbeat(node: node, revision: cursor, timeout: timeout)
+        let (revision, current, oldest, live, term): (Int64, String, Int64?, String?, Int64?) = try await exclusive { connection in
             // One statement per look at the clock; every heartbeat interval it also renews this node's row and reads
             // which nodes are live (by the database's clock).
-            let query: PostgresQuery =
-                beat
-                ? """
-                WITH beat AS (INSERT INTO cairn_nodes (id, revision) VALUES (\(node), \(cursor))
-                    ON CONFLICT (id) DO UPDATE SET seen = now(), revision = excluded.revision RETURNING id)
-                SELECT c.revision, c.epoch, (SELECT min(seq) FROM cairn_change_log),
-                    (SELECT string_agg(id, ' ') FROM cairn_nodes WHERE seen > now() - make_interval(secs => \(timeout))
-                        AND id NOT IN (SELECT id FROM beat)), pg_is_in_recovery()
-                FROM cairn_clock c WHERE c.id = 1
-                """
-                : "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log), NULL::text, pg_is_in_recovery() FROM cairn_clock WHERE id = 1"
-            var row: (Int64, String, Int64?, String?) = (0, "", nil, nil)
+            var query: PostgresQuery =
+                "SELECT revision, epoch, (SELECT min(seq) FROM cairn_change_log), NULL::text, NULL::bigint, pg_is_in_recovery() FROM cairn_clock WHERE id = 1"
+            if beat {
+                query = "WITH beat AS ("
+                query.sql += renew.sql
+                query.binds = renew.binds
+                query.sql += """
+                    ) SELECT c.revision, c.epoch, (SELECT min(seq) FROM cairn_change_log),
+                        (SELECT string_agg(id, ' ') FROM cairn_nodes WHERE seen > now() - make_interval(secs => $\(renew.binds.count + 1))
+                            AND id NOT IN (SELECT id FROM beat)), (SELECT term FROM beat), pg_is_in_recovery()
+                    FROM cairn_clock c WHERE c.id = 1
+                    """
+                try query.binds.append(timeout, context: .default)
+            }
+            var row: (Int64, String, Int64?, String?, Int64?) = (0, "", nil, nil, nil)
             var standby = false
-            for try await (revision, epoch, oldest, live, recovering) in try await connection.query(query, logger: logger).decode(
-                (Int64, String, Int64?, String?, Bool).self)
+            for try await (revision, epoch, oldest, live, term, recovering) in try await connection.query(query, logger: logger).decode(
+                (Int64, String, Int64?, String?, Int64?, Bool).self)
             {
-                row = (revision, epoch, oldest, live)
+                row = (revision, epoch, oldest, live, term)
                 standby = recovering
             }
             // A proxy in the middle of a failover can hand this connection to a server that is not (or no longer) the
@@ -695,6 +747,7 @@ public actor PostgresRegistryStore: RegistryStore {
         if beat {
             lastHeartbeat = now
             membership?.update(live: (live ?? "").split(separator: " ").map(String.init))
+            if let term { membership?.update(term: UInt64(clamping: term)) }
         }
         if let epoch, epoch != current { return nil }
         if revision == cursor { return [] }
@@ -809,6 +862,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let logger = self.logger
         let retention = options.logRetention
         let keepAfter = Registry.systemMilliseconds() - Int64(retention.components.seconds) * 1000
+        let timeout = options.memberTimeoutSeconds
         try await transaction { connection in
             try await connection.query(
                 """
@@ -816,18 +870,38 @@ public actor PostgresRegistryStore: RegistryStore {
                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state WHERE cairn_checkpoint.seq < excluded.seq
                 """, logger: logger)
             try await connection.query(
-                "DELETE FROM cairn_change_log WHERE seq <= (SELECT seq FROM cairn_checkpoint WHERE id = 1) AND time < \(keepAfter)",
+                """
+                DELETE FROM cairn_change_log WHERE seq <= (SELECT seq FROM cairn_checkpoint WHERE id = 1) AND time < \(keepAfter)
+                    AND seq <= coalesce((SELECT min(revision) FROM cairn_nodes WHERE seen > now() - make_interval(secs => \(timeout))), seq)
+                """,
                 logger: logger)
         }
     }
 
     /// A real commit: the node's heartbeat row, timed by the database's clock.
     public func probe() async throws {
+        try await heartbeat()
+    }
+
+    /// Takes or renews the lease on singleton job `name` for `duration` (by the database's clock): true while this
+    /// node holds it. Another node takes it over only once it expired unrenewed.
+    public func lease(_ name: String, for duration: Duration) async throws -> Bool {
         let logger = self.logger
         let node = self.node
-        try await exclusive { connection in
-            try await connection.query(
-                "INSERT INTO cairn_nodes (id) VALUES (\(node)) ON CONFLICT (id) DO UPDATE SET seen = now()", logger: logger)
+        let seconds = Double(duration.components.seconds)
+        return try await exclusive { connection in
+            var held = false
+            for try await _ in try await connection.query(
+                """
+                INSERT INTO cairn_leases AS l (name, holder, expires) VALUES (\(name), \(node), now() + make_interval(secs => \(seconds)))
+                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+                WHERE l.holder = excluded.holder OR l.expires <= now()
+                RETURNING holder
+                """, logger: logger
+            ).decode(String.self) {
+                held = true
+            }
+            return held
         }
     }
 

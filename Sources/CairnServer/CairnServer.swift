@@ -245,6 +245,11 @@ struct AuditRetentionService: ServiceLifecycle.Service {
             while !Task.isCancelled {
                 let cutoff = Registry.systemMilliseconds() - Int64(days) * 86_400_000
                 do {
+                    // On a cluster one node prunes: the holder of the lease, renewed every round.
+                    guard try await registry.lease("audit-retention", for: .seconds(2 * 3600)) else {
+                        try? await Task.sleep(for: .seconds(3600))
+                        continue
+                    }
                     let dropped = try await registry.pruneAudit(olderThan: cutoff)
                     if dropped > 0 { logger.notice("audit retention: dropped \(dropped) records older than \(days) days") }
                 } catch {

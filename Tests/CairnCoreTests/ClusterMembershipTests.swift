@@ -47,4 +47,20 @@ struct ClusterMembershipTests {
         membership.update(databaseRevision: 4)
         #expect(membership.view.databaseRevision == 9)
     }
+
+    @Test("Work is admitted only in the term the write lock read; not live (nil) admits nothing")
+    func terms() {
+        let membership = ClusterMembership(node: "me")
+        #expect(membership.view.term == 0)
+        #expect(!membership.admits(term: 0))
+        membership.update(term: 1)
+        membership.update(lockedTerm: 1)
+        #expect(membership.view.term == 1)
+        #expect(membership.admits(term: 1))
+        membership.update(lockedTerm: nil)
+        #expect(!membership.admits(term: 1))
+        membership.update(lockedTerm: 2)
+        #expect(!membership.admits(term: 1))
+        #expect(membership.admits(term: 2))
+    }
 }

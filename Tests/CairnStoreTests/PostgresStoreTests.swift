@@ -177,4 +177,76 @@ struct PostgresStoreTests {
         try await storeA.close()
         try await storeB.close()
     }
+
+    @Test("A node away past the heartbeat timeout comes back in a new term; work it started in the old term is refused")
+    func fencing() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let options = PostgresRegistryStore.Options(
+            pollInterval: .milliseconds(50), heartbeatInterval: .milliseconds(100), memberTimeout: .seconds(5))
+        let store = try await PostgresRegistryStore.open(url: url, options: options)
+        let membership = try #require(store.membership)
+        #expect(membership.view.term == 1)
+        let registry = try await Registry.open(store: store, seed: 3)
+        let run = Task { await registry.run() }
+        func create(_ name: String, term: UInt64) async -> CairnError? {
+            do {
+                _ = try await registry.submit(
+                    .createNamespace(CreateNamespace(type: .HTTP, name: name)),
+                    context: RequestContext(region: "us-east-1", account: "000000000000", membershipTerm: term))
+                return nil
+            } catch { return error }
+        }
+        #expect(await create("first", term: 1) == nil)
+        // As if the node had been paused past the timeout: its row expired. Whether its next heartbeat has renewed
+        // it (term 2) or not yet (not live), work from term 1 is refused.
+        try await PostgresTestDatabase.execute(url, "UPDATE cairn_nodes SET seen = now() - interval '1 hour'")
+        let refused = await create("stale", term: 1)
+        #expect(refused?.code == .serviceUnavailable)
+        #expect(refused?.message.contains("membership term") == true)
+        for _ in 0..<500 where membership.view.term != 2 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(membership.view.term == 2)
+        #expect(await create("fresh", term: 2) == nil)
+        #expect(Set(registry.snapshot.state.namespaces.values.map(\.name)) == ["first", "fresh"])
+        registry.shutdown()
+        await run.value
+        try await store.close()
+    }
+
+    @Test("A singleton job's lease has one holder at a time; another node takes it over once it expired")
+    func leases() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url)
+        let b = try await PostgresRegistryStore.open(url: url)
+        #expect(try await a.lease("checkpoint", for: .seconds(60)))
+        #expect(try await !b.lease("checkpoint", for: .seconds(60)))
+        #expect(try await a.lease("checkpoint", for: .seconds(60)))
+        #expect(try await b.lease("audit-retention", for: .seconds(60)))
+        try await PostgresTestDatabase.execute(
+            url, "UPDATE cairn_leases SET expires = now() - interval '1 second' WHERE name = 'checkpoint'")
+        #expect(try await b.lease("checkpoint", for: .seconds(60)))
+        #expect(try await !a.lease("checkpoint", for: .seconds(60)))
+        try await a.close()
+        try await b.close()
+    }
+
+    @Test("A checkpoint truncates the log only behind the slowest live node, so a lagging node still catches up")
+    func truncation() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let options = PostgresRegistryStore.Options(logRetention: .zero, heartbeatInterval: .zero)
+        let a = try await PostgresRegistryStore.open(url: url, options: options)
+        let b = try await PostgresRegistryStore.open(url: url, options: options)
+        let entries = try Self.entries()
+        #expect(try await b.entries(after: 0) == [])  // b's heartbeat: it has applied nothing
+        #expect(try await a.append(Array(entries.prefix(4)), audit: [], expecting: 0) == .committed)
+        #expect(try await b.entries(after: 0) == Array(entries.prefix(4)))
+        #expect(try await b.entries(after: 1) == Array(entries[1...3]))  // b says it is at 1
+        try await a.checkpoint(try await a.load().replayed())
+        // Entries 2…4 are behind the checkpoint but ahead of b: kept.
+        #expect(try await b.entries(after: 1) == Array(entries[1...3]))
+        #expect(try await b.entries(after: 4) == [])  // b is at 4 now
+        try await a.checkpoint(try await a.load().replayed())
+        #expect(try await a.load().entries.isEmpty)
+        try await a.close()
+        try await b.close()
+    }
 }
