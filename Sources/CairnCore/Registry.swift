@@ -226,10 +226,11 @@ public final class Registry: Sendable {
     }
 
     /// The writer loop. Run it exactly once. Checkpoints run beside it as a child task, so writers never wait
-    /// for the state to be encoded.
+    /// for the state to be encoded. What to do next is `WriterStateMachine`'s decision; this loop does the work.
     public func run() async {
         var state = initial
         var ids = IdentifierGenerator(seed: seed)
+        var machine = WriterStateMachine(shared: store.changes != nil, maxAttempts: Self.maxAttempts)
         // Checkpoints follow the log's growth, whoever wrote it: on a cluster every node sees the same growth and
         // the holder of the checkpoint lease writes it (the others would only repeat the work).
         var checkpointed = state.sequence
@@ -247,12 +248,10 @@ public final class Registry: Sendable {
         defer { follower?.cancel() }
         await withTaskGroup(of: Void.self) { group in
             for await _ in wakeups {
-                if following.value {
-                    following.value = false
-                    await catchUp(&state)
-                }
+                let followed = following.value
+                following.value = false
                 let (items, barriers) = takeQueued()
-                await process(items, state: &state, ids: &ids)
+                await handle(items, followed: followed, machine: &machine, state: &state, ids: &ids)
                 for barrier in barriers { barrier.resume() }
                 if state.sequence &- checkpointed >= UInt64(max(1, configuration.checkpointInterval)), !checkpointing.value {
                     checkpointing.value = true
@@ -268,8 +267,9 @@ public final class Registry: Sendable {
                 }
             }
             // The stream ended (shutdown): answer anything that raced in, then stop.
+            machine.shutdown()
             let (items, barriers) = takeQueued()
-            await process(items, state: &state, ids: &ids)
+            await handle(items, followed: false, machine: &machine, state: &state, ids: &ids)
             for barrier in barriers { barrier.resume() }
         }
     }
@@ -286,149 +286,178 @@ public final class Registry: Sendable {
     /// How often a batch is decided again after other nodes appended first, before its callers are refused.
     static let maxAttempts = 32
 
-    /// Decides, stores and publishes one batch; returns the number of entries written. When another writer
-    /// appended first (a shared store), the batch is decided again against the state that includes its entries.
-    @discardableResult
-    private func process(_ batch: [Pending], state: inout RegistryState, ids: inout IdentifierGenerator) async -> Int {
-        guard !batch.isEmpty else { return 0 }
-        var attempt = 0
-        let shared = store.changes != nil
+    /// One wake-up: catches up if other writers appended, then decides, stores and publishes the batch, doing
+    /// the actions the state machine returns until it has nothing left to do.
+    private func handle(
+        _ batch: [Pending], followed: Bool, machine: inout WriterStateMachine, state: inout RegistryState,
+        ids: inout IdentifierGenerator
+    ) async {
+        var action = machine.woke(followed: followed, batch: !batch.isEmpty)
+        var outcomes: [Result<CommandResult, CairnError>?] = []
         while true {
-            attempt += 1
-            if shared {
-                // Another node's writes come first: lock the log's end, catch up, then decide against that state.
+            switch action {
+            case .readNewer:
                 do {
-                    guard let newer = try await store.lockForWrite(after: state.sequence) else {
-                        await adopt(nil, into: &state)
-                        if attempt < Self.maxAttempts { continue }
-                        throw CairnError(.serviceUnavailable, "The registry could not catch up with the store; nothing was changed. Retry.")
+                    if let newer = try await store.entries(after: state.sequence) {
+                        if apply(newer, to: &state) {
+                            action = machine.read(.applied)
+                        } else {
+                            action = machine.read(.gap)
+                        }
+                    } else {
+                        action = machine.read(.gap)
                     }
-                    if !newer.isEmpty { await adopt(newer, into: &state) }
                 } catch {
-                    refuse(batch, because: error)
-                    return 0
+                    logger.warning("could not read the change log to catch up; serving the last state", metadata: ["error": "\(error)"])
+                    action = machine.read(.failed)
                 }
-            }
-            let before = state
-            let now = clock()
-            var entries: [ChangeLogEntry] = []
-            var audit: [AuditEntry] = []
-            var outcomes: [Result<CommandResult, CairnError>?] = []
-            outcomes.reserveCapacity(batch.count)
-            for item in batch {
-                guard let command = item.command else {
-                    if let draft = item.audit { audit.append(draft.entry(outcome: nil)) }
-                    outcomes.append(nil)
+            case .reload:
+                await reload(&state)
+                action = machine.reloaded()
+            case .lock:
+                do {
+                    if let newer = try await store.lockForWrite(after: state.sequence) {
+                        if apply(newer, to: &state) {
+                            action = machine.locked(.locked)
+                        } else {
+                            await store.abandonWrite()
+                            action = machine.locked(.behind)
+                        }
+                    } else {
+                        action = machine.locked(.behind)
+                    }
+                } catch {
+                    logger.error("store write failed; the batch is refused", metadata: ["error": "\(error)"])
+                    action = machine.locked(.failed(Self.failure(error)))
+                }
+            case .decide:
+                let before = state
+                let (entries, audit, decided) = decide(batch, state: &state, ids: &ids)
+                outcomes = decided
+                guard !entries.isEmpty || !audit.isEmpty else {
+                    await store.abandonWrite()
+                    action = machine.appended(.nothing)
                     continue
                 }
-                let outcome: Result<CommandResult, CairnError>
-                do throws(CairnError) {
-                    // Work a cluster divides among nodes is written only in the membership term it started in.
-                    if let term = item.context.membershipTerm, let membership = store.membership, !membership.admits(term: term) {
-                        throw CairnError(
-                            .serviceUnavailable,
-                            "Dropped: this node's membership term changed since the work started (it was away past the heartbeat timeout).")
-                    }
-                    let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
-                    if !decision.events.isEmpty {
-                        let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
-                        state.apply(entry)
-                        entries.append(entry)
-                    }
-                    outcome = .success(decision.result)
-                } catch {
-                    outcome = .failure(error)
-                }
-                if let draft = item.audit { audit.append(draft.entry(outcome: outcome)) }
-                outcomes.append(outcome)
-            }
-            if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
-                state.apply(pruning)
-                entries.append(pruning)
-            }
-            if entries.isEmpty && audit.isEmpty { await store.abandonWrite() }
-            if !entries.isEmpty || !audit.isEmpty {
                 do {
                     let started = ContinuousClock.now
-                    let stored = try await store.append(entries, audit: audit, expecting: before.sequence)
-                    if case .conflict(let newer) = stored {
+                    switch try await store.append(entries, audit: audit, expecting: before.sequence) {
+                    case .committed:
+                        let elapsed = ContinuousClock.now - started
+                        configuration.telemetry.storeCommit(
+                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                            entries: entries.count, auditRecords: audit.count)
+                        storeProblem.withLock { $0.problem = nil }
+                        if !entries.isEmpty { publish(state) }
+                        action = machine.appended(.committed)
+                    case .conflict(let newer):
                         state = before
-                        await adopt(newer, into: &state)
-                        if attempt < Self.maxAttempts { continue }
-                        throw CairnError(.serviceUnavailable, "Other nodes kept writing first; nothing was changed. Retry.")
+                        if let newer, apply(newer, to: &state) {} else { await reload(&state) }
+                        action = machine.appended(.conflict)
                     }
-                    let elapsed = ContinuousClock.now - started
-                    configuration.telemetry.storeCommit(
-                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, entries: entries.count,
-                        auditRecords: audit.count)
-                    storeProblem.withLock { $0.problem = nil }
                 } catch {
-                    let problem = "\(error)"
                     logger.error(
                         "store commit failed; the batch is refused and the node is unready until the store commits again",
-                        metadata: ["error": "\(problem)", "entries": "\(entries.count)", "auditRecords": "\(audit.count)"])
-                    storeProblem.withLock { $0.problem = problem }
+                        metadata: ["error": "\(error)", "entries": "\(entries.count)", "auditRecords": "\(audit.count)"])
                     state = before
-                    let failure =
-                        (error as? CairnError)
-                        ?? CairnError(
-                            .serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
-                    outcomes = outcomes.map { $0.map { _ in .failure(failure) } }
-                    entries = []
+                    action = machine.appended(.failed(Self.failure(error)))
                 }
-                if !entries.isEmpty { published.withLock { $0 = RegistrySnapshot(state) } }
+            case .answer:
+                for (item, outcome) in zip(batch, outcomes) {
+                    if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
+                }
+                action = machine.finished()
+            case .refuse(let failure):
+                if case .readOnly(let problem) = machine.state { storeProblem.withLock { $0.problem = problem } }
+                for item in batch { item.reply?.resume(returning: .failure(failure)) }
+                action = machine.finished()
+            case .idle, .finish:
+                return
             }
-            for (item, outcome) in zip(batch, outcomes) {
-                if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
-            }
-            return entries.count
         }
     }
 
-    /// Answers every caller of a batch that could not be stored with the reason, and marks the store unready.
-    private func refuse(_ batch: [Pending], because error: any Error) {
-        logger.error("store write failed; the batch is refused", metadata: ["error": "\(error)"])
-        storeProblem.withLock { $0.problem = "\(error)" }
-        let failure =
-            (error as? CairnError)
-            ?? CairnError(.serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
-        for item in batch { item.reply?.resume(returning: .failure(failure)) }
-    }
-
-    /// Applies what other writers appended since the state's sequence.
-    private func catchUp(_ state: inout RegistryState) async {
-        do {
-            let newer = try await store.entries(after: state.sequence)
-            if newer?.isEmpty == true { return }
-            await adopt(newer, into: &state)
-        } catch {
-            logger.warning("could not read the change log to catch up; serving the last state", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Applies entries another writer appended (nil, or a gap: reloads the whole state) and publishes the result.
-    private func adopt(_ newer: [ChangeLogEntry]?, into state: inout RegistryState) async {
-        var complete = newer != nil
-        for entry in newer ?? [] where entry.sequence > state.sequence {
-            guard entry.sequence == state.sequence + 1 else {
-                complete = false
-                break
+    /// Decides every command of the batch against `state`, applying each change; returns the entries to append,
+    /// the audit records, and each item's outcome (nil for a record that is not a command).
+    private func decide(_ batch: [Pending], state: inout RegistryState, ids: inout IdentifierGenerator) -> (
+        [ChangeLogEntry], [AuditEntry], [Result<CommandResult, CairnError>?]
+    ) {
+        let now = clock()
+        var entries: [ChangeLogEntry] = []
+        var audit: [AuditEntry] = []
+        var outcomes: [Result<CommandResult, CairnError>?] = []
+        outcomes.reserveCapacity(batch.count)
+        for item in batch {
+            guard let command = item.command else {
+                if let draft = item.audit { audit.append(draft.entry(outcome: nil)) }
+                outcomes.append(nil)
+                continue
             }
-            state.apply(entry)
-        }
-        if !complete {
-            do {
-                let from = state.sequence
-                state = try await store.load().replayed()
-                logger.warning(
-                    "reloaded the whole state from the store (the change log no longer follows this node's state)",
-                    metadata: ["from": "\(from)", "to": "\(state.sequence)"])
+            let outcome: Result<CommandResult, CairnError>
+            do throws(CairnError) {
+                // Work a cluster divides among nodes is written only in the membership term it started in.
+                if let term = item.context.membershipTerm, let membership = store.membership, !membership.admits(term: term) {
+                    throw CairnError(
+                        .serviceUnavailable,
+                        "Dropped: this node's membership term changed since the work started (it was away past the heartbeat timeout).")
+                }
+                let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
+                if !decision.events.isEmpty {
+                    let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
+                    state.apply(entry)
+                    entries.append(entry)
+                }
+                outcome = .success(decision.result)
             } catch {
-                logger.error("could not reload the state from the store", metadata: ["error": "\(error)"])
+                outcome = .failure(error)
             }
+            if let draft = item.audit { audit.append(draft.entry(outcome: outcome)) }
+            outcomes.append(outcome)
         }
-        let adopted = state
-        published.withLock { $0 = RegistrySnapshot(adopted) }
+        if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
+            state.apply(pruning)
+            entries.append(pruning)
+        }
+        return (entries, audit, outcomes)
+    }
+
+    /// The error a caller gets when the store failed.
+    static func failure(_ error: any Error) -> CairnError {
+        (error as? CairnError)
+            ?? CairnError(.serviceUnavailable, "The change could not be stored; nothing was changed. Retry when the store is back.")
+    }
+
+    /// Applies entries another writer appended and publishes the result; false (nothing applied) when they do not
+    /// follow the state's sequence without a gap.
+    private func apply(_ newer: [ChangeLogEntry], to state: inout RegistryState) -> Bool {
+        let fresh = newer.drop { $0.sequence <= state.sequence }
+        var expected = state.sequence
+        for entry in fresh {
+            expected += 1
+            guard entry.sequence == expected else { return false }
+        }
+        guard !fresh.isEmpty else { return true }
+        for entry in fresh { state.apply(entry) }
+        publish(state)
+        return true
+    }
+
+    /// Loads the whole state from the store again (the log no longer follows this node's state) and publishes it.
+    private func reload(_ state: inout RegistryState) async {
+        do {
+            let from = state.sequence
+            state = try await store.load().replayed()
+            logger.warning(
+                "reloaded the whole state from the store (the change log no longer follows this node's state)",
+                metadata: ["from": "\(from)", "to": "\(state.sequence)"])
+            publish(state)
+        } catch {
+            logger.error("could not reload the state from the store", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func publish(_ state: RegistryState) {
+        published.withLock { $0 = RegistrySnapshot(state) }
     }
 }
 

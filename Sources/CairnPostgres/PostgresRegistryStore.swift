@@ -726,7 +726,7 @@ public actor PostgresRegistryStore: RegistryStore {
                             AND id NOT IN (SELECT id FROM beat)), (SELECT term FROM beat), pg_is_in_recovery()
                     FROM cairn_clock c WHERE c.id = 1
                     """
-                try query.binds.append(timeout, context: .default)
+                query.binds.append(timeout, context: .default)
             }
             var row: (Int64, String, Int64?, String?, Int64?) = (0, "", nil, nil, nil)
             var standby = false
