@@ -62,3 +62,6 @@ step "DNS fuzzing, 10 s (bench/fuzz-dns.sh runs longer)"
 step "conformance suite (boto3 + aws CLI against a running cairn)"
 export CAIRN_BIN="$PWD/.build/debug/cairn"
 CAIRN_FULL_SUITE=1 python3 -m pytest -q -p no:cacheprovider Tests/conformance "$@"
+
+step "conformance suite again, against 3-node clusters on PostgreSQL (every server a test starts is 3 nodes on a database of its own; each test talks to the next node once all have applied what came before)"
+CAIRN_TEST_CLUSTER=3 CAIRN_FULL_SUITE=1 python3 -m pytest -q -p no:cacheprovider Tests/conformance "$@"

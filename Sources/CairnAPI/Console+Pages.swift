@@ -208,6 +208,10 @@ extension Console {
             return failure(
                 session, "Probe history", WireError(type: "NotChecked", message: "Instance \(instance) is not actively health-checked."))
         }
+        if let node = history["ProbedBy"]?.stringValue {
+            return render(
+                "probedElsewhere", ["instanceId": instance, "serviceId": service, "node": node], title: "Probe history", session: session)
+        }
         let check = history["Check"]
         let model: [String: Any] = [
             "instanceId": instance, "serviceId": service, "status": text(history["Status"]),

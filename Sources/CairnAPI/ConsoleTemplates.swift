@@ -14,7 +14,7 @@ enum ConsoleTemplates {
 
     static let templates: [String: String] = [
         "layout": layout, "login": login, "namespaces": namespaces, "namespace": namespace, "service": service, "live": live,
-        "probes": probes, "operations": operations, "audit": audit, "failure": failure,
+        "probes": probes, "probedElsewhere": probedElsewhere, "operations": operations, "audit": audit, "failure": failure,
     ]
 
     static let layout = """
@@ -123,6 +123,12 @@ enum ConsoleTemplates {
         <table id=probes><tr><th>Time</th><th>Result</th><th>Latency (ms)</th><th>Detail</th></tr>
         {{#probes}}<tr><td>{{time}}</td><td class="{{health}}">{{result}}</td><td>{{latency}}</td><td>{{detail}}</td></tr>{{/probes}}
         </table>
+        """
+
+    static let probedElsewhere = """
+        <h1>Probe history of {{instanceId}}</h1>
+        <p id=prober>Probed by cluster node <b>{{node}}</b>: the probe history is kept by the node that probes, so open this
+        page on that node. <a href="/console/services/{{serviceId}}">back to the service</a></p>
         """
 
     static let operations = """

@@ -84,6 +84,20 @@ public final class HealthCheckRunner: Sendable {
         }
     }
 
+    /// In a cluster, the live node that probes an instance this node does not (nil: this node probes it, or it is
+    /// not checked). Probe histories stay in the memory of the node that probes.
+    public func prober(serviceId: String, instanceId: String) -> String? {
+        guard let membership else { return nil }
+        let state = registry.snapshot.state
+        guard let service = state.services[serviceId], let instance = state.instances(of: serviceId)[instanceId],
+            Self.target(service: service, instance: instance, state: state) != nil
+        else { return nil }
+        let key = "\(serviceId)/\(instanceId)"
+        let view = membership.view
+        let owner = ClusterMembership.owner(of: key, among: view.live)
+        return owner == view.node ? nil : owner
+    }
+
     /// How many instances are being checked.
     public var checkedCount: Int { tracked.withLock { $0.count } }
 
@@ -95,20 +109,24 @@ public final class HealthCheckRunner: Sendable {
     /// Every instance that should be probed now, from the registry's snapshot.
     static func targets(_ state: RegistryState) -> [String: ProbeTarget] {
         var result: [String: ProbeTarget] = [:]
-        for service in state.services.values {
-            guard let check = service.healthCheckConfig, let ns = state.namespaces[service.namespaceId] else { continue }
+        for service in state.services.values where service.healthCheckConfig != nil {
             for instance in state.instances(of: service.id).values {
-                let a = instance.attributes
-                guard let address = a["AWS_INSTANCE_IPV4"] ?? a["AWS_INSTANCE_IPV6"], let port = a["AWS_INSTANCE_PORT"].flatMap(Int.init)
-                else { continue }
-                let target = ProbeTarget(
-                    serviceId: service.id, instanceId: instance.id, registeredAt: instance.registeredAt, type: check.type,
-                    path: check.resourcePath ?? "/", threshold: check.failureThreshold ?? 3, address: address, port: port,
-                    hostHeader: service.name == "." ? ns.name : "\(service.name).\(ns.name)")
-                result[target.key] = target
+                if let target = target(service: service, instance: instance, state: state) { result[target.key] = target }
             }
         }
         return result
+    }
+
+    /// What probing one instance means (nil: its service has no check, or it has no address and port).
+    static func target(service: Service, instance: Instance, state: RegistryState) -> ProbeTarget? {
+        guard let check = service.healthCheckConfig, let ns = state.namespaces[service.namespaceId] else { return nil }
+        let a = instance.attributes
+        guard let address = a["AWS_INSTANCE_IPV4"] ?? a["AWS_INSTANCE_IPV6"], let port = a["AWS_INSTANCE_PORT"].flatMap(Int.init)
+        else { return nil }
+        return ProbeTarget(
+            serviceId: service.id, instanceId: instance.id, registeredAt: instance.registeredAt, type: check.type,
+            path: check.resourcePath ?? "/", threshold: check.failureThreshold ?? 3, address: address, port: port,
+            hostHeader: service.name == "." ? ns.name : "\(service.name).\(ns.name)")
     }
 
     /// A published status that differs from the registry's, to be written.

@@ -39,7 +39,14 @@ enum ProbeHistoryRoute {
     }
 
     /// The probe history of one checked instance, newest probe first; nil when it is not checked.
+    /// In a cluster, an instance another node probes has its history there: the answer names that node
+    /// (`ProbedBy`) with no probes.
     static func json(_ runner: HealthCheckRunner, serviceId: String, instanceId: String) -> JSONValue? {
+        if let node = runner.prober(serviceId: serviceId, instanceId: instanceId) {
+            return JSONValue.object([
+                "ServiceId": .string(serviceId), "InstanceId": .string(instanceId), "ProbedBy": .string(node), "Probes": .array([]),
+            ])
+        }
         guard let history = runner.history(serviceId: serviceId, instanceId: instanceId) else { return nil }
         let t = history.target
         return JSONValue.object([

@@ -6,6 +6,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+import cairn_process
 from cairn_process import CairnProcess
 
 _regions = itertools.count(1)
@@ -29,6 +30,40 @@ def client_for(endpoint, region, **config):
     )
     client.meta.events.register("after-call.servicediscovery", _record)
     return client
+
+
+# Not collected in the cluster pass (CAIRN_TEST_CLUSTER): tests of one process's own files, signals and start-up.
+SINGLE_NODE = {
+    "test_durability.py": "kills one process and reads its SQLite files",
+    "test_hardening_store.py": "damages SQLite files",
+    "test_lifecycle.py": "signals one process and restarts it on its data directory",
+    "test_configuration.py": "checks one process's start-up settings",
+    "test_cluster.py": "starts clusters of its own",
+    "test_zz_coverage.py": "checks what the whole single-node pass covered",
+    "test_audit.py::test_verify_detects_an_edited_record": "edits the SQLite audit trail",
+    "test_audit.py::test_kill_9_never_leaves_a_change_without_its_record": "kills one process and restarts it on its files",
+    "test_hardening_connections.py::test_sigterm_ends_although_a_client_holds_a_half_sent_body": "signals one process",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if cairn_process.CLUSTER < 2:
+        return
+    kept, dropped = [], []
+    for item in items:
+        module, _, name = item.nodeid.rpartition("/")[2].partition("::")
+        single = module in SINGLE_NODE or f"{module}::{name.split('[')[0]}" in SINGLE_NODE
+        (dropped if single else kept).append(item)
+    items[:] = kept
+    config.hook.pytest_deselected(items=dropped)
+
+
+@pytest.fixture(autouse=True)
+def _next_cluster_node():
+    """In the cluster pass each test talks to the next node, once every node has applied what came before."""
+    if cairn_process.CLUSTER >= 2:
+        cairn_process.next_node()
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 
 from browser import Browser, chromium_binary
-from cairn_process import CairnProcess
+from cairn_process import CairnProcess, node_endpoint
 from health_targets import SwitchableHTTP
 
 ADMIN = ("AKIDCONSOLEADMIN1", "console-admin-secret-0123456")
@@ -62,8 +62,8 @@ def shots(tmp_path):
     return directory
 
 
-def sign_in(browser, server, who):
-    browser.goto(f"{server.endpoint}/console")
+def sign_in(browser, server, who, endpoint=None):
+    browser.goto(f"{endpoint or server.endpoint}/console")
     assert browser.evaluate("location.pathname") == "/console/login"
     browser.fill("accessKeyId", who[0])
     browser.fill("secretAccessKey", who[1])
@@ -225,6 +225,12 @@ def test_probe_history_and_probe_driven_health_live(server, world):
         assert "fail open" in browser.text("dns") and "IN A 127.0.0.1" in browser.text("dns")
         browser.evaluate("document.querySelector('#instance-web-1 a').click()")
         browser.wait_for("location.pathname.endsWith('/probes') && document.readyState === 'complete'")
+        prober = browser.evaluate("document.querySelector('#prober b') ? document.querySelector('#prober b').innerText : ''")
+        if prober:
+            # A cluster: another node probes web-1 and keeps its history; this page names it. Read it there.
+            sign_in(browser, server, READER, endpoint=node_endpoint(server, prober))
+            browser.goto(f"{node_endpoint(server, prober)}/console/services/{checked}/instances/web-1/probes")
+            browser.wait_for("document.readyState === 'complete' && document.getElementById('probes') !== null")
         probes = browser.text("probes")
         assert "status 500" in probes and "status 200" in probes and "unhealthy" in probes and "healthy" in probes
     finally:
