@@ -11,12 +11,13 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 python3 -c 'import moto, flask' 2>/dev/null || python3 -m pip install --quiet 'moto[server]'
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
 
-swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
 source bench/lib.sh
 cairn_port=$(free_port)
 moto_port=$(free_port)
 
-.build/release/cairn serve --dev --no-throttling --port "$cairn_port" --no-dns --data-dir "$work/data" --log-level warning &
+"$CAIRN_BIN" serve --dev --no-throttling --port "$cairn_port" --no-dns --data-dir "$work/data" --log-level warning &
 bench_pids+=($!)
 moto_server -p "$moto_port" >"$work/moto.log" 2>&1 &
 bench_pids+=($!)

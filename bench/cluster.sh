@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 COLD=${COLD:-100000}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-[ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
+export CAIRN_BIN
 source bench/lib.sh
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pg_started=$(scripts/postgres.sh)
@@ -27,10 +29,10 @@ YAML
 start_node() { # url -> "port dns_port pid" (the caller adds pid to bench_pids: this runs in a subshell)
   local port; port=$(free_port)
   local dns; dns=$(free_port)
-  .build/release/cairn serve --dev --no-throttling --store "$1" --port "$port" --dns-port "$dns" --health-interval 3600 \
+  "$CAIRN_BIN" serve --dev --no-throttling --store "$1" --port "$port" --dns-port "$dns" --health-interval 3600 \
     --config "$work/config.yaml" --data-dir "$work/d-$port" --log-level warning >"$work/node-$port.log" 2>&1 &
   local pid=$!
-  wait_for_tcp "$port"
+  wait_for_tcp "$port" || { echo "a node did not start:" >&2; cat "$work/node-$port.log" >&2; return 1; }
   echo "$port $dns $pid"
 }
 measure() { # url script service conns -> "rps p99_ms non2xx"
@@ -63,7 +65,7 @@ three_rps=$(cat "$work"/three-* | awk '{s+=$1} END {print s}')
 three_p99=$(cat "$work"/three-* | awk '{if ($2>m) m=$2} END {print m}')
 three_bad=$(cat "$work"/three-* | awk '{s+=$3} END {print s}')
 pgdb=$(newdb)
-.build/release/cairn serve --dev --store "$pgdb" --port 0 --no-dns --log-level warning >"$work/schema.log" 2>&1 &
+"$CAIRN_BIN" serve --dev --store "$pgdb" --port 0 --no-dns --log-level warning >"$work/schema.log" 2>&1 &
 schema_pid=$!; sleep 3; kill "$schema_pid"; wait "$schema_pid" 2>/dev/null || true
 entry=$(python3 -c "print('\\\\x' + ('7b22' + '61'*380 + '227d'))")
 cat >"$work/write.sql" <<SQL

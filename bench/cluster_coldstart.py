@@ -13,11 +13,17 @@ s.bind(("127.0.0.1", 0))
 port = s.getsockname()[1]
 s.close()
 started = time.perf_counter()
-proc = subprocess.Popen([os.path.join(os.path.dirname(__file__), "..", ".build", "release", "cairn"), "serve", "--dev", "--store", url,
+binary = os.environ.get("CAIRN_BIN") or os.path.join(os.path.dirname(__file__), "..", ".build", "release", "cairn")
+proc = subprocess.Popen([binary, "serve", "--dev", "--store", url,
                          "--port", str(port), "--no-dns", "--health-interval", "3600", "--config", config, "--log-level", "warning",
-                         "--data-dir", "/tmp/cairn-coldstart"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         "--data-dir", "/tmp/cairn-coldstart"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 try:
+    deadline = time.time() + 300
     while True:
+        if proc.poll() is not None:
+            sys.exit(f"the node exited with {proc.returncode} before it was ready: {proc.stderr.read()[-2000:]}")
+        if time.time() > deadline:
+            sys.exit("the node was not ready within 300 s")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
                 if r.status == 200:

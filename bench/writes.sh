@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-100000}
-[ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
 source bench/lib.sh
 cat >"$work/config.yaml" <<YAML
 limits: {instancesPerNamespace: 1000000, instancesPerService: 1000000}
@@ -36,4 +37,4 @@ run() { # binary label count
 }
 
 if [ -n "${CAIRN_BASELINE:-}" ]; then run "$CAIRN_BASELINE" baseline "${CAIRN_BASELINE_COUNT:-$COUNT}"; fi
-run .build/release/cairn cairn "$COUNT"
+run "$CAIRN_BIN" cairn "$COUNT"
