@@ -15,7 +15,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 export DEBIAN_FRONTEND=noninteractive
 [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
   || { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }
-[ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure
 source bench/lib.sh
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 as_pg=()
@@ -114,7 +115,7 @@ YAML
 ports=()
 for n in 1 2 3; do
   p=$(free_port)
-  .build/release/cairn serve --dev --no-throttling --store "$url" --port "$p" --no-dns --health-interval 3600 \
+  "$CAIRN_BIN" serve --dev --no-throttling --store "$url" --port "$p" --no-dns --health-interval 3600 \
     --config "$dir/cairn.yaml" --data-dir "$dir/cairn-$n" --log-level "${CAIRN_LOG_LEVEL:-warning}" >"$dir/cairn-$n.log" 2>&1 &
   bench_pids+=($!)
   wait_for_tcp "$p"
