@@ -15,7 +15,8 @@ command -v nginx >/dev/null || {
   apt-get install -y -qq nginx-light >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx-light; }
 }
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
-swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
 source bench/lib.sh
 
 http_port=$(free_port)
@@ -44,7 +45,7 @@ for n in "${COUNTS[@]}"; do
   api_port=$(free_port)
   max=$(( n > 1000 ? n : 1000 ))
   printf 'limits:\n  instancesPerService: 1000\n  instancesPerNamespace: %d\n' "$max" >"$work/cairn-$n.yaml"
-  .build/release/cairn serve --dev --no-throttling --port "$api_port" --no-dns --health-interval 1 --health-allow-loopback --data-dir "$work/data-$n" \
+  "$CAIRN_BIN" serve --dev --no-throttling --port "$api_port" --no-dns --health-interval 1 --health-allow-loopback --data-dir "$work/data-$n" \
     --config "$work/cairn-$n.yaml" --log-level warning &
   pid=$!
   bench_pids+=("$pid")

@@ -89,8 +89,9 @@ public final class HealthCheckRunner: Sendable {
     public func prober(serviceId: String, instanceId: String) -> String? {
         guard let membership else { return nil }
         let state = registry.snapshot.state
-        guard let service = state.services[serviceId], let instance = state.instances(of: serviceId)[instanceId],
-            Self.target(service: service, instance: instance, state: state) != nil
+        guard let service = state.services[serviceId], let check = service.healthCheckConfig,
+            let namespace = state.namespaces[service.namespaceId], let instance = state.instances(of: serviceId)[instanceId],
+            Self.target(service: service, check: check, namespace: namespace, instance: instance) != nil
         else { return nil }
         let key = "\(serviceId)/\(instanceId)"
         let view = membership.view
@@ -109,17 +110,19 @@ public final class HealthCheckRunner: Sendable {
     /// Every instance that should be probed now, from the registry's snapshot.
     static func targets(_ state: RegistryState) -> [String: ProbeTarget] {
         var result: [String: ProbeTarget] = [:]
-        for service in state.services.values where service.healthCheckConfig != nil {
+        for service in state.services.values {
+            guard let check = service.healthCheckConfig, let namespace = state.namespaces[service.namespaceId] else { continue }
             for instance in state.instances(of: service.id).values {
-                if let target = target(service: service, instance: instance, state: state) { result[target.key] = target }
+                if let target = target(service: service, check: check, namespace: namespace, instance: instance) {
+                    result[target.key] = target
+                }
             }
         }
         return result
     }
 
     /// What probing one instance means (nil: its service has no check, or it has no address and port).
-    static func target(service: Service, instance: Instance, state: RegistryState) -> ProbeTarget? {
-        guard let check = service.healthCheckConfig, let ns = state.namespaces[service.namespaceId] else { return nil }
+    static func target(service: Service, check: HealthCheckConfig, namespace ns: Namespace, instance: Instance) -> ProbeTarget? {
         let a = instance.attributes
         guard let address = a["AWS_INSTANCE_IPV4"] ?? a["AWS_INSTANCE_IPV6"], let port = a["AWS_INSTANCE_PORT"].flatMap(Int.init)
         else { return nil }
