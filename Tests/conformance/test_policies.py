@@ -55,7 +55,7 @@ def client(server, who):
 
 
 @pytest.fixture(scope="module")
-def world(server):
+def prepared(server):
     """example.internal with web, api (stage=prod) and db, set up by the administrator."""
     admin = client(server, ADMIN)
     op = admin.create_http_namespace(Name="example.internal")["OperationId"]
@@ -65,6 +65,14 @@ def world(server):
         tags = [{"Key": "stage", "Value": "prod"}] if name == "api" else []
         ids[name] = admin.create_service(Name=name, NamespaceId=ns, Tags=tags)["Service"]["Id"]
     return admin, ns, ids
+
+
+@pytest.fixture
+def world(server, prepared):
+    """The administrator's client made for this test, so it talks to this test's node (in the cluster pass, reads
+    after the test's own writes then see them)."""
+    _, ns, ids = prepared
+    return client(server, ADMIN), ns, ids
 
 
 def denied(excinfo, action, principal):
