@@ -99,6 +99,8 @@ public actor PostgresRegistryStore: RegistryStore {
     private let wake: AsyncStream<Void>.Continuation
     public nonisolated let membership: ClusterMembership?
     private var lastHeartbeat: ContinuousClock.Instant?
+    /// What the LISTEN session has heard, compared with what the poll finds (see `Hearing`).
+    private let hearing = Hearing()
 
     /// Connects, creates or migrates the schema, and starts following other nodes' appends. Throws a
     /// `PostgresStoreError` that says what is wrong (unreachable, refused credentials, a newer schema).
@@ -480,6 +482,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let options = self.options
         let logger = self.logger
         let wake = self.wake
+        let hearing = self.hearing
         listener = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -496,8 +499,9 @@ public actor PostgresRegistryStore: RegistryStore {
                         do {
                             let connection = try await Self.connect(location, id: id, timeout: options.connectTimeout, logger: logger)
                             // After any (re)connect the node catches up: notifications sent meanwhile are lost.
+                            hearing.reset()
                             wake.yield()
-                            await Self.follow(connection, wake: wake, deadline: options.statementTimeout, logger: logger)
+                            await Self.follow(connection, wake: wake, hearing: hearing, logger: logger)
                             Task { try? await connection.close() }
                         } catch {
                             if Task.isCancelled { break }
@@ -516,7 +520,7 @@ public actor PostgresRegistryStore: RegistryStore {
     /// answering a liveness query (a socket to a dead server may never error), or the task is cancelled. It never
     /// waits on the connection to end the session itself: a LISTEN sent as the channel closes can wait forever.
     static func follow(
-        _ connection: PostgresConnection, wake: AsyncStream<Void>.Continuation, deadline: Duration, logger: Logger
+        _ connection: PostgresConnection, wake: AsyncStream<Void>.Continuation, hearing: Hearing, logger: Logger
     ) async {
         let session = Waiter<CheckedContinuation<Void, Never>>()
         let tasks = Waiter<(Task<Void, Never>, Task<Void, Never>)>()
@@ -526,7 +530,9 @@ public actor PostgresRegistryStore: RegistryStore {
                 let listening = Task {
                     do {
                         try await connection.listen(on: Self.channel) { notifications in
-                            for try await _ in notifications {
+                            hearing.started()
+                            for try await notification in notifications {
+                                hearing.heard(notification.payload)
                                 wake.yield()
                                 if Task.isCancelled { break }
                             }
@@ -540,11 +546,12 @@ public actor PostgresRegistryStore: RegistryStore {
                     }
                     session.take()?.resume()
                 }
+                // No query of its own (an idle node costs the database only its poll): the session is given up when
+                // the poll keeps finding commits that no notification announced (`Hearing`).
                 let liveness = Task {
-                    while (try? await Task.sleep(for: .seconds(10))) != nil {
-                        let alive = await Self.within(deadline) { try await connection.query("SELECT 1", logger: logger) }
-                        if !alive {
-                            logger.warning("the LISTEN connection to PostgreSQL stopped answering; reconnecting")
+                    while (try? await Task.sleep(for: .milliseconds(200))) != nil {
+                        if hearing.deaf {
+                            logger.warning("the LISTEN connection to PostgreSQL missed notifications the poll found; reconnecting")
                             break
                         }
                     }
@@ -744,6 +751,7 @@ public actor PostgresRegistryStore: RegistryStore {
             return row
         }
         membership?.update(databaseRevision: UInt64(clamping: revision))
+        hearing.polled(revision: revision, at: now, grace: options.pollInterval)
         if beat {
             lastHeartbeat = now
             membership?.update(live: (live ?? "").split(separator: " ").map(String.init))
@@ -940,4 +948,62 @@ final class Waiter<Value: Sendable>: Sendable {
     private let slot = Mutex<Value?>(nil)
     func set(_ value: Value) { slot.withLock { $0 = value } }
     func take() -> Value? { slot.withLock { $0.take() } }
+}
+
+/// Whether the LISTEN session still hears the database. A socket to a server that went away without a word (a host
+/// that died, a partition) may never fail, and a session a proxy moved may listen on a server nobody writes to; both
+/// look idle. So each poll compares the clock with the newest revision a notification announced: a revision that is
+/// still unannounced one poll interval after a poll first found it means the session is deaf, and it is reconnected
+/// (the node has caught up from the poll meanwhile). An idle database announces nothing and needs nothing announced.
+package final class Hearing: Sendable {
+    private struct State {
+        var announced: Int64 = 0
+        var armed = false
+        var listening = false
+        var unannounced: (revision: Int64, since: ContinuousClock.Instant)?
+        var deaf = false
+    }
+    private let state = Mutex(State())
+
+    package init() {}
+
+    /// A new session: nothing heard yet, so no verdict until a poll has a baseline.
+    package func reset() {
+        state.withLock { $0 = State() }
+    }
+
+    /// The session is listening: from here on every commit is announced to it.
+    package func started() {
+        state.withLock { $0 = State(); $0.armed = true }
+    }
+
+    /// A notification's payload, `epoch:revision`.
+    package func heard(_ payload: String) {
+        guard let colon = payload.lastIndex(of: ":"), let revision = Int64(payload[payload.index(after: colon)...]) else { return }
+        state.withLock { $0.announced = max($0.announced, revision) }
+    }
+
+    /// The clock as a poll read it.
+    package func polled(revision: Int64, at now: ContinuousClock.Instant, grace: Duration) {
+        state.withLock { state in
+            guard state.armed else { return }
+            if !state.listening {
+                // The first poll of a session sets the baseline: what committed before it was not announced to it.
+                state.listening = true
+                state.announced = max(state.announced, revision)
+                return
+            }
+            guard revision > state.announced else {
+                state.unannounced = nil
+                return
+            }
+            if let pending = state.unannounced, pending.revision > state.announced {
+                if now - pending.since >= grace { state.deaf = true }
+            } else {
+                state.unannounced = (revision, now)
+            }
+        }
+    }
+
+    package var deaf: Bool { state.withLock { $0.deaf } }
 }

@@ -284,6 +284,46 @@ def test_losing_postgresql_keeps_reads_refuses_writes_clearly_and_recovers():
         subprocess.run([os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "postgres.sh"), "stop", pg_dir], timeout=60)
 
 
+def test_a_listen_connection_that_goes_silent_is_noticed_and_replaced():
+    """A LISTEN session whose server process stops answering without closing the socket (SIGSTOP here; a dead host
+    or a partition in production) looks like an idle database. The poll finds the commits no notification announced,
+    and the node replaces the session: no query of its own is needed to check it."""
+    url = fresh_database()
+    a = b = None
+    frozen = []
+    try:
+        a, b = node(url), node(url)
+        sa, sb = client_for(a.endpoint, REGION), client_for(b.endpoint, REGION)
+        ns = http_namespace(sa, "hush")
+        svc = sa.create_service(Name="api", NamespaceId=ns)["Service"]["Id"]
+        until(lambda: any(s["Id"] == svc for s in sb.list_services()["Services"]), "the service on b")
+        listening = "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        frozen = [int(p) for p in until(lambda: sql(url, listening).split() if len(sql(url, listening).split()) == 2 else None,
+                                        "both nodes listening")]
+        for pid in frozen:
+            os.kill(pid, 19)  # SIGSTOP: the socket stays open, nothing more comes from it
+        for i in range(3):
+            sa.register_instance(ServiceId=svc, InstanceId=f"quiet-{i}", Attributes={"AWS_INSTANCE_IPV4": f"10.0.1.{i}"})
+            until(lambda: f"quiet-{i}" in {x["InstanceId"] for x in
+                                            sb.discover_instances(NamespaceName="hush", ServiceName="api")["Instances"]},
+                  "b finds the change by its poll")
+            time.sleep(0.6)
+        until(lambda: any("missed notifications" in line for line in b.log_lines), "b notices its deaf LISTEN session")
+        until(lambda: [p for p in sql(url, listening).split() if int(p) not in frozen], "a new LISTEN session")
+        sa.register_instance(ServiceId=svc, InstanceId="heard", Attributes={"AWS_INSTANCE_IPV4": "10.0.1.9"})
+        until(lambda: "heard" in {x["InstanceId"] for x in sb.discover_instances(NamespaceName="hush", ServiceName="api")["Instances"]},
+              "b follows again")
+    finally:
+        for pid in frozen:
+            try:
+                os.kill(pid, 18)  # SIGCONT, so the server can stop
+            except ProcessLookupError:
+                pass
+        for n in (a, b):
+            if n:
+                n.kill()
+
+
 @pytest.mark.parametrize("kind", ["syntax", "password", "unreachable", "newer-schema"])
 def test_a_bad_store_is_refused_at_start_with_a_clear_message_and_no_partial_schema(kind):
     url = fresh_database()
