@@ -974,7 +974,10 @@ package final class Hearing: Sendable {
 
     /// The session is listening: from here on every commit is announced to it.
     package func started() {
-        state.withLock { $0 = State(); $0.armed = true }
+        state.withLock {
+            $0 = State()
+            $0.armed = true
+        }
     }
 
     /// A notification's payload, `epoch:revision`.
