@@ -516,9 +516,9 @@ public actor PostgresRegistryStore: RegistryStore {
         }
     }
 
-    /// One LISTEN session: wakes the writer on every notification, until the session fails, the connection stops
-    /// answering a liveness query (a socket to a dead server may never error), or the task is cancelled. It never
-    /// waits on the connection to end the session itself: a LISTEN sent as the channel closes can wait forever.
+    /// One LISTEN session: wakes the writer on every notification, until the session fails, the poll finds it deaf
+    /// (`Hearing`: a socket to a dead server may never error), or the task is cancelled. It never waits on the
+    /// connection to end the session itself: a LISTEN sent as the channel closes can wait forever.
     static func follow(
         _ connection: PostgresConnection, wake: AsyncStream<Void>.Continuation, hearing: Hearing, logger: Logger
     ) async {
