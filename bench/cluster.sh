@@ -3,7 +3,8 @@
 #  1. propagation: a registration acknowledged by node A, seen on node B through DiscoverInstances and through DNS
 #     (p50/p99 over 300 registrations);
 #  2. durable RegisterInstance/s at 64 connections with 1 node and with 3 nodes, beside pgbench running the SQL one
-#     write costs (lock the clock, a change-log row, an audit row, advance the clock, NOTIFY) at 64 clients;
+#     write costs (BEGIN, cairn_lock, one statement with the change-log row, the audit row, the clock and the NOTIFY,
+#     COMMIT) at 64 clients;
 #  3. idle database load: transactions and statements per second per node, 3 idle nodes;
 #  4. cold start of a node with COLD instances (default 100,000) in the database: seconds to /readyz and to an answer.
 # Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N to change the cold-start size)
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 COLD=${COLD:-100000}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+python3 -c "import dns.message" 2>/dev/null || python3 -m pip install --quiet dnspython
 [ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
 CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
 export CAIRN_BIN
@@ -68,16 +70,34 @@ pgdb=$(newdb)
 "$CAIRN_BIN" serve --dev --store "$pgdb" --port 0 --no-dns --log-level warning >"$work/schema.log" 2>&1 &
 schema_pid=$!; sleep 3; kill "$schema_pid"; wait "$schema_pid" 2>/dev/null || true
 entry=$(python3 -c "print('\\\\x' + ('7b22' + '61'*380 + '227d'))")
+# The statements one batch of Cairn's costs, for a batch of one write: lock the clock (cairn_lock, which also reads
+# the node's term, the entries after its cursor and the audit head), one statement that writes the change-log row,
+# the audit row, the clock's advance and the NOTIFY, and the commit.
 cat >"$work/write.sql" <<SQL
+BEGIN;
+SELECT revision, coalesce(audit_seq, 0) AS audit_seq FROM cairn_lock(9223372036854775807, 'bench', 10) \\gset
+WITH log AS (INSERT INTO cairn_change_log (seq, time, entry) SELECT * FROM unnest(ARRAY[:revision + 1]::BIGINT[], '{0}'::BIGINT[], ARRAY['$entry'::bytea])),
+  audit AS (INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash)
+    SELECT * FROM unnest(ARRAY[:audit_seq + 1]::BIGINT[], '{0}'::BIGINT[], '{RegisterInstance}'::TEXT[], '{" bench dev "}'::TEXT[],
+      '{" arn "}'::TEXT[], ARRAY['$entry'::bytea], '{h}'::TEXT[])),
+  clock AS (UPDATE cairn_clock SET revision = :revision + 1 WHERE id = 1)
+SELECT pg_notify('cairn_changes', 'bench');
+COMMIT;
+SQL
+if [ "$(psql_ "$pgdb" "SELECT to_regproc('cairn_lock') IS NOT NULL")" != t ]; then
+  # A binary from before schema version 3 (CAIRN_BIN set to an older build): the statements its write costs.
+  cat >"$work/write.sql" <<SQL
 BEGIN;
 SELECT revision FROM cairn_clock WHERE id = 1 FOR UPDATE;
 INSERT INTO cairn_change_log (seq, time, entry) SELECT revision + 1, 0, '$entry'::bytea FROM cairn_clock WHERE id = 1;
+SELECT seq, hash FROM cairn_audit_log ORDER BY seq DESC LIMIT 1;
 INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash)
   SELECT coalesce(max(seq), 0) + 1, 0, 'RegisterInstance', ' bench dev ', ' arn ', '$entry'::bytea, 'h' FROM cairn_audit_log;
 UPDATE cairn_clock SET revision = revision + 1 WHERE id = 1;
 SELECT pg_notify('cairn_changes', 'bench');
 COMMIT;
 SQL
+fi
 pgb=$(PGPASSWORD=cairn "$bindir/pgbench" -n -c 64 -j 2 -T "$SECONDS_EACH" -f "$work/write.sql" -r "$pgdb" 2>&1)
 pg_tps=$(awk '/^tps =/ {print $3}' <<<"$pgb")
 pg_lat=$(awk '/latency average/ {print $4}' <<<"$pgb")

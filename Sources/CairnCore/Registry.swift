@@ -250,8 +250,8 @@ public final class Registry: Sendable {
             for await _ in wakeups {
                 let followed = following.value
                 following.value = false
-                let (items, barriers) = takeQueued()
-                await handle(items, followed: followed, machine: &machine, state: &state, ids: &ids)
+                var (items, barriers) = takeQueued()
+                await handle(&items, followed: followed, barriers: &barriers, machine: &machine, state: &state, ids: &ids)
                 for barrier in barriers { barrier.resume() }
                 if state.sequence &- checkpointed >= UInt64(max(1, configuration.checkpointInterval)), !checkpointing.value {
                     checkpointing.value = true
@@ -268,8 +268,8 @@ public final class Registry: Sendable {
             }
             // The stream ended (shutdown): answer anything that raced in, then stop.
             machine.shutdown()
-            let (items, barriers) = takeQueued()
-            await handle(items, followed: false, machine: &machine, state: &state, ids: &ids)
+            var (items, barriers) = takeQueued()
+            await handle(&items, followed: false, barriers: &barriers, machine: &machine, state: &state, ids: &ids)
             for barrier in barriers { barrier.resume() }
         }
     }
@@ -288,9 +288,11 @@ public final class Registry: Sendable {
 
     /// One wake-up: catches up if other writers appended, then decides, stores and publishes the batch, doing
     /// the actions the state machine returns until it has nothing left to do.
+    /// Commands queued while the store's lock was awaited join the batch once it is held (`barriers` gains their
+    /// barriers): on a shared store the lock is what nodes queue on, so each holder should carry all it can.
     private func handle(
-        _ batch: [Pending], followed: Bool, machine: inout WriterStateMachine, state: inout RegistryState,
-        ids: inout IdentifierGenerator
+        _ batch: inout [Pending], followed: Bool, barriers: inout [CheckedContinuation<Void, Never>],
+        machine: inout WriterStateMachine, state: inout RegistryState, ids: inout IdentifierGenerator
     ) async {
         var action = machine.woke(followed: followed, batch: !batch.isEmpty)
         var outcomes: [Result<CommandResult, CairnError>?] = []
@@ -331,6 +333,11 @@ public final class Registry: Sendable {
                     action = machine.locked(.failed(Self.failure(error)))
                 }
             case .decide:
+                if store.changes != nil {
+                    let (late, lateBarriers) = takeQueued()
+                    batch += late
+                    barriers += lateBarriers
+                }
                 let before = state
                 let (entries, audit, decided) = decide(batch, state: &state, ids: &ids)
                 outcomes = decided

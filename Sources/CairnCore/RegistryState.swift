@@ -36,6 +36,19 @@ public struct RegistryState: Sendable, Codable {
 
     public init() {}
 
+    init(
+        sequence: UInt64, namespaces: Table<Namespace>, services: Table<Service>, instances: Table<Table<Instance>>,
+        operations: Table<Operation>, tokens: Table<IdempotencyRecord>
+    ) {
+        self.sequence = sequence
+        self.namespaces = namespaces
+        self.services = services
+        self.instances = instances
+        self.operations = operations
+        self.tokens = tokens
+        rebuildIndexes()
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sequence = try c.decode(UInt64.self, forKey: .sequence)

@@ -133,12 +133,15 @@ public struct StoredRegistry: Sendable {
     }
 }
 
-/// The JSON encoding stores use for entries and checkpoints.
+/// The encodings stores use for entries (JSON) and checkpoints.
 public enum RegistryCodec {
     public static func encode(_ entry: ChangeLogEntry) throws -> Data { try JSONEncoder().encode(entry) }
     public static func decodeEntry(_ data: Data) throws -> ChangeLogEntry { try JSONDecoder().decode(ChangeLogEntry.self, from: data) }
-    public static func encode(_ state: RegistryState) throws -> Data { try JSONEncoder().encode(state) }
-    public static func decodeState(_ data: Data) throws -> RegistryState { try JSONDecoder().decode(RegistryState.self, from: data) }
+    /// Checkpoints are binary (`CheckpointCodec`); a JSON checkpoint an earlier version wrote still decodes.
+    public static func encode(_ state: RegistryState) throws -> Data { try CheckpointCodec.encode(state) }
+    public static func decodeState(_ data: Data) throws -> RegistryState {
+        CheckpointCodec.isBinary(data) ? try CheckpointCodec.decode(data) : try JSONDecoder().decode(RegistryState.self, from: data)
+    }
 }
 
 /// A store that keeps everything in memory (tests, and `--store memory` for throwaway runs).

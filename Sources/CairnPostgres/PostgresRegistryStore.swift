@@ -45,6 +45,30 @@ public actor PostgresRegistryStore: RegistryStore {
             // Singleton jobs (checkpoints and log pruning, audit retention) run on the node holding their lease.
             "CREATE TABLE cairn_leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires TIMESTAMPTZ NOT NULL)",
         ],
+        [
+            // A write's first statement: takes the clock's lock and, after it (a VOLATILE function's statements each
+            // take a new snapshot, so they see what the previous holder committed), reads what the writer needs to
+            // decide its batch: this node's live term, the entries after its cursor, the audit chain's head. One
+            // round trip instead of four while the lock is held.
+            """
+            CREATE FUNCTION cairn_lock(after_seq BIGINT, node TEXT, timeout_secs DOUBLE PRECISION,
+                OUT revision BIGINT, OUT epoch TEXT, OUT term BIGINT, OUT entries BYTEA[], OUT audit_seq BIGINT, OUT audit_hash TEXT)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                SELECT c.revision, c.epoch INTO revision, epoch FROM cairn_clock c WHERE c.id = 1 FOR UPDATE;
+                SELECT n.term INTO term FROM cairn_nodes n WHERE n.id = node AND n.seen > now() - make_interval(secs => timeout_secs);
+                IF revision > after_seq THEN
+                    entries := ARRAY(SELECT l.entry FROM cairn_change_log l WHERE l.seq > after_seq ORDER BY l.seq);
+                ELSE
+                    entries := '{}';
+                END IF;
+                SELECT a.seq, a.hash INTO audit_seq, audit_hash FROM cairn_audit_log a ORDER BY a.seq DESC LIMIT 1;
+                IF NOT FOUND THEN
+                    SELECT a.seq, a.hash INTO audit_seq, audit_hash FROM cairn_audit_anchor a WHERE a.id = 1;
+                END IF;
+            END $$
+            """
+        ],
     ]
 
     /// The advisory lock key migrations hold ("cairn" in ASCII).
@@ -101,6 +125,7 @@ public actor PostgresRegistryStore: RegistryStore {
     private var lastHeartbeat: ContinuousClock.Instant?
     /// What the LISTEN session has heard, compared with what the poll finds (see `Hearing`).
     private let hearing = Hearing()
+    private let committed = Committed()
 
     /// Connects, creates or migrates the schema, and starts following other nodes' appends. Throws a
     /// `PostgresStoreError` that says what is wrong (unreachable, refused credentials, a newer schema).
@@ -279,7 +304,32 @@ public actor PostgresRegistryStore: RegistryStore {
 
     /// The write transaction `lockForWrite` opened: it holds the connection, and the clock's row lock, until the
     /// writer's `append` commits it or `abandonWrite` rolls it back.
-    private var locked: (connection: PostgresConnection, revision: Int64, epoch: String)?
+    private var locked: (connection: PostgresConnection, clock: Clock)?
+
+    /// What `cairn_lock` read under the clock's lock.
+    struct Clock: Sendable {
+        var revision: Int64
+        var epoch: String
+        var term: Int64?
+        var auditHead: (sequence: UInt64, hash: String)
+    }
+
+    /// Takes the clock's lock inside the caller's transaction (`cairn_lock`) and returns the clock with the entries
+    /// after `after` as they stand once the lock is held.
+    static func lock(
+        after: Int64, node: String, timeout: Double, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> (Clock, [ChangeLogEntry]) {
+        var clock = Clock(revision: 0, epoch: "", term: nil, auditHead: (0, AuditChain.genesis))
+        var entries: [ChangeLogEntry] = []
+        for try await (revision, epoch, term, found, auditSeq, auditHash) in try await connection.query(
+            "SELECT revision, epoch, term, entries, audit_seq, audit_hash FROM cairn_lock(\(after), \(node), \(timeout))", logger: logger
+        ).decode((Int64, String, Int64?, [ByteBuffer], Int64?, String?).self) {
+            clock = Clock(
+                revision: revision, epoch: epoch, term: term, auditHead: (UInt64(clamping: auditSeq ?? 0), auditHash ?? AuditChain.genesis))
+            entries = try found.map { try RegistryCodec.decodeEntry(Data($0.readableBytesView)) }
+        }
+        return (clock, entries)
+    }
 
     public func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
         await acquire()
@@ -293,39 +343,27 @@ public actor PostgresRegistryStore: RegistryStore {
             let node = self.node
             let timeout = options.memberTimeoutSeconds
             let membership = self.membership
-            let (revision, current, newer) = try await bounded(connection) { () async throws -> (Int64, String, [ChangeLogEntry]?) in
+            let (clock, newer) = try await bounded(connection) { () async throws -> (Clock, [ChangeLogEntry]?) in
                 try await connection.query("BEGIN", logger: logger)
-                var revision: Int64 = 0
-                var current = ""
-                var term: Int64?
+                let (clock, found) = try await Self.lock(after: cursor, node: node, timeout: timeout, connection, logger)
                 // This node's term as the database holds it right now (nil: not live), for fencing divided work.
-                for try await (value, name, live) in try await connection.query(
-                    """
-                    SELECT c.revision, c.epoch, (SELECT term FROM cairn_nodes WHERE id = \(node)
-                        AND seen > now() - make_interval(secs => \(timeout)))
-                    FROM cairn_clock c WHERE c.id = 1 FOR UPDATE OF c
-                    """, logger: logger
-                ).decode((Int64, String, Int64?).self) {
-                    revision = value
-                    current = name
-                    term = live
-                }
-                membership?.update(lockedTerm: term.map { UInt64(clamping: $0) })
-                if let epoch, epoch != current { return (revision, current, nil) }
-                if revision < cursor { return (revision, current, nil) }
-                if revision == cursor { return (revision, current, []) }
-                let found = try await Self.entries(after: cursor, connection, logger)
+                membership?.update(lockedTerm: clock.term.map { UInt64(clamping: $0) })
+                if let epoch, epoch != clock.epoch { return (clock, nil) }
+                if clock.revision < cursor { return (clock, nil) }
                 // Whole and contiguous, or the log was pruned past this node: then it reloads.
-                let whole = found.first?.sequence == sequence + 1 && Int64(found.count) == revision - cursor
-                return (revision, current, whole ? found : nil)
+                let whole =
+                    found.isEmpty
+                    ? clock.revision == cursor : found.first?.sequence == sequence + 1 && Int64(found.count) == clock.revision - cursor
+                return (clock, whole ? found : nil)
             }
+            let revision = clock.revision
             membership?.update(databaseRevision: UInt64(clamping: revision))
             guard let newer else {
                 await rollback(connection)
                 release()
                 return nil
             }
-            locked = (connection, revision, current)
+            locked = (connection, clock)
             return newer
         } catch {
             // No ROLLBACK on a connection that failed: dropping it ends the transaction and frees the clock's lock.
@@ -343,28 +381,23 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     /// Writes and commits inside the transaction `lockForWrite` opened: the clock is locked, nothing can conflict.
-    private func commitLocked(
-        _ held: (connection: PostgresConnection, revision: Int64, epoch: String), _ entries: [ChangeLogEntry], _ audit: [AuditEntry]
-    ) async throws -> AppendOutcome {
+    private func commitLocked(_ held: (connection: PostgresConnection, clock: Clock), _ entries: [ChangeLogEntry], _ audit: [AuditEntry])
+        async throws -> AppendOutcome
+    {
         locked = nil
         defer { release() }
         let connection = held.connection
         let logger = self.logger
         let membership = self.membership
+        let committed = self.committed
         let sent = Waiter<Bool>()
         do {
             try await bounded(connection) {
-                try await Self.insert(entries, connection, logger)
-                try await Self.insertAudit(audit, connection, logger)
-                if let last = entries.map(\.sequence).max() {
-                    let next = max(held.revision, Int64(clamping: last))
-                    try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
-                    membership?.update(databaseRevision: UInt64(clamping: next))
-                    let payload = "\(held.epoch):\(next)"
-                    try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
-                }
+                let next = try await Self.write(entries, audit: audit, under: held.clock, connection, logger)
+                membership?.update(databaseRevision: UInt64(clamping: next))
                 sent.set(true)
                 try await connection.query("COMMIT", logger: logger)
+                committed.raise(to: next, epoch: held.clock.epoch)
             }
             return .committed
         } catch {
@@ -398,7 +431,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let known = Self.migrations.count
         for _ in 0...known where create {
             let done: Bool = try await transaction { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+                for try await _ in try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger) {}
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS cairn_schema (version INT PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
                     logger: logger)
@@ -483,6 +516,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let logger = self.logger
         let wake = self.wake
         let hearing = self.hearing
+        let committed = self.committed
         listener = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -501,7 +535,7 @@ public actor PostgresRegistryStore: RegistryStore {
                             // After any (re)connect the node catches up: notifications sent meanwhile are lost.
                             hearing.reset()
                             wake.yield()
-                            await Self.follow(connection, wake: wake, hearing: hearing, logger: logger)
+                            await Self.follow(connection, wake: wake, hearing: hearing, committed: committed, logger: logger)
                             Task { try? await connection.close() }
                         } catch {
                             if Task.isCancelled { break }
@@ -520,7 +554,7 @@ public actor PostgresRegistryStore: RegistryStore {
     /// (`Hearing`: a socket to a dead server may never error), or the task is cancelled. It never waits on the
     /// connection to end the session itself: a LISTEN sent as the channel closes can wait forever.
     static func follow(
-        _ connection: PostgresConnection, wake: AsyncStream<Void>.Continuation, hearing: Hearing, logger: Logger
+        _ connection: PostgresConnection, wake: AsyncStream<Void>.Continuation, hearing: Hearing, committed: Committed, logger: Logger
     ) async {
         let session = Waiter<CheckedContinuation<Void, Never>>()
         let tasks = Waiter<(Task<Void, Never>, Task<Void, Never>)>()
@@ -533,7 +567,7 @@ public actor PostgresRegistryStore: RegistryStore {
                             hearing.started()
                             for try await notification in notifications {
                                 hearing.heard(notification.payload)
-                                wake.yield()
+                                if !committed.covers(notification.payload) { wake.yield() }
                                 if Task.isCancelled { break }
                             }
                         }
@@ -614,99 +648,81 @@ public actor PostgresRegistryStore: RegistryStore {
         let logger = self.logger
         if let held = locked { return try await commitLocked(held, entries, audit) }
         let epoch = self.epoch
-        return try await transaction { connection in
-            var revision: Int64 = 0
-            var current = ""
-            for try await (value, name) in try await connection.query(
-                "SELECT revision, epoch FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger
-            ).decode((Int64, String).self) {
-                revision = value
-                current = name
+        let node = self.node
+        let timeout = options.memberTimeoutSeconds
+        let membership = self.membership
+        let committed = self.committed
+        let after = expecting.map { Int64(clamping: $0) } ?? .max
+        let (outcome, next): (AppendOutcome, (Int64, String)?) = try await transaction { connection in
+            let (clock, newer) = try await Self.lock(after: after, node: node, timeout: timeout, connection, logger)
+            membership?.update(databaseRevision: UInt64(clamping: clock.revision))
+            if let epoch, epoch != clock.epoch { return (.conflict(newer: nil), nil) }
+            if expecting != nil, !entries.isEmpty, clock.revision != after {
+                guard clock.revision > after else { return (.conflict(newer: nil), nil) }
+                return (.conflict(newer: newer), nil)
             }
-            self.membership?.update(databaseRevision: UInt64(clamping: revision))
-            if let epoch, epoch != current { return .conflict(newer: nil) }
-            if let expecting, !entries.isEmpty, revision != Int64(clamping: expecting) {
-                guard revision > Int64(clamping: expecting) else { return .conflict(newer: nil) }
-                return .conflict(newer: try await Self.entries(after: Int64(clamping: expecting), connection, logger))
-            }
-            try await Self.insert(entries, connection, logger)
-            try await Self.insertAudit(audit, connection, logger)
-            if let last = entries.map(\.sequence).max() {
-                let next = max(revision, Int64(clamping: last))
-                try await connection.query("UPDATE cairn_clock SET revision = \(next) WHERE id = 1", logger: logger)
-                self.membership?.update(databaseRevision: UInt64(clamping: next))
-                let payload = "\(current):\(next)"
-                try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
-            }
-            return .committed
+            let next = try await Self.write(entries, audit: audit, under: clock, connection, logger)
+            membership?.update(databaseRevision: UInt64(clamping: next))
+            return (.committed, (next, clock.epoch))
         }
+        if let (revision, epoch) = next { committed.raise(to: revision, epoch: epoch) }
+        return outcome
     }
 
-    static func insert(_ entries: [ChangeLogEntry], _ connection: PostgresConnection, _ logger: Logger) async throws {
-        var start = 0
-        while start < entries.count {
-            let chunk = entries[start..<min(entries.count, start + 500)]
-            var binds = PostgresBindings(capacity: chunk.count * 3)
-            var values: [String] = []
-            for (index, entry) in chunk.enumerated() {
-                binds.append(Int64(clamping: entry.sequence))
-                binds.append(entry.time)
-                binds.append(ByteBuffer(data: try RegistryCodec.encode(entry)))
-                values.append("($\(index * 3 + 1), $\(index * 3 + 2), $\(index * 3 + 3))")
-            }
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO cairn_change_log (seq, time, entry) VALUES " + values.joined(separator: ", "), binds: binds),
-                logger: logger)
-            start += chunk.count
+    /// Writes a batch in one statement inside the caller's transaction, which holds the clock's lock: the change
+    /// rows, the audit records chained after `clock.auditHead`, the clock's advance and its notification. Returns the
+    /// clock's new revision.
+    static func write(
+        _ entries: [ChangeLogEntry], audit: [AuditEntry], under clock: Clock, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> Int64 {
+        var sequences: [Int64] = []
+        var times: [Int64] = []
+        var blobs: [ByteBuffer] = []
+        sequences.reserveCapacity(entries.count)
+        times.reserveCapacity(entries.count)
+        blobs.reserveCapacity(entries.count)
+        for entry in entries {
+            sequences.append(Int64(clamping: entry.sequence))
+            times.append(entry.time)
+            blobs.append(ByteBuffer(data: try RegistryCodec.encode(entry)))
         }
-    }
-
-    /// Numbers, chains and inserts audit records after the newest one, inside the caller's transaction (which
-    /// holds the clock's lock, so the chain has one order on every node).
-    static func insertAudit(_ events: [AuditEntry], _ connection: PostgresConnection, _ logger: Logger) async throws {
-        guard !events.isEmpty else { return }
-        var head: (sequence: UInt64, hash: String) = (0, AuditChain.genesis)
-        var found = false
-        for try await (seq, hash) in try await connection.query(
-            "SELECT seq, hash FROM cairn_audit_log ORDER BY seq DESC LIMIT 1", logger: logger
-        ).decode((Int64, String).self) {
-            head = (UInt64(clamping: seq), hash)
-            found = true
+        var head = clock.auditHead
+        var auditSequences: [Int64] = []
+        var auditTimes: [Int64] = []
+        var names: [String] = []
+        var principals: [String] = []
+        var resources: [String] = []
+        var records: [ByteBuffer] = []
+        var hashes: [String] = []
+        for event in audit {
+            let sequence = head.sequence + 1
+            let bytes = event.record(sequence: sequence, previousHash: head.hash)
+            let hash = SQLiteRegistryStore.chain.hash(bytes)
+            auditSequences.append(Int64(clamping: sequence))
+            auditTimes.append(event.time)
+            names.append(event.eventName)
+            principals.append(" " + event.principals.map { "\($0) " }.joined())
+            resources.append(" " + event.resources.joined(separator: " ") + " ")
+            records.append(ByteBuffer(bytes: bytes))
+            hashes.append(hash)
+            head = (sequence, hash)
         }
-        if !found {
-            for try await (seq, hash) in try await connection.query("SELECT seq, hash FROM cairn_audit_anchor WHERE id = 1", logger: logger)
-                .decode((Int64, String).self)
-            {
-                head = (UInt64(clamping: seq), hash)
-            }
-        }
-        var start = 0
-        while start < events.count {
-            let chunk = events[start..<min(events.count, start + 500)]
-            var binds = PostgresBindings(capacity: chunk.count * 7)
-            var values: [String] = []
-            for (index, event) in chunk.enumerated() {
-                let sequence = head.sequence + 1
-                let bytes = event.record(sequence: sequence, previousHash: head.hash)
-                let hash = SQLiteRegistryStore.chain.hash(bytes)
-                binds.append(Int64(clamping: sequence))
-                binds.append(event.time)
-                binds.append(event.eventName)
-                binds.append(" " + event.principals.map { "\($0) " }.joined())
-                binds.append(" " + event.resources.joined(separator: " ") + " ")
-                binds.append(ByteBuffer(bytes: bytes))
-                binds.append(hash)
-                let base = index * 7
-                values.append("(" + (1...7).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
-                head = (sequence, hash)
-            }
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash) VALUES "
-                        + values.joined(separator: ", "), binds: binds), logger: logger)
-            start += chunk.count
-        }
+        let next = max(clock.revision, sequences.max() ?? clock.revision)
+        let advanced = next != clock.revision
+        let payload = "\(clock.epoch):\(next)"
+        // The rows are read to the end: an error (a duplicate sequence, say) comes after the row description, and a
+        // row stream left unread would never report it.
+        let rows = try await connection.query(
+            """
+            WITH log AS (INSERT INTO cairn_change_log (seq, time, entry) SELECT * FROM unnest(\(sequences)::BIGINT[], \(times)::BIGINT[], \(blobs)::BYTEA[])),
+            audit AS (INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash)
+                SELECT * FROM unnest(\(auditSequences)::BIGINT[], \(auditTimes)::BIGINT[], \(names)::TEXT[], \(principals)::TEXT[],
+                    \(resources)::TEXT[], \(records)::BYTEA[], \(hashes)::TEXT[])),
+            clock AS (UPDATE cairn_clock SET revision = \(next) WHERE id = 1 AND \(advanced))
+            SELECT pg_notify(\(Self.channel), \(payload)) WHERE \(advanced)
+            """, logger: logger)
+        for try await _ in rows {}
+        return next
     }
 
     public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? {
@@ -833,7 +849,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let logger = self.logger
         return try await transaction { connection in
             // The clock's lock: no node extends the chain while its start moves.
-            try await connection.query("SELECT revision FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger)
+            for try await _ in try await connection.query("SELECT revision FROM cairn_clock WHERE id = 1 FOR UPDATE", logger: logger) {}
             var cut: Int64?
             var hash = ""
             for try await (seq, value) in try await connection.query(
@@ -982,8 +998,14 @@ package final class Hearing: Sendable {
 
     /// A notification's payload, `epoch:revision`.
     package func heard(_ payload: String) {
-        guard let colon = payload.lastIndex(of: ":"), let revision = Int64(payload[payload.index(after: colon)...]) else { return }
+        guard let (_, revision) = Self.parse(payload) else { return }
         state.withLock { $0.announced = max($0.announced, revision) }
+    }
+
+    /// A notification's payload split into its epoch and revision; nil when it is not one.
+    package static func parse(_ payload: String) -> (epoch: Substring, revision: Int64)? {
+        guard let colon = payload.lastIndex(of: ":"), let revision = Int64(payload[payload.index(after: colon)...]) else { return nil }
+        return (payload[..<colon], revision)
     }
 
     /// The clock as a poll read it.
@@ -1009,4 +1031,26 @@ package final class Hearing: Sendable {
     }
 
     package var deaf: Bool { state.withLock { $0.deaf } }
+}
+
+/// The newest revision this node committed itself, in its epoch. Its own notifications (and any older one) announce
+/// nothing it has not applied: every batch is decided after catching up under the clock's lock, so the follower
+/// need not be woken for them. A look at the clock each would cost the writer's connection a round trip per batch.
+package final class Committed: Sendable {
+    private let newest = Mutex<(epoch: String, revision: Int64)?>(nil)
+
+    package init() {}
+
+    package func raise(to revision: Int64, epoch: String) {
+        newest.withLock { value in
+            if let current = value, current.epoch == epoch, current.revision >= revision { return }
+            value = (epoch, revision)
+        }
+    }
+
+    /// Whether the notification `payload` announces only what this node committed (or older).
+    package func covers(_ payload: String) -> Bool {
+        guard let (epoch, revision) = Hearing.parse(payload) else { return false }
+        return newest.withLock { value in value.map { $0.epoch == epoch && revision <= $0.revision } ?? false }
+    }
 }

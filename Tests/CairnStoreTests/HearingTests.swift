@@ -71,3 +71,29 @@ import Testing
         #expect(hearing.deaf)
     }
 }
+
+@Suite("Committed: which notifications need not wake the follower")
+struct CommittedTests {
+    @Test func ownAndOlderRevisionsInTheSameEpochAreCovered() {
+        let committed = Committed()
+        #expect(!committed.covers("e:1"))
+        committed.raise(to: 5, epoch: "e")
+        #expect(committed.covers("e:5"))
+        #expect(committed.covers("e:3"))
+        #expect(!committed.covers("e:6"))
+        // A lower revision never lowers what was committed.
+        committed.raise(to: 4, epoch: "e")
+        #expect(committed.covers("e:5"))
+    }
+
+    @Test func anotherEpochOrAMalformedPayloadAlwaysWakes() {
+        let committed = Committed()
+        committed.raise(to: 5, epoch: "e")
+        #expect(!committed.covers("f:1"))
+        for payload in ["", ":", "e", "e:", "e:x", "5"] { #expect(!committed.covers(payload)) }
+        // A restore into another database: its epoch replaces the old one.
+        committed.raise(to: 2, epoch: "f")
+        #expect(committed.covers("f:2"))
+        #expect(!committed.covers("e:1"))
+    }
+}

@@ -57,6 +57,27 @@ struct PostgresStoreTests {
         try await b.close()
     }
 
+    @Test("A writer that waited for the clock's lock sees what the holder committed, and the audit chain's new head")
+    func lockAfterWait() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url)
+        let b = try await PostgresRegistryStore.open(url: url)
+        let entries = try Self.entries()
+        #expect(try await a.lockForWrite(after: 0) == [])
+        // b asks for the lock while a holds it: its statement starts (and takes its snapshot) before a commits.
+        let waiting = Task { try await b.lockForWrite(after: 0) }
+        try await Task.sleep(for: .milliseconds(300))
+        try await a.append(Array(entries.prefix(2)), audit: [StoreConformanceTests.event(1)])
+        #expect(try await waiting.value == Array(entries.prefix(2)))
+        #expect(try await b.append(Array(entries[2...3]), audit: [StoreConformanceTests.event(2)], expecting: 2) == .committed)
+        let records = try await a.auditRecords(AuditQuery()).records
+        #expect(records.map(\.sequence).sorted() == [1, 2])
+        let verification = try await a.verifyAudit()
+        #expect(verification.records == 2 && verification.firstBroken == nil)
+        try await a.close()
+        try await b.close()
+    }
+
     @Test("Another writer's append wakes a follower (LISTEN), and its entries follow the cursor")
     func follow() async throws {
         let url = try await PostgresTestDatabase.create()
