@@ -1,15 +1,17 @@
 import Foundation
 
-/// The binary encoding of a checkpoint (a whole `RegistryState`). A checkpoint is what a node reads first at every
-/// start, and JSON made it the slow part: 100,000 instances took seconds to decode through `JSONDecoder`. This
-/// format keeps the bulk (instances, operations, idempotency records) in length-prefixed binary fields, with the
-/// strings that repeat (regions, accounts, service ids, attribute keys and values) written once in a string table and
-/// referred to by index, so decoding makes each of them once and instances share them. Namespaces and services, few
-/// next to instances, stay JSON inside it. A checksum over the whole covers damage; JSON checkpoints from earlier
-/// versions still decode.
+/// The binary encodings of checkpoints (a whole `RegistryState`) and change-log entries. A checkpoint is what a node
+/// reads first at every start, and JSON made it the slow part: 100,000 instances took seconds to decode through
+/// `JSONDecoder`. Entries are on the write path: a node encodes its own and, in a cluster, decodes every other node's.
+/// Instances, operations and idempotency records are length-prefixed binary fields; in a checkpoint the strings that
+/// repeat (regions, accounts, service ids, attribute keys and values) are written once in a string table and referred
+/// to by index, so decoding makes each of them once and instances share them. Namespaces and services, few next to
+/// instances, stay JSON inside. A checksum over the whole covers damage; JSON written by earlier versions still
+/// decodes.
 ///
-/// Layout: magic `CAIRNCK1`, then varints and length-prefixed byte strings: sequence, namespaces+services JSON, the
-/// string table, instances (per service), operations, tokens; last, the FNV-1a 64 checksum of all before it.
+/// Checkpoint: magic `CAIRNCK1`, then varints and length-prefixed byte strings: sequence, namespaces+services JSON,
+/// the string table, instances (per service), operations, tokens. Entry: magic `CA 01`, sequence, time, events (a
+/// kind byte each). Both end with the FNV-1a 64 checksum of all before it.
 enum CheckpointCodec {
     static let magic = Array("CAIRNCK1".utf8)
 
@@ -26,42 +28,20 @@ enum CheckpointCodec {
         writer.varint(state.sequence)
         writer.blob(Array(try JSONEncoder().encode(Head(namespaces: state.namespaces, services: state.services))))
         // The string table comes before the records that use it, so records are written to a second buffer first.
-        var body = Writer()
-        var table = Interner()
+        var body = Writer(interner: Interner())
         body.varint(UInt64(state.instances.count))
         for (serviceId, instances) in state.instances {
-            body.varint(table.index(serviceId))
+            body.shared(serviceId)
             body.varint(UInt64(instances.count))
             for (id, instance) in instances {
                 body.string(id)
-                body.string(instance.id == id ? "" : instance.id)
-                body.varint(table.index(instance.serviceId))
-                body.map(instance.attributes, &table)
-                body.optional(instance.creatorRequestId)
-                body.varint(table.index(instance.createdByAccount))
-                body.byte(Self.code(instance.health))
-                body.signed(instance.registeredAt)
+                body.instance(instance, key: id)
             }
         }
         body.varint(UInt64(state.operations.count))
         for (id, operation) in state.operations {
             body.string(id)
-            body.string(operation.id == id ? "" : operation.id)
-            body.varint(table.index(operation.region))
-            body.varint(table.index(operation.account))
-            body.varint(table.index(operation.type.rawValue))
-            body.varint(table.index(operation.status.rawValue))
-            body.optional(operation.errorCode)
-            body.optional(operation.errorMessage)
-            body.signed(operation.createDate)
-            body.signed(operation.updateDate)
-            body.map(operation.targets, &table)
-            body.varint(UInt64(operation.history.count))
-            for transition in operation.history {
-                body.varint(table.index(transition.status.rawValue))
-                body.signed(transition.at)
-            }
-            body.varint(operation.sequence)
+            body.operation(operation, key: id)
         }
         body.varint(UInt64(state.tokens.count))
         for (key, record) in state.tokens {
@@ -69,22 +49,16 @@ enum CheckpointCodec {
             body.string(record.resultId)
             body.string(record.fingerprint)
         }
+        let table = body.interner ?? Interner()
         writer.varint(UInt64(table.strings.count))
         for string in table.strings { writer.string(string) }
         writer.bytes.append(contentsOf: body.bytes)
-        let sum = fnv1a(writer.bytes[...])
-        for shift in stride(from: 56, through: 0, by: -8) { writer.byte(UInt8(truncatingIfNeeded: sum >> UInt64(shift))) }
+        writer.seal()
         return Data(writer.bytes)
     }
 
     static func decode(_ data: Data) throws -> RegistryState {
-        let bytes = [UInt8](data)
-        guard bytes.count >= magic.count + 8, bytes.starts(with: magic) else { throw CheckpointDamage("not a Cairn checkpoint") }
-        let end = bytes.count - 8
-        var stored: UInt64 = 0
-        for byte in bytes[end...] { stored = stored << 8 | UInt64(byte) }
-        guard fnv1a(bytes[..<end]) == stored else { throw CheckpointDamage("the checkpoint's checksum does not match (it is damaged)") }
-        var reader = Reader(bytes: bytes, position: magic.count, end: end)
+        var reader = try Reader(sealed: data, magic: magic, what: "checkpoint")
         let sequence = try reader.varint()
         let head = try JSONDecoder().decode(Head.self, from: Data(try reader.blob()))
         let count = try reader.count()
@@ -100,12 +74,7 @@ enum CheckpointCodec {
             members.reserveCapacity(size)
             for _ in 0..<size {
                 let key = try reader.string()
-                let id = try reader.string()
-                let instance = Instance(
-                    id: id.isEmpty ? key : id, serviceId: try reader.shared(), attributes: try reader.map(),
-                    creatorRequestId: try reader.optional(), createdByAccount: try reader.shared(), health: try Self.health(reader.byte()),
-                    registeredAt: try reader.signed())
-                members.append((key, instance))
+                members.append((key, try reader.instance(key: key)))
             }
             instances[serviceId] = try Self.keyed(members)
         }
@@ -114,33 +83,7 @@ enum CheckpointCodec {
         operations.reserveCapacity(operationCount)
         for _ in 0..<operationCount {
             let key = try reader.string()
-            let id = try reader.string()
-            let region = try reader.shared()
-            let account = try reader.shared()
-            guard let type = OperationType(rawValue: try reader.shared()), let status = OperationStatus(rawValue: try reader.shared())
-            else {
-                throw CheckpointDamage("an operation of an unknown type or status")
-            }
-            let errorCode = try reader.optional()
-            let errorMessage = try reader.optional()
-            let createDate = try reader.signed()
-            let updateDate = try reader.signed()
-            let targets = try reader.map()
-            var history: [OperationTransition] = []
-            for _ in 0..<(try reader.count()) {
-                guard let status = OperationStatus(rawValue: try reader.shared()) else {
-                    throw CheckpointDamage("an unknown operation status")
-                }
-                history.append(OperationTransition(status: status, at: try reader.signed()))
-            }
-            operations.append(
-                (
-                    key,
-                    Operation(
-                        id: id.isEmpty ? key : id, region: region, account: account, type: type, status: status, errorCode: errorCode,
-                        errorMessage: errorMessage, createDate: createDate, updateDate: updateDate, targets: targets, history: history,
-                        sequence: try reader.varint())
-                ))
+            operations.append((key, try reader.operation(key: key)))
         }
         var tokens: [(String, IdempotencyRecord)] = []
         let tokenCount = try reader.count()
@@ -148,10 +91,104 @@ enum CheckpointCodec {
         for _ in 0..<tokenCount {
             tokens.append((try reader.string(), IdempotencyRecord(resultId: try reader.string(), fingerprint: try reader.string())))
         }
-        guard reader.position == end else { throw CheckpointDamage("the checkpoint has bytes after its last record") }
+        try reader.finish()
         return RegistryState(
             sequence: sequence, namespaces: head.namespaces, services: head.services, instances: instances,
             operations: try keyed(operations), tokens: try keyed(tokens))
+    }
+
+    // MARK: Change-log entries
+
+    /// Entries are binary too, for the same reason: every node decodes every entry any node wrote, and encodes its
+    /// own, on the write path. Strings are inline (no table); namespaces and services, rare, are JSON inside.
+    static let entryMagic: [UInt8] = [0xCA, 0x01]
+
+    static func encode(_ entry: ChangeLogEntry) throws -> Data {
+        var writer = Writer()
+        writer.bytes.reserveCapacity(256)
+        writer.bytes.append(contentsOf: entryMagic)
+        writer.varint(entry.sequence)
+        writer.signed(entry.time)
+        writer.varint(UInt64(entry.events.count))
+        for event in entry.events {
+            switch event {
+            case .namespacePut(let namespace):
+                writer.byte(0)
+                writer.blob(Array(try JSONEncoder().encode(namespace)))
+            case .namespaceDeleted(let id):
+                writer.byte(1)
+                writer.string(id)
+            case .servicePut(let service):
+                writer.byte(2)
+                writer.blob(Array(try JSONEncoder().encode(service)))
+            case .serviceDeleted(let id):
+                writer.byte(3)
+                writer.string(id)
+            case .instancePut(let instance):
+                writer.byte(4)
+                writer.instance(instance, key: nil)
+            case .instanceDeleted(let serviceId, let instanceId):
+                writer.byte(5)
+                writer.string(serviceId)
+                writer.string(instanceId)
+            case .healthSet(let serviceId, let instanceId, let status):
+                writer.byte(6)
+                writer.string(serviceId)
+                writer.string(instanceId)
+                writer.byte(Self.code(status))
+            case .operationPut(let operation):
+                writer.byte(7)
+                writer.operation(operation, key: nil)
+            case .tokenRecorded(let key, let record):
+                writer.byte(8)
+                writer.string(key)
+                writer.string(record.resultId)
+                writer.string(record.fingerprint)
+            case .operationsPruned(let ids):
+                writer.byte(9)
+                writer.varint(UInt64(ids.count))
+                for id in ids { writer.string(id) }
+            }
+        }
+        writer.seal()
+        return Data(writer.bytes)
+    }
+
+    static func isBinaryEntry(_ data: Data) -> Bool { data.starts(with: entryMagic) }
+
+    static func decodeEntry(_ data: Data) throws -> ChangeLogEntry {
+        var reader = try Reader(sealed: data, magic: entryMagic, what: "change-log entry")
+        let sequence = try reader.varint()
+        let time = try reader.signed()
+        var events: [RegistryEvent] = []
+        let count = try reader.count()
+        events.reserveCapacity(count)
+        for _ in 0..<count {
+            switch try reader.byte() {
+            case 0: events.append(.namespacePut(try JSONDecoder().decode(Namespace.self, from: Data(try reader.blob()))))
+            case 1: events.append(.namespaceDeleted(id: try reader.string()))
+            case 2: events.append(.servicePut(try JSONDecoder().decode(Service.self, from: Data(try reader.blob()))))
+            case 3: events.append(.serviceDeleted(id: try reader.string()))
+            case 4: events.append(.instancePut(try reader.instance(key: nil)))
+            case 5: events.append(.instanceDeleted(serviceId: try reader.string(), instanceId: try reader.string()))
+            case 6:
+                events.append(
+                    .healthSet(serviceId: try reader.string(), instanceId: try reader.string(), status: try health(reader.byte())))
+            case 7: events.append(.operationPut(try reader.operation(key: nil)))
+            case 8:
+                events.append(
+                    .tokenRecorded(
+                        key: try reader.string(), record: IdempotencyRecord(resultId: try reader.string(), fingerprint: try reader.string())
+                    ))
+            case 9:
+                var ids: [String] = []
+                for _ in 0..<(try reader.count()) { ids.append(try reader.string()) }
+                events.append(.operationsPruned(ids: ids))
+            case let tag: throw CheckpointDamage("an unknown event kind \(tag)")
+            }
+        }
+        try reader.finish()
+        return ChangeLogEntry(sequence: sequence, time: time, events: events)
     }
 
     static func keyed<Value>(_ members: [(String, Value)]) throws -> Table<Value> {
@@ -199,6 +236,48 @@ enum CheckpointCodec {
 
     struct Writer {
         var bytes: [UInt8] = []
+        /// With an interner, repeated strings go to its table and are written as indexes; without, inline.
+        var interner: Interner?
+
+        mutating func shared(_ value: String) {
+            if let index = interner?.index(value) { varint(index) } else { string(value) }
+        }
+
+        /// The 64-bit FNV-1a checksum of everything written, big-endian, at the end.
+        mutating func seal() {
+            let sum = fnv1a(bytes[...])
+            for shift in stride(from: 56, through: 0, by: -8) { byte(UInt8(truncatingIfNeeded: sum >> UInt64(shift))) }
+        }
+
+        /// An instance; `key` is the id it is filed under (written as "" when it is the instance's own).
+        mutating func instance(_ instance: Instance, key: String?) {
+            string(instance.id == key ? "" : instance.id)
+            shared(instance.serviceId)
+            map(instance.attributes)
+            optional(instance.creatorRequestId)
+            shared(instance.createdByAccount)
+            byte(CheckpointCodec.code(instance.health))
+            signed(instance.registeredAt)
+        }
+
+        mutating func operation(_ operation: Operation, key: String?) {
+            string(operation.id == key ? "" : operation.id)
+            shared(operation.region)
+            shared(operation.account)
+            shared(operation.type.rawValue)
+            shared(operation.status.rawValue)
+            optional(operation.errorCode)
+            optional(operation.errorMessage)
+            signed(operation.createDate)
+            signed(operation.updateDate)
+            map(operation.targets)
+            varint(UInt64(operation.history.count))
+            for transition in operation.history {
+                shared(transition.status.rawValue)
+                signed(transition.at)
+            }
+            varint(operation.sequence)
+        }
         mutating func byte(_ value: UInt8) { bytes.append(value) }
         mutating func varint(_ value: UInt64) {
             var rest = value
@@ -227,11 +306,11 @@ enum CheckpointCodec {
             byte(1)
             string(value)
         }
-        mutating func map(_ value: [String: String], _ table: inout Interner) {
+        mutating func map(_ value: [String: String]) {
             varint(UInt64(value.count))
             for (key, item) in value {
-                varint(table.index(key))
-                varint(table.index(item))
+                shared(key)
+                shared(item)
             }
         }
     }
@@ -242,14 +321,60 @@ enum CheckpointCodec {
         let bytes: [UInt8]
         var position: Int
         let end: Int
-        /// The string table, once read.
-        var table: [String] = []
+        /// The string table, once read (checkpoints); nil where strings are inline (entries).
+        var table: [String]?
 
-        /// A string from the table, by its index.
+        /// Checks the magic and the checksum; reads start after the magic and end before the checksum.
+        init(sealed data: Data, magic: [UInt8], what: String) throws {
+            bytes = [UInt8](data)
+            guard bytes.count >= magic.count + 8, bytes.starts(with: magic) else { throw CheckpointDamage("not a Cairn \(what)") }
+            end = bytes.count - 8
+            var stored: UInt64 = 0
+            for byte in bytes[end...] { stored = stored << 8 | UInt64(byte) }
+            guard fnv1a(bytes[..<end]) == stored else { throw CheckpointDamage("the \(what)'s checksum does not match (it is damaged)") }
+            position = magic.count
+        }
+
+        mutating func finish() throws {
+            guard position == end else { throw CheckpointDamage("bytes after the last record") }
+        }
+
+        /// A string from the table by its index, or inline.
         mutating func shared() throws -> String {
+            guard let table else { return try string() }
             let index = try varint()
             guard index < UInt64(table.count) else { throw CheckpointDamage("a string index past the table") }
             return table[Int(index)]
+        }
+
+        mutating func instance(key: String?) throws -> Instance {
+            let id = try string()
+            return Instance(
+                id: id.isEmpty ? key ?? "" : id, serviceId: try shared(), attributes: try map(), creatorRequestId: try optional(),
+                createdByAccount: try shared(), health: try CheckpointCodec.health(byte()), registeredAt: try signed())
+        }
+
+        mutating func operation(key: String?) throws -> Operation {
+            let id = try string()
+            let region = try shared()
+            let account = try shared()
+            guard let type = OperationType(rawValue: try shared()), let status = OperationStatus(rawValue: try shared()) else {
+                throw CheckpointDamage("an operation of an unknown type or status")
+            }
+            let errorCode = try optional()
+            let errorMessage = try optional()
+            let createDate = try signed()
+            let updateDate = try signed()
+            let targets = try map()
+            var history: [OperationTransition] = []
+            for _ in 0..<(try count()) {
+                guard let status = OperationStatus(rawValue: try shared()) else { throw CheckpointDamage("an unknown operation status") }
+                history.append(OperationTransition(status: status, at: try signed()))
+            }
+            return Operation(
+                id: id.isEmpty ? key ?? "" : id, region: region, account: account, type: type, status: status, errorCode: errorCode,
+                errorMessage: errorMessage, createDate: createDate, updateDate: updateDate, targets: targets, history: history,
+                sequence: try varint())
         }
 
         mutating func byte() throws -> UInt8 {

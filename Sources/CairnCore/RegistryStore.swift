@@ -133,10 +133,14 @@ public struct StoredRegistry: Sendable {
     }
 }
 
-/// The encodings stores use for entries (JSON) and checkpoints.
+/// The encodings stores use for change-log entries and checkpoints.
 public enum RegistryCodec {
-    public static func encode(_ entry: ChangeLogEntry) throws -> Data { try JSONEncoder().encode(entry) }
-    public static func decodeEntry(_ data: Data) throws -> ChangeLogEntry { try JSONDecoder().decode(ChangeLogEntry.self, from: data) }
+    /// Entries are binary (`CheckpointCodec`); a JSON entry an earlier version wrote still decodes.
+    public static func encode(_ entry: ChangeLogEntry) throws -> Data { try CheckpointCodec.encode(entry) }
+    public static func decodeEntry(_ data: Data) throws -> ChangeLogEntry {
+        CheckpointCodec.isBinaryEntry(data)
+            ? try CheckpointCodec.decodeEntry(data) : try JSONDecoder().decode(ChangeLogEntry.self, from: data)
+    }
     /// Checkpoints are binary (`CheckpointCodec`); a JSON checkpoint an earlier version wrote still decodes.
     public static func encode(_ state: RegistryState) throws -> Data { try CheckpointCodec.encode(state) }
     public static func decodeState(_ data: Data) throws -> RegistryState {

@@ -101,3 +101,51 @@ struct CheckpointCodecTests {
         #expect(throws: (any Error).self) { try RegistryCodec.decodeState(Data(huge)) }
     }
 }
+
+@Suite("Checkpoint codec: binary change-log entries")
+struct EntryCodecTests {
+    /// One entry with every kind of event, taken from a real state where the kind carries a record.
+    static func entry() throws -> ChangeLogEntry {
+        let state = try CheckpointCodecTests.state()
+        let namespace = try #require(state.namespaces.values.first)
+        let service = try #require(
+            state.services.values.first { !$0.attributes.isEmpty || $0.dnsConfig != nil } ?? state.services.values.first)
+        let instance = try #require(state.instances.values.first?.values.first)
+        let operation = try #require(state.operations.values.first { $0.errorCode != nil } ?? state.operations.values.first)
+        let token = try #require(state.tokens.first)
+        return ChangeLogEntry(
+            sequence: 1 << 40, time: -5,
+            events: [
+                .namespacePut(namespace), .namespaceDeleted(id: namespace.id), .servicePut(service), .serviceDeleted(id: service.id),
+                .instancePut(instance), .instanceDeleted(serviceId: instance.serviceId, instanceId: instance.id),
+                .healthSet(serviceId: instance.serviceId, instanceId: instance.id, status: .UNHEALTHY), .operationPut(operation),
+                .tokenRecorded(key: token.key, record: token.value), .operationsPruned(ids: [operation.id, "ü"]),
+            ])
+    }
+
+    @Test func everyEventKindRoundTrips() throws {
+        let entry = try Self.entry()
+        let data = try RegistryCodec.encode(entry)
+        #expect(data.starts(with: [0xCA, 0x01]))
+        #expect(try RegistryCodec.decodeEntry(data) == entry)
+        let empty = ChangeLogEntry(sequence: 0, time: 0, events: [])
+        #expect(try RegistryCodec.decodeEntry(try RegistryCodec.encode(empty)) == empty)
+    }
+
+    @Test func aJSONEntryFromAnEarlierVersionStillDecodes() throws {
+        let entry = try Self.entry()
+        #expect(try RegistryCodec.decodeEntry(try JSONEncoder().encode(entry)) == entry)
+    }
+
+    @Test func damageIsRefused() throws {
+        let data = try RegistryCodec.encode(try Self.entry())
+        for length in 0..<data.count {
+            #expect(throws: (any Error).self) { try RegistryCodec.decodeEntry(data.prefix(length)) }
+        }
+        for position in 2..<data.count {
+            var damaged = data
+            damaged[position] ^= 0x01
+            #expect(throws: (any Error).self) { try RegistryCodec.decodeEntry(damaged) }
+        }
+    }
+}
