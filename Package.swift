@@ -134,6 +134,9 @@ let package = Package(
         ),
         .executableTarget(name: "cairn", dependencies: ["CairnCLI"], swiftSettings: swiftSettings),
         .executableTarget(name: "cairn-dns-fuzz", dependencies: ["CairnTesting", "CairnDNS", "DNSWire"], swiftSettings: swiftSettings),
+        // bench/api.sh: a bare Hummingbird route with a precomputed body, the HTTP stack's ceiling beside Cairn.
+        .executableTarget(
+            name: "cairn-bench-http", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: swiftSettings),
         .target(
             name: "CairnTesting",
             dependencies: ["CairnServer", "CairnCore", "CairnDNS", "DNSWire", .product(name: "Logging", package: "swift-log")],

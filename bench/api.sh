@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Cairn beside moto (the usual Cloud Map emulator) in one run: DiscoverInstances throughput and p99 at 64
-# connections for a 100-instance service, and durable RegisterInstance throughput from concurrent clients.
+# connections for a 100-instance service, and durable RegisterInstance throughput from concurrent clients. Also
+# DiscoverInstances beside the HTTP stack's ceiling: a bare Hummingbird route (Sources/cairn-bench-http) answering
+# the same bytes Cairn answered.
 # Usage: bench/api.sh [seconds per measurement, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,8 @@ python3 -c 'import moto, flask' 2>/dev/null || python3 -m pip install --quiet 'm
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
 
 [ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+# The bare Hummingbird route (the HTTP stack's ceiling) is always this checkout's.
+[ -x .build/release/cairn-bench-http ] && [ -n "${CAIRN_SKIP_BUILD:-}" ] || swift build -c release --product cairn-bench-http >/dev/null
 CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
 source bench/lib.sh
 cairn_port=$(free_port)
@@ -39,10 +43,24 @@ measure() { # url script -> "rps p99_ms non2xx"
 
 
 read -r c_rps c_p99 c_bad < <(measure "http://127.0.0.1:$cairn_port/" bench/discover.lua "" 64)
+c_disc_rps=$c_rps; c_disc_p99=$c_p99
 read -r m_rps m_p99 m_bad < <(measure "http://127.0.0.1:$moto_port/" bench/discover.lua "" 64)
 printf 'DiscoverInstances (%d instances, 64 conns) req/s: cairn %.0f  moto %.0f  ratio %s  (non-2xx: cairn %s, moto %s)\n' \
   "$INSTANCES" "$c_rps" "$m_rps" "$(ratio "$c_rps" "$m_rps")" "$c_bad" "$m_bad"
 printf 'DiscoverInstances p99 ms: cairn %.2f  moto %.2f  ratio %s (moto/cairn)\n' "$c_p99" "$m_p99" "$(ratio "$m_p99" "$c_p99")"
+
+# The HTTP stack's ceiling: the same request, answered by a bare Hummingbird route with the bytes Cairn answered.
+curl -s -X POST "http://127.0.0.1:$cairn_port/" -H 'Content-Type: application/x-amz-json-1.1' \
+  -H 'X-Amz-Target: Route53AutoNaming_v20170314.DiscoverInstances' \
+  -H 'Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/servicediscovery/aws4_request, SignedHeaders=host, Signature=0' \
+  -d '{"NamespaceName":"bench","ServiceName":"svc","HealthStatus":"ALL","MaxResults":1000}' >"$work/discover.json"
+bare_port=$(free_port)
+.build/release/cairn-bench-http "$bare_port" "$work/discover.json" >"$work/bare.log" 2>&1 &
+bench_pids+=($!)
+wait_for_tcp "$bare_port"
+read -r b_rps b_p99 b_bad < <(measure "http://127.0.0.1:$bare_port/" bench/discover.lua "" 64)
+printf 'DiscoverInstances vs a bare Hummingbird route with the same %d-byte body, 64 conns, req/s: cairn %.0f  bare %.0f  ratio %s  (p99 ms: cairn %.2f  bare %.2f)\n' \
+  "$(wc -c <"$work/discover.json")" "$c_disc_rps" "$b_rps" "$(ratio "$c_disc_rps" "$b_rps")" "$c_disc_p99" "$b_p99"
 
 read -r c_rps c_p99 c_bad < <(measure "http://127.0.0.1:$cairn_port/" bench/register.lua "$cairn_service" 32)
 read -r m_rps m_p99 m_bad < <(measure "http://127.0.0.1:$moto_port/" bench/register.lua "$moto_service" 32)
