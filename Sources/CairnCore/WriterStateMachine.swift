@@ -2,8 +2,9 @@
 /// the manner of postgres-nio's connection state machine: `Registry.run` feeds it what happened and does the action
 /// it returns. A value type, so every transition is a unit test (WriterStateMachineTests).
 ///
-/// One batch at a time: a wake-up takes what is queued; the machine catches up with other writers first when the
-/// store said they appended, takes the store's write lock (a shared store), has the batch decided and appended, and
+/// One batch at a time: a wake-up takes what is queued; the machine catches up with other writers when the store
+/// said they appended (by reading their entries, or, with a batch, by taking the shared store's write lock, which
+/// returns them), has the batch decided and appended, and
 /// ends with the callers answered or refused. A store that cannot commit leaves the machine read-only, which the
 /// node's readiness shows; the next batch tries again, and a commit that works makes it writable.
 public struct WriterStateMachine: Sendable, Equatable {
@@ -84,11 +85,13 @@ public struct WriterStateMachine: Sendable, Equatable {
     static let closedFailure = CairnError(.serviceUnavailable, "Cairn is shutting down.")
 
     /// A wake-up: `followed` when the store said other writers may have appended, `batch` when commands are queued.
+    /// With a batch on a shared store the lock comes first even when others appended: taking it reads their entries
+    /// in the same round trip, so a separate read first would only cost the database and the batch one more.
     public mutating func woke(followed: Bool, batch: Bool) -> Action {
         self.batch = batch
         attempt = 0
         if state == .closed { return batch ? .refuse(Self.closedFailure) : .finish }
-        if followed && shared {
+        if followed && shared && !batch {
             if state == .writable { state = .catchingUp }
             return .readNewer
         }

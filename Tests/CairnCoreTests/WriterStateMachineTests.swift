@@ -29,40 +29,40 @@ struct WriterStateMachineTests {
         #expect(machine.state == .writable)
     }
 
-    @Test("Shared store: followed → catching up → read newer → writable; a batch then locks first")
-    func catchUpThenLock() {
+    @Test("Shared store: followed with a batch locks at once (the lock returns the newer entries), without a separate read")
+    func followedBatchLocks() {
         var machine = WriterStateMachine(shared: true)
-        #expect(machine.woke(followed: true, batch: true) == .readNewer)
-        #expect(machine.state == .catchingUp)
-        #expect(machine.read(.applied) == .lock)
+        #expect(machine.woke(followed: true, batch: true) == .lock)
         #expect(machine.state == .writable)
         #expect(machine.locked(.locked) == .decide)
         #expect(machine.appended(.committed) == .answer)
         #expect(machine.finished() == .idle)
     }
 
-    @Test("Catching up with no batch ends idle")
+    @Test("Shared store: followed with no batch → catching up → read newer → writable, idle")
     func catchUpOnly() {
         var machine = WriterStateMachine(shared: true)
         #expect(machine.woke(followed: true, batch: false) == .readNewer)
+        #expect(machine.state == .catchingUp)
         #expect(machine.read(.applied) == .idle)
         #expect(machine.state == .writable)
     }
 
-    @Test("A gap in the log while catching up reloads, then goes on with the batch")
+    @Test("A gap in the log while catching up reloads, then is idle")
     func gapReloads() {
         var machine = WriterStateMachine(shared: true)
-        _ = machine.woke(followed: true, batch: true)
+        _ = machine.woke(followed: true, batch: false)
         #expect(machine.read(.gap) == .reload)
-        #expect(machine.reloaded() == .lock)
+        #expect(machine.reloaded() == .idle)
         #expect(machine.state == .writable)
     }
 
-    @Test("A log that cannot be read leaves the last state served and the batch still tries the lock")
+    @Test("A log that cannot be read leaves the last state served and the machine writable")
     func readFailure() {
         var machine = WriterStateMachine(shared: true)
-        _ = machine.woke(followed: true, batch: true)
-        #expect(machine.read(.failed) == .lock)
+        _ = machine.woke(followed: true, batch: false)
+        #expect(machine.read(.failed) == .idle)
+        #expect(machine.state == .writable)
     }
 
     @Test("A store behind the node (or a gap under the lock) reloads and locks again, up to the attempt limit")
