@@ -128,8 +128,9 @@ extension RegistryState {
     ) throws(CairnError) -> Decision {
         var unsigned = c
         unsigned.creatorRequestId = nil
-        let print = Self.fingerprint(unsigned)
         let tokenKey = c.creatorRequestId.map { "namespace|\(context.region)|\(context.account)|\($0)" }
+        // Only a token compares or records the fingerprint: without one it would be encoded for nothing.
+        let print = tokenKey == nil ? "" : Self.fingerprint(unsigned)
         if let opId = try replay(tokenKey: tokenKey, fingerprint: print) { return Decision(events: [], result: .operation(id: opId)) }
 
         if c.type == .DNS_PRIVATE {
@@ -203,8 +204,9 @@ extension RegistryState {
     func decideUpdateNamespace(_ c: UpdateNamespace, _ context: RequestContext, _ now: Int64) throws(CairnError) -> Decision {
         var unsigned = c
         unsigned.updaterRequestId = nil
-        let print = Self.fingerprint(unsigned)
         let tokenKey = c.updaterRequestId.map { "namespace-update|\(context.region)|\(context.account)|\($0)" }
+        // Only a token compares or records the fingerprint: without one it would be encoded for nothing.
+        let print = tokenKey == nil ? "" : Self.fingerprint(unsigned)
         if let opId = try replay(tokenKey: tokenKey, fingerprint: print) { return Decision(events: [], result: .operation(id: opId)) }
         var ns = try namespace(c.id, in: context)
         guard ns.type == c.type else {
@@ -235,8 +237,9 @@ extension RegistryState {
     ) throws(CairnError) -> Decision {
         var unsigned = c
         unsigned.creatorRequestId = nil
-        let print = Self.fingerprint(unsigned)
         let tokenKey = c.creatorRequestId.map { "service|\(context.region)|\(context.account)|\($0)" }
+        // Only a token compares or records the fingerprint: without one it would be encoded for nothing.
+        let print = tokenKey == nil ? "" : Self.fingerprint(unsigned)
         if let tokenKey, let record = tokens[tokenKey], record.fingerprint == print, let existing = services[record.resultId] {
             return Decision(events: [], result: .service(existing))
         }
@@ -357,8 +360,9 @@ extension RegistryState {
         var unsigned = c
         unsigned.creatorRequestId = nil
         unsigned.serviceId = service.id
-        let print = Self.fingerprint(unsigned)
         let tokenKey = c.creatorRequestId.map { "register|\(service.id)|\($0)" }
+        // Only a token compares or records the fingerprint: without one it would be encoded for nothing.
+        let print = tokenKey == nil ? "" : Self.fingerprint(unsigned)
         if let opId = try replay(tokenKey: tokenKey, fingerprint: print) { return Decision(events: [], result: .operation(id: opId)) }
         guard let ns = namespaces[service.namespaceId] else { throw CairnError(.serviceNotFound, "No service \(c.serviceId).") }
         try Validation.checkAttributes(c.attributes, instanceId: c.instanceId, service: service, namespace: ns, limits: rules.limits)
