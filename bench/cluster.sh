@@ -2,16 +2,19 @@
 # Cluster mode in one run, on a throwaway PostgreSQL (scripts/postgres.sh) and release builds:
 #  1. propagation: a registration acknowledged by node A, seen on node B through DiscoverInstances and through DNS
 #     (p50/p99 over 300 registrations);
-#  2. durable RegisterInstance/s at 64 connections with 1 node and with 3 nodes, beside pgbench running the SQL one
+#  2. durable RegisterInstance/s at 64 connections with 1 node and with 3 nodes (ROUNDS rounds, default 3, each on
+#     fresh databases: this host's speed drifts within minutes, so the ratio is the median of the rounds' ratios),
+#     beside pgbench running the SQL one
 #     write costs (BEGIN, cairn_lock, one statement with the change-log row, the audit row, the clock and the NOTIFY,
 #     COMMIT) at 64 clients;
 #  3. idle database load: transactions and statements per second per node, 3 idle nodes;
 #  4. cold start of a node with COLD instances (default 100,000) in the database: seconds to /readyz and to an answer.
-# Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N to change the cold-start size)
+# Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N: the cold-start size; ROUNDS=N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 COLD=${COLD:-100000}
+ROUNDS=${ROUNDS:-3}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 python3 -c "import dns.message" 2>/dev/null || python3 -m pip install --quiet dnspython
 [ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
@@ -49,23 +52,36 @@ read -r pa da pid < <(start_node "$url"); bench_pids+=("$pid")
 read -r pb db pid < <(start_node "$url"); bench_pids+=("$pid")
 python3 bench/cluster_propagation.py "http://127.0.0.1:$pa" "http://127.0.0.1:$pb" "$db" 300
 
-echo "== 2. durable RegisterInstance at 64 connections"
-url=$(newdb)
-read -r p1 _ pid < <(start_node "$url"); bench_pids+=("$pid")
-service=$(python3 bench/load.py "http://127.0.0.1:$p1" 10)
-read -r one_rps one_p99 one_bad < <(measure "http://127.0.0.1:$p1/" bench/register.lua "$service" 64)
-read -r p2 _ pid < <(start_node "$url"); bench_pids+=("$pid")
-read -r p3 _ pid < <(start_node "$url"); bench_pids+=("$pid")
-sleep 1
-measures=()
-for p in "$p1" "$p2" "$p3"; do
-  (measure "http://127.0.0.1:$p/" bench/register.lua "$service" 21 >"$work/three-$p") &
-  measures+=($!)
+echo "== 2. durable RegisterInstance at 64 connections ($ROUNDS rounds of 1 node then 3 nodes, each on a fresh database)"
+one=(); three=(); one_p99s=(); three_p99s=(); bad=0
+for round in $(seq "$ROUNDS"); do
+  url=$(newdb)
+  read -r p1 _ pid < <(start_node "$url"); bench_pids+=("$pid")
+  service=$(python3 bench/load.py "http://127.0.0.1:$p1" 10)
+  read -r rps p99 nb < <(measure "http://127.0.0.1:$p1/" bench/register.lua "$service" 64)
+  one+=("$rps"); one_p99s+=("$p99"); bad=$((bad + nb))
+  kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=()
+  url=$(newdb)
+  ports=()
+  for _ in 1 2 3; do read -r p _ pid < <(start_node "$url"); bench_pids+=("$pid"); ports+=("$p"); done
+  service=$(python3 bench/load.py "http://127.0.0.1:${ports[0]}" 10)
+  sleep 1
+  measures=()
+  for p in "${ports[@]}"; do
+    (measure "http://127.0.0.1:$p/" bench/register.lua "$service" 21 >"$work/three-$p") &
+    measures+=($!)
+  done
+  wait "${measures[@]}"
+  rps=$(cat "${ports[@]/#/$work/three-}" | awk '{s+=$1} END {print s}')
+  three+=("$rps"); three_p99s+=("$(cat "${ports[@]/#/$work/three-}" | awk '{if ($2>m) m=$2} END {print m}')")
+  bad=$((bad + $(cat "${ports[@]/#/$work/three-}" | awk '{s+=$3} END {print s}')))
+  printf 'round %d: 1 node %.0f/s, 3 nodes %.0f/s, 3 nodes / 1 node %s\n' "$round" "${one[-1]}" "$rps" "$(ratio "$rps" "${one[-1]}")"
+  if [ "$round" -lt "$ROUNDS" ]; then kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=(); fi
 done
-wait "${measures[@]}"
-three_rps=$(cat "$work"/three-* | awk '{s+=$1} END {print s}')
-three_p99=$(cat "$work"/three-* | awk '{if ($2>m) m=$2} END {print m}')
-three_bad=$(cat "$work"/three-* | awk '{s+=$3} END {print s}')
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+one_rps=$(median "${one[@]}"); one_p99=$(median "${one_p99s[@]}")
+three_rps=$(median "${three[@]}"); three_p99=$(median "${three_p99s[@]}")
+ratios=(); for i in "${!one[@]}"; do ratios+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "${three[$i]}" "${one[$i]}")"); done
 pgdb=$(newdb)
 "$CAIRN_BIN" serve --dev --store "$pgdb" --port 0 --no-dns --log-level warning >"$work/schema.log" 2>&1 &
 schema_pid=$!; sleep 3; kill "$schema_pid"; wait "$schema_pid" 2>/dev/null || true
@@ -101,10 +117,10 @@ fi
 pgb=$(PGPASSWORD=cairn "$bindir/pgbench" -n -c 64 -j 2 -T "$SECONDS_EACH" -f "$work/write.sql" -r "$pgdb" 2>&1)
 pg_tps=$(awk '/^tps =/ {print $3}' <<<"$pgb")
 pg_lat=$(awk '/latency average/ {print $4}' <<<"$pgb")
-printf 'RegisterInstance/s, 1 node, 64 conns: %.0f (p99 %.1f ms, non-2xx %s)\n' "$one_rps" "$one_p99" "$one_bad"
-printf 'RegisterInstance/s, 3 nodes, 3x21 conns: %.0f (worst p99 %.1f ms, non-2xx %s)\n' "$three_rps" "$three_p99" "$three_bad"
+printf 'RegisterInstance/s, 1 node, 64 conns: %.0f (median of %d; p99 %.1f ms)\n' "$one_rps" "$ROUNDS" "$one_p99"
+printf 'RegisterInstance/s, 3 nodes, 3x21 conns: %.0f (median of %d; worst node p99 %.1f ms; non-2xx in all rounds %s)\n' "$three_rps" "$ROUNDS" "$three_p99" "$bad"
 printf 'pgbench, the SQL of one write, 64 clients: %.0f tps (mean latency %s ms)\n' "$pg_tps" "$pg_lat"
-printf 'ratio to pgbench: 1 node %s, 3 nodes %s; 3 nodes / 1 node %s\n' "$(ratio "$one_rps" "$pg_tps")" "$(ratio "$three_rps" "$pg_tps")" "$(ratio "$three_rps" "$one_rps")"
+printf 'ratio to pgbench: 1 node %s, 3 nodes %s; 3 nodes / 1 node %s\n' "$(ratio "$one_rps" "$pg_tps")" "$(ratio "$three_rps" "$pg_tps")" "$(median "${ratios[@]}" | awk '{printf "%.2fx", $1}')"
 
 echo "== 3. idle database load, 3 idle nodes"
 sleep 3
