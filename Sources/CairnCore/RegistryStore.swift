@@ -176,13 +176,18 @@ public actor InMemoryRegistryStore: RegistryStore {
     }
 
     public func append(_ new: [ChangeLogEntry], audit events: [AuditEntry]) async throws {
+        // All or nothing, as a durable store's transaction: check and encode the whole batch before storing any of it.
+        var last = sequences.last
+        var encoded: [Data] = []
         for entry in new {
-            if let last = sequences.last, entry.sequence <= last {
+            if let last, entry.sequence <= last {
                 throw CairnError(.internalFailure, "change log sequence \(entry.sequence) is not after \(last)")
             }
-            entries.append(try RegistryCodec.encode(entry))
-            sequences.append(entry.sequence)
+            last = entry.sequence
+            encoded.append(try RegistryCodec.encode(entry))
         }
+        entries += encoded
+        sequences += new.map(\.sequence)
         for event in events {
             let sequence = (audit.last?.record.sequence ?? 0) + 1
             let bytes = event.record(sequence: sequence, previousHash: audit.last?.record.hash ?? anchor)

@@ -93,6 +93,30 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
+    @Test(
+        "A batch fails whole: a duplicate sequence stores none of its entries or audit records; a batch of thousands holds",
+        arguments: Self.kinds)
+    func batchAtomicity(kind: Kind) async throws {
+        let store = try await Self.make(kind, directory: Self.temporaryDirectory())
+        let entries = try Self.entries()
+        try await store.append(Array(entries.prefix(2)), audit: [Self.event(1)])
+        // Entry 3 is new, entry 2 is not: the batch must leave nothing behind, its audit record included.
+        await #expect(throws: (any Error).self) {
+            try await store.append([entries[2], entries[1]], audit: [Self.event(2)])
+        }
+        #expect(try await store.load().entries.count == 2)
+        #expect(try await store.verifyAudit().records == 1)
+        // Thousands of rows: SQLite inserts them 300 to a statement, all in one transaction.
+        let many = (3...3_202).map { ChangeLogEntry(sequence: UInt64($0), time: 1_000, events: entries[0].events) }
+        try await store.append(many, audit: (2...201).map { Self.event($0) })
+        #expect(try await store.load().entries.count == 3_202)
+        let verified = try await store.verifyAudit()
+        #expect(verified.records == 201 && verified.firstBroken == nil)
+        try await store.append([ChangeLogEntry(sequence: 3_203, time: 1_000, events: entries[0].events)], audit: [Self.event(202)])
+        #expect(try await store.verifyAudit().records == 202)
+        try await store.close()
+    }
+
     @Test("Appends and checkpoints issued at once both succeed and stay consistent", arguments: Self.kinds)
     func concurrentCheckpoint(kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
