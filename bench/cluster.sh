@@ -7,7 +7,7 @@
 #     beside pgbench running the SQL one
 #     write costs (BEGIN, cairn_lock, one statement with the change-log row, the audit row, the clock and the NOTIFY,
 #     COMMIT) at 64 clients;
-#  3. idle database load: transactions and statements per second per node, 3 idle nodes;
+#  3. idle database load: statements (counted in PostgreSQL's log) and transactions per second per node, 3 idle nodes;
 #  4. cold start of a node with COLD instances (default 100,000) in the database: seconds to /readyz and to an answer.
 # Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N: the cold-start size; ROUNDS=N; IDLE_SECONDS=N)
 set -euo pipefail
@@ -129,8 +129,14 @@ db=${url##*/}
 stat() { psql_ "$base" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
 # PostgreSQL's backends flush these counters about once a second, so a short window reads a second's worth more or
 # less from each of three nodes; over IDLE_SECONDS (default 30) that is under 0.1 per node.
+# The statements themselves, exactly: PostgreSQL logs every one while the window is open (log_statement=all), and
+# the lines are counted, leaving out this script's own reads of the counters.
+psql_ "$base" "ALTER SYSTEM SET log_statement = 'all'" >/dev/null; psql_ "$base" "SELECT pg_reload_conf()" >/dev/null; sleep 1
+log_from=$(wc -l <"$pg_dir/server.log")
 before=$(stat); sleep "$IDLE_SECONDS"; after=$(stat)
-python3 -c "import sys; d=(int(sys.argv[2])-int(sys.argv[1]))/float(sys.argv[3])/3; print(f'transactions per second per idle node: {d:.2f} (over {sys.argv[3]} s)')" "$before" "$after" "$IDLE_SECONDS"
+statements=$(tail -n +"$((log_from + 1))" "$pg_dir/server.log" | grep -E 'LOG:  (statement|execute [^:]*):' | grep -vc 'pg_stat_database' || true)
+psql_ "$base" "ALTER SYSTEM RESET log_statement" >/dev/null; psql_ "$base" "SELECT pg_reload_conf()" >/dev/null
+python3 -c "import sys; d=(int(sys.argv[2])-int(sys.argv[1]))/float(sys.argv[3])/3; s=int(sys.argv[4])/float(sys.argv[3])/3; print(f'idle load per node over {sys.argv[3]} s: {s:.2f} statements/s (logged), {d:.2f} transactions/s (pg_stat_database, which flushes about once a second)')" "$before" "$after" "$IDLE_SECONDS" "$statements"
 kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=()
 
 echo "== 4. cold start with $COLD instances"

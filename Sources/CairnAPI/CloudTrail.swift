@@ -56,6 +56,16 @@ struct CloudTrailEvent: Sendable, Equatable {
     /// of the entry the store numbers and chains.
     var entry: AuditEntry {
         var out = JSONText()
+        out.bytes = head
+        outcome(into: &out)
+        out.bytes += tail
+        return finished(out.bytes)
+    }
+
+    /// The members up to `"responseElements":`, which do not depend on the call's outcome.
+    var head: [UInt8] {
+        var out = JSONText()
+        out.bytes.reserveCapacity(640 + (requestParameters?.utf8.count ?? 0))
         out.raw("\"eventVersion\":\"1.09\",\"userIdentity\":")
         if let identity {
             out.raw("{\"type\":\"IAMUser\",\"principalId\":")
@@ -85,6 +95,11 @@ struct CloudTrailEvent: Sendable, Equatable {
         out.raw(",\"requestParameters\":")
         out.raw(requestParameters ?? "null")
         out.raw(",\"responseElements\":")
+        return out.bytes
+    }
+
+    /// The response elements and the error, the members that depend on the outcome.
+    func outcome(into out: inout JSONText) {
         out.raw(responseElements ?? "null")
         if let errorCode {
             out.raw(",\"errorCode\":")
@@ -92,18 +107,24 @@ struct CloudTrailEvent: Sendable, Equatable {
             out.raw(",\"errorMessage\":")
             out.string(errorMessage ?? "")
         }
+    }
+
+    /// The members after the error: ids, resources and the constant trailer.
+    var tail: [UInt8] {
+        var out = JSONText()
+        out.bytes.reserveCapacity(320 + resources.count * 160)
         out.raw(",\"requestID\":")
         out.string(requestID)
         out.raw(",\"eventID\":")
         out.string(eventID)
-        out.raw(",\"readOnly\":\(readOnly)")
+        out.raw(readOnly ? ",\"readOnly\":true" : ",\"readOnly\":false")
         out.raw(",\"resources\":[")
         for (index, arn) in resources.enumerated() {
             if index > 0 { out.raw(",") }
             out.raw("{\"accountId\":")
             out.string(account)
-            out.raw(",\"type\":")
-            out.string(arn.contains(":namespace/") ? "AWS::ServiceDiscovery::Namespace" : "AWS::ServiceDiscovery::Service")
+            out.raw(
+                ARN.isNamespace(arn) ? ",\"type\":\"AWS::ServiceDiscovery::Namespace\"" : ",\"type\":\"AWS::ServiceDiscovery::Service\"")
             out.raw(",\"ARN\":")
             out.string(arn)
             out.raw("}")
@@ -111,9 +132,13 @@ struct CloudTrailEvent: Sendable, Equatable {
         out.raw("],\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":")
         out.string(account)
         out.raw(",\"eventCategory\":\"Management\"")
-        return AuditEntry(
+        return out.bytes
+    }
+
+    func finished(_ members: [UInt8]) -> AuditEntry {
+        AuditEntry(
             time: eventTime, eventName: eventName, principals: identity.map { [$0.accessKeyId, $0.userName] } ?? [],
-            resources: resources, members: out.bytes)
+            resources: resources, members: members)
     }
 
     /// `2026-11-25T06:00:00Z`, as CloudTrail writes eventTime.
@@ -128,20 +153,40 @@ struct CloudTrailEvent: Sendable, Equatable {
 struct CloudTrailDraft: AuditDraft {
     var event: CloudTrailEvent
     var response: OperationSpec.AuditResponse
+    /// The members that do not depend on the outcome, rendered by the request's task before the writer takes the
+    /// draft: the writer renders only the outcome, inside the store's write lock.
+    private let head: [UInt8]
+    private let tail: [UInt8]
+
+    init(event: CloudTrailEvent, response: OperationSpec.AuditResponse) {
+        self.event = event
+        self.response = response
+        head = event.head
+        tail = event.tail
+    }
 
     func entry(outcome: Result<CommandResult, CairnError>?) -> AuditEntry {
         var event = self.event
+        var tail = self.tail
         switch outcome {
         case .success(let result)?:
             event.responseElements = response.render(result).flatMap(AuditRendering.elements)
-            if case .service(let service) = result, !event.resources.contains(service.arn) { event.resources.append(service.arn) }
+            if case .service(let service) = result, !event.resources.contains(service.arn) {
+                event.resources.append(service.arn)
+                tail = event.tail
+            }
         case .failure(let error)?:
             event.errorCode = error.code.rawValue
             event.errorMessage = String(error.message.prefix(AuditRendering.maxErrorMessage))
         case nil:
             break
         }
-        return event.entry
+        var out = JSONText()
+        out.bytes.reserveCapacity(head.count + tail.count + 256)
+        out.bytes += head
+        event.outcome(into: &out)
+        out.bytes += tail
+        return event.finished(out.bytes)
     }
 }
 
@@ -153,17 +198,25 @@ struct JSONText {
 
     mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes += [0x5C, 0x22]
-            case UInt8(ascii: "\\"): bytes += [0x5C, 0x5C]
-            case 0x0A: bytes += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: bytes += [0x5C, UInt8(ascii: "r")]
-            case 0x09: bytes += [0x5C, UInt8(ascii: "t")]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes += [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default: bytes.append(byte)
+        var s = s
+        s.withUTF8 { utf8 in
+            // Most strings need no escape: copy them whole.
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                bytes.append(contentsOf: utf8)
+                return
+            }
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): bytes += [0x5C, 0x22]
+                case UInt8(ascii: "\\"): bytes += [0x5C, 0x5C]
+                case 0x0A: bytes += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: bytes += [0x5C, UInt8(ascii: "r")]
+                case 0x09: bytes += [0x5C, UInt8(ascii: "t")]
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes += [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: bytes.append(byte)
+                }
             }
         }
         bytes.append(UInt8(ascii: "\""))

@@ -1,5 +1,19 @@
 /// ARNs of namespaces and services: `arn:<partition>:servicediscovery:<region>:<account>:<kind>/<id>`.
 public enum ARN {
+    /// Whether an ARN names a namespace (`…:namespace/ID`), by its bytes: Foundation's `contains` costs more than
+    /// the audit record that asks.
+    public static func isNamespace(_ arn: String) -> Bool {
+        let needle = Array(":namespace/".utf8)
+        var arn = arn
+        return arn.withUTF8 { bytes in
+            guard bytes.count >= needle.count else { return false }
+            for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+                if (1..<needle.count).allSatisfy({ bytes[start + $0] == needle[$0] }) { return true }
+            }
+            return false
+        }
+    }
+
     public static func partition(for region: String) -> String {
         if region.hasPrefix("cn-") { return "aws-cn" }
         if region.hasPrefix("us-gov-") { return "aws-us-gov" }

@@ -127,3 +127,14 @@ public enum CommandResult: Sendable, Equatable {
     case service(Service)
     case none
 }
+
+extension Command {
+    /// The idempotency fingerprint deciding this command would encode, worked out by the caller's task (nil: the
+    /// command carries no token, or its fingerprint is cheap to leave to the writer). Only RegisterInstance, the
+    /// call botocore sends with a `CreatorRequestId` every time, is worth it.
+    public var fingerprintAhead: String? {
+        guard case .registerInstance(var c) = self, c.creatorRequestId != nil else { return nil }
+        c.creatorRequestId = nil
+        return RegistryState.fingerprint(c)
+    }
+}

@@ -3,6 +3,7 @@ import Synchronization
 /// Generates ids in AWS's forms from an injected random source.
 public struct IdentifierGenerator: Sendable {
     static let base32: [Character] = Array("abcdefghijklmnopqrstuvwxyz234567")
+    static let base32Bytes: [UInt8] = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
     static let upperAlnum: [Character] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
     private var rng: SplitMix64
@@ -35,26 +36,29 @@ public struct IdentifierGenerator: Sendable {
 
     /// 160 bits taken from three FNV-1a-64 passes with different offsets, as 32 base32 characters.
     static func targetHash(_ target: String) -> String {
-        var bytes: [UInt8] = []
-        for seed: UInt64 in [0xcbf2_9ce4_8422_2325, 0x8422_2325_cbf2_9ce4, 0x9e37_79b9_7f4a_7c15] {
-            var h = seed
-            for byte in target.utf8 {
-                h ^= UInt64(byte)
-                h = h &* 0x0000_0100_0000_01b3
-            }
-            // MurmurHash3's finalizer, so near-identical targets get unrelated prefixes.
-            h = (h ^ (h >> 33)) &* 0xff51_afd7_ed55_8ccd
+        var hashes: (UInt64, UInt64, UInt64) = (0xcbf2_9ce4_8422_2325, 0x8422_2325_cbf2_9ce4, 0x9e37_79b9_7f4a_7c15)
+        for byte in target.utf8 {
+            hashes.0 = (hashes.0 ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            hashes.1 = (hashes.1 ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            hashes.2 = (hashes.2 ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        // MurmurHash3's finalizer, so near-identical targets get unrelated prefixes.
+        func mixed(_ value: UInt64) -> UInt64 {
+            var h = (value ^ (value >> 33)) &* 0xff51_afd7_ed55_8ccd
             h = (h ^ (h >> 33)) &* 0xc4ce_b9fe_1a85_ec53
-            h ^= h >> 33
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: h >> UInt64(shift))) }
+            return h ^ (h >> 33)
         }
-        var out = ""
-        for index in 0..<32 {
-            let bit = index * 5
-            let pair = (UInt16(bytes[bit / 8]) << 8) | UInt16(bytes[bit / 8 + 1])
-            out.append(base32[Int((pair >> UInt16(11 - bit % 8)) & 0x1F)])
+        let words = [mixed(hashes.0), mixed(hashes.1), mixed(hashes.2)]
+        // Byte `i` of the 24 big-endian bytes of the three words.
+        func byte(_ i: Int) -> UInt16 { UInt16(truncatingIfNeeded: words[i / 8] >> UInt64(56 - (i % 8) * 8)) }
+        return String(unsafeUninitializedCapacity: 32) { out in
+            for index in 0..<32 {
+                let bit = index * 5
+                let pair = (byte(bit / 8) << 8) | byte(bit / 8 + 1)
+                out[index] = base32Bytes[Int((pair >> UInt16(11 - bit % 8)) & 0x1F)]
+            }
+            return 32
         }
-        return out
     }
 }
 

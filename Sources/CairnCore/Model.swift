@@ -152,20 +152,50 @@ public struct OperationTransition: Codable, Sendable, Equatable {
     public var at: Int64
 }
 
-public struct Operation: Codable, Sendable, Equatable {
-    public var id: String
-    public var region: String
-    public var account: String
-    public var type: OperationType
-    public var status: OperationStatus
-    public var errorCode: String?
-    public var errorMessage: String?
-    public var createDate: Int64
-    public var updateDate: Int64
-    public var targets: [String: String]
-    public var history: [OperationTransition]
+/// An operation record, immutable once made. A class, not a struct: the operation table holds up to 100,000 of
+/// them in a persistent hash trie whose every insert copies the nodes on its path, item by item, and an item that
+/// is one reference costs one retain to copy where this record's eight fields cost seven (the writer inserts one per
+/// registration, inside the cluster's write lock).
+public final class Operation: Codable, Sendable, Equatable {
+    public let id: String
+    public let region: String
+    public let account: String
+    public let type: OperationType
+    public let status: OperationStatus
+    public let errorCode: String?
+    public let errorMessage: String?
+    public let createDate: Int64
+    public let updateDate: Int64
+    public let targets: [String: String]
+    public let history: [OperationTransition]
     /// Sequence number of the change that recorded it; orders ListOperations.
-    public var sequence: UInt64
+    public let sequence: UInt64
+
+    init(
+        id: String, region: String, account: String, type: OperationType, status: OperationStatus, errorCode: String?,
+        errorMessage: String?, createDate: Int64, updateDate: Int64, targets: [String: String], history: [OperationTransition],
+        sequence: UInt64
+    ) {
+        self.id = id
+        self.region = region
+        self.account = account
+        self.type = type
+        self.status = status
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.createDate = createDate
+        self.updateDate = updateDate
+        self.targets = targets
+        self.history = history
+        self.sequence = sequence
+    }
+
+    public static func == (a: Operation, b: Operation) -> Bool {
+        a === b
+            || (a.id == b.id && a.region == b.region && a.account == b.account && a.type == b.type && a.status == b.status
+                && a.errorCode == b.errorCode && a.errorMessage == b.errorMessage && a.createDate == b.createDate
+                && a.updateDate == b.updateDate && a.targets == b.targets && a.history == b.history && a.sequence == b.sequence)
+    }
 }
 
 /// What an idempotency token resolved to, with a fingerprint of the request that first used it.

@@ -38,6 +38,9 @@ public final class Registry: Sendable {
         var audit: (any AuditDraft)?
         /// nil when nobody waits (read records).
         var reply: Reply?
+        /// The command's idempotency fingerprint, encoded by the caller's task so the writer does not encode it
+        /// while it holds the store's write lock (nil: the command has no token, or none was worked out ahead).
+        var fingerprint: String? = nil
     }
 
     struct Queue {
@@ -100,10 +103,11 @@ public final class Registry: Sendable {
     public func submit(_ command: Command, context: RequestContext, audit: (any AuditDraft)? = nil) async throws(CairnError)
         -> CommandResult
     {
+        let fingerprint = command.fingerprintAhead
         let result = await withCheckedContinuation { (reply: Reply) in
             let accepted = queue.withLock { q in
                 guard !q.closed else { return false }
-                q.items.append(Pending(command: command, context: context, audit: audit, reply: reply))
+                q.items.append(Pending(command: command, context: context, audit: audit, reply: reply, fingerprint: fingerprint))
                 return true
             }
             if accepted {
@@ -408,7 +412,8 @@ public final class Registry: Sendable {
                         .serviceUnavailable,
                         "Dropped: this node's membership term changed since the work started (it was away past the heartbeat timeout).")
                 }
-                let decision = try state.decide(command, context: item.context, now: now, rules: configuration.rules, ids: &ids)
+                let decision = try state.decide(
+                    command, context: item.context, now: now, rules: configuration.rules, ids: &ids, fingerprint: item.fingerprint)
                 if !decision.events.isEmpty {
                     let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
                     state.apply(entry)

@@ -8,8 +8,10 @@ public struct Decision: Sendable, Equatable {
 
 /// Deciding commands: validate against the current state and produce events. Pure: time and ids come in.
 extension RegistryState {
+    /// `fingerprint`: `command.fingerprintAhead`, when the caller worked it out before the writer took the command.
     public func decide(
-        _ command: Command, context: RequestContext, now: Int64, rules: RegistryRules, ids: inout IdentifierGenerator
+        _ command: Command, context: RequestContext, now: Int64, rules: RegistryRules, ids: inout IdentifierGenerator,
+        fingerprint: String? = nil
     ) throws(CairnError) -> Decision {
         switch command {
         case .createNamespace(let c): return try decideCreateNamespace(c, context, now, rules, &ids)
@@ -23,7 +25,7 @@ extension RegistryState {
                 throw CairnError(.resourceInUse, "Service \(service.id) still has registered instances; deregister them first.")
             }
             return Decision(events: [.serviceDeleted(id: service.id)], result: .none)
-        case .registerInstance(let c): return try decideRegister(c, context, now, rules)
+        case .registerInstance(let c): return try decideRegister(c, context, now, rules, fingerprint: fingerprint)
         case .deregisterInstance(let serviceId, let instanceId):
             let service = try service(serviceId, in: context)
             _ = try instance(instanceId, of: service)
@@ -354,15 +356,16 @@ extension RegistryState {
     // MARK: Instances
 
     func decideRegister(
-        _ c: RegisterInstance, _ context: RequestContext, _ now: Int64, _ rules: RegistryRules
+        _ c: RegisterInstance, _ context: RequestContext, _ now: Int64, _ rules: RegistryRules, fingerprint ahead: String? = nil
     ) throws(CairnError) -> Decision {
         let service = try service(c.serviceId, in: context)
         var unsigned = c
         unsigned.creatorRequestId = nil
         unsigned.serviceId = service.id
         let tokenKey = c.creatorRequestId.map { "register|\(service.id)|\($0)" }
-        // Only a token compares or records the fingerprint: without one it would be encoded for nothing.
-        let print = tokenKey == nil ? "" : Self.fingerprint(unsigned)
+        // Only a token compares or records the fingerprint: without one it would be encoded for nothing. One worked
+        // out ahead is of the command as sent, the same value when the id named the service as its id (not its ARN).
+        let print = tokenKey == nil ? "" : (c.serviceId == service.id ? ahead : nil) ?? Self.fingerprint(unsigned)
         if let opId = try replay(tokenKey: tokenKey, fingerprint: print) { return Decision(events: [], result: .operation(id: opId)) }
         guard let ns = namespaces[service.namespaceId] else { throw CairnError(.serviceNotFound, "No service \(c.serviceId).") }
         try Validation.checkAttributes(c.attributes, instanceId: c.instanceId, service: service, namespace: ns, limits: rules.limits)

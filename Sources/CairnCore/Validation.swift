@@ -48,15 +48,21 @@ public enum Validation {
     }
 
     /// The instance attributes a service requires, and the limits on custom attributes.
+    /// Characters as `String.count` counts them, without its grapheme breaking for ASCII text (one byte, one
+    /// character), which is what nearly every attribute is.
+    static func characterCount(_ text: String) -> Int {
+        text.utf8.allSatisfy { $0 < 0x80 } ? text.utf8.count : text.count
+    }
+
     public static func checkAttributes(
         _ attributes: [String: String], instanceId: String, service: Service, namespace: Namespace, limits: RegistryLimits
     ) throws(CairnError) {
-        let custom = attributes.keys.filter { !reservedAttributeKeys.contains($0) }
-        if custom.count > limits.customAttributesPerInstance {
+        let custom = attributes.keys.count { !reservedAttributeKeys.contains($0) }
+        if custom > limits.customAttributesPerInstance {
             throw CairnError.invalid(
-                "An instance can have at most \(limits.customAttributesPerInstance) custom attributes; \(custom.count) were given.")
+                "An instance can have at most \(limits.customAttributesPerInstance) custom attributes; \(custom) were given.")
         }
-        let characters = attributes.reduce(0) { $0 + $1.key.count + $1.value.count }
+        let characters = attributes.reduce(0) { $0 + characterCount($1.key) + characterCount($1.value) }
         if characters > limits.attributeCharactersPerInstance {
             throw CairnError.invalid(
                 "The attributes of an instance can total at most \(limits.attributeCharactersPerInstance) characters; \(characters) were given."

@@ -180,5 +180,31 @@ struct OperationTableTests {
         let rendered = try Self.record(entry)
         let element = (rendered["responseElements"] as? [String: Any])?["service"] as? [String: Any]
         #expect(element?["id"] as? String == service.id)
+        let resources = try #require(rendered["resources"] as? [[String: Any]])
+        #expect(resources.map { $0["type"] as? String } == ["AWS::ServiceDiscovery::Service"])
+    }
+
+    @Test("A draft's record, rendered in parts before the writer takes it, is byte for byte the event's own")
+    func draftPartsMatchTheWholeRecord() throws {
+        var event = Self.event("RegisterInstance")
+        event.userAgent = "agent \"quoted\" \\ tab\t nl\n \u{01} ü"
+        event.resources = ["arn:aws:servicediscovery:eu-west-1:000000000000:namespace/ns-a"]
+        let outcomes: [Result<CommandResult, CairnError>?] = [
+            .success(.operation(id: "op-1")), .failure(CairnError(.serviceNotFound, "no \"such\" service")), nil,
+        ]
+        for outcome in outcomes {
+            let drafted = CloudTrailDraft(event: event, response: .operationId).entry(outcome: outcome)
+            var whole = event
+            switch outcome {
+            case .success(let result)?:
+                whole.responseElements = OperationSpec.AuditResponse.operationId.render(result).flatMap(AuditRendering.elements)
+            case .failure(let error)?: (whole.errorCode, whole.errorMessage) = (error.code.rawValue, error.message)
+            case nil: break
+            }
+            #expect(drafted == whole.entry)
+            let json = try Self.record(drafted)
+            #expect(json["userAgent"] as? String == event.userAgent)
+            #expect((json["resources"] as? [[String: Any]])?.first?["type"] as? String == "AWS::ServiceDiscovery::Namespace")
+        }
     }
 }

@@ -28,6 +28,26 @@ struct IdentifierTests {
         #expect(zip(prefixA, prefixC).filter { $0 != $1 }.count > 16, "near-identical targets must not share most of the prefix")
     }
 
+    @Test("Operation id prefixes stay what earlier releases derived (stored ids must not change meaning)")
+    func operationIdPrefixesAreStable() {
+        let expected = [
+            "instance/srv-abc/i-1": "awo2lfcwg7iigdm5qna5rii45aef2ar2", "": "57ib6yf2teusnokgpdvinvoldkokazxr",
+            "namespace/ns-x": "h2xbnr52k57clax7etv3734tet2jwfxt", "ü/ß": "gnbet4lralf3yqxctflvfsxm2lf7kcgx",
+        ]
+        for (target, prefix) in expected {
+            #expect(IdentifierGenerator.operationId(target: target, milliseconds: 35) == prefix + "-z")
+        }
+    }
+
+    @Test("Namespace ARNs are told from service ARNs by their resource part")
+    func namespaceARNs() {
+        #expect(ARN.isNamespace("arn:aws:servicediscovery:us-east-1:123456789012:namespace/ns-abc"))
+        #expect(!ARN.isNamespace("arn:aws:servicediscovery:us-east-1:123456789012:service/srv-abc"))
+        #expect(!ARN.isNamespace(":namespace"))
+        #expect(!ARN.isNamespace(""))
+        #expect(ARN.isNamespace(":namespace/"))
+    }
+
     @Test(
         "ARNs parse only when they are servicediscovery ARNs",
         arguments: [
@@ -49,6 +69,8 @@ struct IdentifierTests {
         arguments: [
             ("10.0.0.1", [10, 0, 0, 1] as [UInt8]?), ("255.255.255.255", [255, 255, 255, 255]), ("256.0.0.1", nil),
             ("1.2.3", nil), ("01.2.3.4", nil), ("1.2.3.4 ", nil), ("", nil), ("a.b.c.d", nil),
+            ("0.0.0.0", [0, 0, 0, 0]), ("1.2.3.4.5", nil), ("1..3.4", nil), ("1.2.3.", nil), (".1.2.3", nil),
+            ("1.2.3.00", nil), ("1.2.3.1000", nil), ("1.2.3.٣", nil), ("+1.2.3.4", nil), ("1.2.3.25 5", nil),
         ])
     func ipv4(text: String, bytes: [UInt8]?) {
         #expect(IPAddress.ipv4(text) == bytes)

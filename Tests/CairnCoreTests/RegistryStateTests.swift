@@ -82,6 +82,43 @@ struct RegistryStateTests {
         if case .operation(let id) = first { #expect(failure?.extra["DuplicateOperationId"] == id) }
     }
 
+    @Test("A RegisterInstance fingerprint worked out ahead decides as the one the writer encodes, by id or by ARN")
+    func fingerprintAhead() throws {
+        var h = Harness()
+        let created = try h.service("api", in: try h.namespace("shop", type: .HTTP))
+        let (service, arn) = (created.id, created.arn)
+        var ids = IdentifierGenerator(seed: 3)
+        for named in [service, arn] {
+            let command = Command.registerInstance(
+                RegisterInstance(serviceId: named, instanceId: "i-1", attributes: ["a": "1"], creatorRequestId: "tok-\(named.count)"))
+            let ahead = try #require(command.fingerprintAhead)
+            let rules = RegistryRules()
+            var a = ids
+            var b = ids
+            let plain = try h.state.decide(command, context: h.context, now: 5, rules: rules, ids: &a)
+            let fast = try h.state.decide(command, context: h.context, now: 5, rules: rules, ids: &b, fingerprint: ahead)
+            #expect(plain == fast)
+            ids = a
+        }
+        #expect(Command.registerInstance(RegisterInstance(serviceId: service, instanceId: "i", attributes: [:])).fingerprintAhead == nil)
+        // A replay with the token recognised, a different request with it refused, as without the fingerprint ahead.
+        let first = Command.registerInstance(
+            RegisterInstance(serviceId: service, instanceId: "i-2", attributes: [:], creatorRequestId: "t"))
+        let decided = try h.state.decide(
+            first, context: h.context, now: 6, rules: RegistryRules(), ids: &ids, fingerprint: first.fingerprintAhead)
+        h.state.apply(ChangeLogEntry(sequence: h.state.sequence + 1, time: 6, events: decided.events))
+        let again = try h.state.decide(
+            first, context: h.context, now: 7, rules: RegistryRules(), ids: &ids, fingerprint: first.fingerprintAhead)
+        #expect(again.events.isEmpty && again.result == decided.result)
+        let other = Command.registerInstance(
+            RegisterInstance(serviceId: service, instanceId: "i-3", attributes: [:], creatorRequestId: "t"))
+        #expect(
+            h.code {
+                _ = try h.state.decide(
+                    other, context: h.context, now: 8, rules: RegistryRules(), ids: &ids, fingerprint: other.fingerprintAhead)
+            } == .duplicateRequest)
+    }
+
     @Test("Names: HTTP names clash exactly, DNS service names case-insensitively")
     func names() throws {
         var h = Harness()
