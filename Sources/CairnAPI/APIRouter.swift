@@ -9,11 +9,14 @@ import NIOCore
 /// audit trail records as `sourceIPAddress`.
 public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: SocketAddress?
+    /// The connection, whose address is read only when something asks for it (the audit trail, the console's
+    /// sign-in back-off): most requests never do.
+    private let channel: any Channel
+    public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     var peer: String { remoteAddress?.ipAddress ?? "" }
@@ -34,7 +37,7 @@ extension CloudMapAPI {
                 let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
                 reply = await self.handle(
                     method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                    headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.peer)
+                    headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.remoteAddress?.ipAddress ?? "")
             } catch is NIOTooManyBytesError {
                 reply = self.errorReply(
                     WireError(
@@ -144,13 +147,15 @@ extension CloudMapAPI {
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.render(value))))
     }
 
+    static let contentTypeField = HTTPField(name: .contentType, value: "application/x-amz-json-1.1")
+
     static func response(_ reply: Reply) -> Response {
+        // Appended, not set: setting searches the fields for an earlier value first.
         var headers = HTTPFields()
-        headers[.contentType] = "application/x-amz-json-1.1"
-        headers[requestIdHeader] = reply.requestId
-        return Response(
-            status: HTTPResponse.Status(code: reply.status), headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+        headers.reserveCapacity(2)
+        headers.append(contentTypeField)
+        headers.append(HTTPField(name: requestIdHeader, value: reply.requestId))
+        return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: .init(byteBuffer: reply.payload))
     }
 }
 

@@ -82,6 +82,11 @@ extension CloudMapAPI {
     public static var operationNames: [String] { operations.keys.sorted() }
 
     /// The whole API at a glance: the 30 operations of servicediscovery 2017-03-14.
+    /// The table by the whole `X-Amz-Target` value (`Route53AutoNaming_v20170314.DiscoverInstances`): one look-up
+    /// per request, no slicing of the header.
+    static let operationsByTarget: [String: OperationSpec] = Dictionary(
+        uniqueKeysWithValues: operations.map { ("\(ServiceModel.targetPrefix).\($0.key)", $0.value) })
+
     static let operations: [String: OperationSpec] = {
         let table: [OperationSpec] = [
             OperationSpec("CreateHttpNamespace", .write, .newNamespace, tags: .tags, audit: .operationId) {

@@ -23,6 +23,8 @@ final class PrometheusTelemetry: Telemetry {
     private let dnsCounters: [String: Counter]
     private let dnsLatency: DurationHistogram
     private let apiLatency: [String: DurationHistogram]
+    /// Successful calls per operation, made up front so the common case takes no lock and builds no key.
+    private let apiSuccesses: [String: Counter]
     private let apiCounters = Mutex<[String: Counter]>([:])
     private let probeCounters: [String: Counter]
     private let probeLatency: DurationHistogram
@@ -55,6 +57,9 @@ final class PrometheusTelemetry: Telemetry {
                 labels: [("operation", operation)], buckets: Self.latencyBuckets)
         }
         apiLatency = api
+        var successes: [String: Counter] = [:]
+        for operation in operations + ["unknown"] { successes[operation] = Self.apiCounter(registry, operation: operation, code: "OK") }
+        apiSuccesses = successes
         var probes: [String: Counter] = [:]
         for type in ["HTTP", "HTTPS", "TCP"] {
             for result in ["healthy", "unhealthy"] {
@@ -87,20 +92,28 @@ final class PrometheusTelemetry: Telemetry {
             labels: [], buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
     }
 
+    static func apiCounter(_ registry: PrometheusCollectorRegistry, operation: String, code: String) -> Counter {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "api", metricName: "requests", unitName: "total",
+                helpText: "API calls by operation and result (OK or the error code)"),
+            labels: [("operation", operation), ("code", code)])
+    }
+
     func apiRequest(operation: String, errorCode: String?, seconds: Double) {
-        let code = errorCode ?? "OK"
-        let key = "\(operation)|\(code)"
-        let counter = apiCounters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = registry.makeCounter(
-                descriptor: MetricNameDescriptor(
-                    namespace: "cairn", subsystem: "api", metricName: "requests", unitName: "total",
-                    helpText: "API calls by operation and result (OK or the error code)"),
-                labels: [("operation", operation), ("code", code)])
-            counters[key] = counter
-            return counter
+        if errorCode == nil, let counter = apiSuccesses[operation] {
+            counter.increment()
+        } else {
+            let code = errorCode ?? "OK"
+            let key = "\(operation)|\(code)"
+            let registry = self.registry
+            apiCounters.withLock { counters in
+                if let counter = counters[key] { return counter }
+                let counter = Self.apiCounter(registry, operation: operation, code: code)
+                counters[key] = counter
+                return counter
+            }.increment()
         }
-        counter.increment()
         (apiLatency[operation] ?? apiLatency["unknown"])?.recordNanoseconds(Int64(seconds * 1e9))
     }
 

@@ -66,40 +66,28 @@ public enum JSONValue: Sendable, Equatable {
 
 extension JSONValue {
     /// Parses a request body; an empty body is `{}` as in every AWS JSON protocol.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(WireError) -> JSONValue {
-        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([:]) }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-        } catch {
-            throw WireError(type: "SerializationException", message: "The request body is not valid JSON.")
-        }
-        return convert(object)
+    public static func parse(_ bytes: [UInt8]) throws(WireError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { buffer throws(WireError) in try parse(buffer) }
     }
 
-    /// Foundation's objects as JSON values. Booleans are told from numbers by their Objective-C type code
-    /// (`c`), so `true` never passes for 1; numbers too large for Int64 become doubles and fail integer members.
-    static func convert(_ object: Any) -> JSONValue {
-        switch object {
-        case let string as String:
-            return .string(string)
-        case let dictionary as [String: Any]:
-            return .object(dictionary.mapValues(convert))
-        case let array as [Any]:
-            return .array(array.map(convert))
-        case is NSNull:
-            return .null
-        case let number as NSNumber:
-            let code = String(cString: number.objCType)
-            if code == "c" || code == "B" { return .bool(number.boolValue) }
-            if number is NSDecimalNumber || code == "d" || code == "f" {
-                let double = number.doubleValue
-                if let exact = Int64(exactly: double), !(number is NSDecimalNumber) { return .int(exact) }
-                return .double(double)
-            }
-            return .int(number.int64Value)
-        default:
-            return .null
+    /// Parses a request body in contiguous memory (the path every API request takes, specialised).
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(WireError) -> JSONValue {
+        var index = 0
+        while index < buffer.count, buffer[index] == 0x20 || buffer[index] == 0x0A || buffer[index] == 0x0D || buffer[index] == 0x09 {
+            index += 1
         }
+        if index == buffer.count { return .object([:]) }
+        do { return try JSONParser.parse(buffer) } catch {
+            throw WireError(type: "SerializationException", message: "The request body is not valid JSON.")
+        }
+    }
+
+    /// Parses a request body from any collection of bytes.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(WireError) -> JSONValue {
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([:]) }
+        func parsed(_ buffer: UnsafeBufferPointer<UInt8>) -> JSONValue? { try? JSONParser.parse(buffer) }
+        let value: JSONValue? = bytes.withContiguousStorageIfAvailable(parsed) ?? Array(bytes).withUnsafeBufferPointer(parsed)
+        guard let value else { throw WireError(type: "SerializationException", message: "The request body is not valid JSON.") }
+        return value
     }
 }

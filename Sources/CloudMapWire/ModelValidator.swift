@@ -5,11 +5,12 @@ import Foundation
 public enum ModelValidator {
     /// Validates `input` as an instance of the operation's input shape.
     public static func validate(_ input: JSONValue, operation: String) throws(WireError) {
-        guard let op = ServiceModel.operations[operation] else {
+        guard let shape = CompiledModel.shared.inputs[operation] else {
             throw WireError(type: "UnknownOperationException", message: "Unknown operation \(operation).")
         }
         var problems = Problems()
-        try check(input, shape: op.input, path: "", problems: &problems)
+        var path = Path()
+        try check(input, shape, path: &path, problems: &problems)
         if problems.count > 0 { throw WireError(type: "InvalidInput", message: problems.message) }
     }
 
@@ -31,10 +32,20 @@ public enum ModelValidator {
         }
     }
 
-    private static func typeError(_ path: String, expected: String) -> WireError {
+    /// Where in the request a value is, as a stack of components rendered (`instanceId`, `attributes.KEY`,
+    /// `filters.1.member`) only when something is wrong with it: a valid request builds no path strings.
+    struct Path: CustomStringConvertible {
+        private var components: [String] = []
+        mutating func push(_ component: String) { components.append(component) }
+        mutating func pop() { components.removeLast() }
+        var description: String { components.joined(separator: ".") }
+        var isEmpty: Bool { components.isEmpty }
+    }
+
+    private static func typeError(_ path: Path, expected: String) -> WireError {
         WireError(
             type: "SerializationException",
-            message: "Unexpected JSON type at '\(path.isEmpty ? "<request>" : path)': expected \(expected)."
+            message: "Unexpected JSON type at '\(path.isEmpty ? "<request>" : path.description)': expected \(expected)."
         )
     }
 
@@ -42,56 +53,54 @@ public enum ModelValidator {
         s.count > 64 ? "'\(s.prefix(64))…'" : "'\(s)'"
     }
 
-    private static func join(_ path: String, _ member: String) -> String {
-        let lowered = member.prefix(1).lowercased() + member.dropFirst()
-        return path.isEmpty ? lowered : "\(path).\(lowered)"
-    }
-
-    static func check(_ value: JSONValue, shape name: String, path: String, problems: inout Problems) throws(WireError) {
-        guard let shape = ServiceModel.shapes[name] else { return }
+    static func check(
+        _ value: JSONValue, _ shape: CompiledModel.Node, path: inout Path, problems: inout Problems
+    ) throws(WireError) {
         if value == .null { return }
-        switch shape {
+        switch shape.kind {
+        case .unknown:
+            return
         case .structure(let members, let required):
             guard case .object(let object) = value else { throw typeError(path, expected: "an object") }
-            for member in required where object[member] == nil || object[member] == .null {
-                problems.append("Value null at '\(join(path, member))' failed to satisfy constraint: Member must not be null")
+            for member in required where object[member.name] == nil || object[member.name] == .null {
+                path.push(member.lowered)
+                problems.append("Value null at '\(path)' failed to satisfy constraint: Member must not be null")
+                path.pop()
             }
             for (key, child) in object {
-                guard let childShape = members[key] else { continue }  // unknown members are ignored, as AWS does
-                try check(child, shape: childShape, path: join(path, key), problems: &problems)
+                guard let member = members[key] else { continue }  // unknown members are ignored, as AWS does
+                path.push(member.lowered)
+                try check(child, member.shape, path: &path, problems: &problems)
+                path.pop()
             }
-        case .string(let min, let max, let pattern, let enumValues):
+        case .string(let min, let max, let pattern, let enumValues, let matcher):
             guard case .string(let s) = value else { throw typeError(path, expected: "a string") }
-            let length = s.unicodeScalars.count
-            if let min, length < min {
-                problems.append(
-                    "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length greater than or equal to \(min)"
-                )
-            }
-            if let max, length > max {
-                problems.append(
-                    "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length less than or equal to \(max)")
+            if min != nil || max != nil {
+                let length = s.unicodeScalars.count
+                if let min, length < min {
+                    problems.append(
+                        "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length greater than or equal to \(min)"
+                    )
+                }
+                if let max, length > max {
+                    problems.append(
+                        "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must have length less than or equal to \(max)"
+                    )
+                }
             }
             if let enumValues, !enumValues.contains(s) {
                 problems.append(
                     "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must satisfy enum value set: [\(enumValues.joined(separator: ", "))]"
                 )
             }
-            if let pattern, !PatternCache.matches(s, pattern: pattern) {
+            if let pattern, !matcher(s) {
                 problems.append(
                     "Value \(describe(s)) at '\(path)' failed to satisfy constraint: Member must satisfy regular expression pattern: \(pattern)"
                 )
             }
         case .integer(let min, let max):
-            let number: Int64
-            switch value {
-            case .int(let i): number = i
-            case .double(let d):
-                // A number outside Int64 or with a fraction is not an integer member.
-                _ = d
-                throw typeError(path, expected: "an integer")
-            default: throw typeError(path, expected: "an integer")
-            }
+            // A number outside Int64 or with a fraction (a double) is not an integer member.
+            guard case .int(let number) = value else { throw typeError(path, expected: "an integer") }
             if let min, number < min {
                 problems.append(
                     "Value '\(number)' at '\(path)' failed to satisfy constraint: Member must have value greater than or equal to \(min)")
@@ -109,8 +118,12 @@ public enum ModelValidator {
                 problems.append("Value at '\(path)' failed to satisfy constraint: Member must have length less than or equal to \(max)")
             }
             for (i, item) in items.enumerated() {
-                if item == .null { throw typeError("\(path).\(i + 1).member", expected: "a list member, not null") }
-                try check(item, shape: member, path: "\(path).\(i + 1).member", problems: &problems)
+                path.push(String(i + 1))
+                path.push("member")
+                if item == .null { throw typeError(path, expected: "a list member, not null") }
+                try check(item, member, path: &path, problems: &problems)
+                path.pop()
+                path.pop()
             }
         case .map(let key, let valueShape, let min, let max):
             guard case .object(let entries) = value else { throw typeError(path, expected: "a map") }
@@ -120,10 +133,15 @@ public enum ModelValidator {
             if let max, entries.count > max {
                 problems.append("Value at '\(path)' failed to satisfy constraint: Member must have length less than or equal to \(max)")
             }
+            // In key order, so the problems listed (and the error) do not depend on the dictionary's.
             for (k, v) in entries.sorted(by: { $0.key < $1.key }) {
-                try check(.string(k), shape: key, path: "\(path).key", problems: &problems)
-                if v == .null { throw typeError("\(path).\(k)", expected: "a string, not null") }
-                try check(v, shape: valueShape, path: "\(path).\(k)", problems: &problems)
+                path.push("key")
+                try check(.string(k), key, path: &path, problems: &problems)
+                path.pop()
+                path.push(k)
+                if v == .null { throw typeError(path, expected: "a string, not null") }
+                try check(v, valueShape, path: &path, problems: &problems)
+                path.pop()
             }
         case .boolean:
             guard case .bool = value else { throw typeError(path, expected: "a boolean") }
@@ -133,6 +151,87 @@ public enum ModelValidator {
             default: throw typeError(path, expected: "a timestamp (epoch seconds)")
             }
         }
+    }
+}
+
+/// The service model resolved once into a graph: each shape holds its members' shapes, their rendered (lower-camel)
+/// names and its pattern's matcher, so validating a request looks nothing up by name and hashes no pattern text
+/// (the name-keyed lookups were most of validation's cost, issue 12).
+final class CompiledModel: Sendable {
+    struct Member: Sendable {
+        let name: String
+        let lowered: String
+        let shape: Node
+    }
+
+    enum Kind: Sendable {
+        /// A shape name the model does not define: anything goes (as before).
+        case unknown
+        case structure(members: [String: Member], required: [Member])
+        case string(min: Int?, max: Int?, pattern: String?, enumValues: Set<String>?, matcher: @Sendable (String) -> Bool)
+        case integer(min: Int64?, max: Int64?)
+        case list(member: Node, min: Int?, max: Int?)
+        case map(key: Node, value: Node, min: Int?, max: Int?)
+        case boolean
+        case timestamp
+    }
+
+    /// One shape. Its kind is set once while the graph is built (shapes may refer to each other in any order),
+    /// and never after `shared` is published.
+    final class Node: @unchecked Sendable {
+        fileprivate(set) var kind: Kind = .unknown
+    }
+
+    let inputs: [String: Node]
+
+    static let shared = CompiledModel()
+
+    private init() {
+        var nodes: [String: Node] = [:]
+        func node(_ name: String) -> Node {
+            if let existing = nodes[name] { return existing }
+            let created = Node()
+            nodes[name] = created
+            guard let shape = ServiceModel.shapes[name] else { return created }
+            switch shape {
+            case .structure(let members, let required):
+                var resolved: [String: Member] = [:]
+                for (key, child) in members {
+                    resolved[key] = Member(name: key, lowered: key.prefix(1).lowercased() + key.dropFirst(), shape: node(child))
+                }
+                created.kind = .structure(
+                    members: resolved,
+                    required: required.map {
+                        resolved[$0] ?? Member(name: $0, lowered: $0.prefix(1).lowercased() + $0.dropFirst(), shape: Node())
+                    })
+            case .string(let min, let max, let pattern, let enumValues):
+                let matcher: @Sendable (String) -> Bool
+                if let pattern {
+                    if let fast = PatternCache.shared.fast[pattern] {
+                        matcher = fast
+                    } else {
+                        matcher = { PatternCache.regexMatches($0, pattern: pattern) }
+                    }
+                } else {
+                    matcher = { _ in true }
+                }
+                created.kind = .string(min: min, max: max, pattern: pattern, enumValues: enumValues.map(Set.init), matcher: matcher)
+            case .integer(let min, let max):
+                created.kind = .integer(min: min, max: max)
+            case .list(let member, let min, let max):
+                created.kind = .list(member: node(member), min: min, max: max)
+            case .map(let key, let value, let min, let max):
+                created.kind = .map(key: node(key), value: node(value), min: min, max: max)
+            case .boolean:
+                created.kind = .boolean
+            case .timestamp:
+                created.kind = .timestamp
+            }
+            return created
+        }
+        var inputs: [String: Node] = [:]
+        for (name, operation) in ServiceModel.operations { inputs[name] = node(operation.input) }
+        self.inputs = inputs
     }
 }
 

@@ -48,9 +48,21 @@ public enum SigV4 {
             self.body = body
         }
 
+        /// The first header of that (lower-case) name, its own name compared without regard to ASCII case (and
+        /// without building a lower-cased copy per header per look-up).
         public func header(_ name: String) -> String? {
-            headers.first { $0.name.lowercased() == name }?.value
+            headers.first { SigV4.equalsLowercased($0.name, name) }?.value
         }
+    }
+
+    /// Whether `text` lower-cased (ASCII letters only, as `lowercased()` does to header names) equals `lower`.
+    static func equalsLowercased(_ text: String, _ lower: String) -> Bool {
+        guard text.utf8.count == lower.utf8.count else { return false }
+        if text == lower { return true }
+        for (a, b) in zip(text.utf8, lower.utf8) where a != b {
+            guard a >= 0x41, a <= 0x5A, a | 0x20 == b else { return false }
+        }
+        return true
     }
 
     public static let maxSkewSeconds: TimeInterval = 15 * 60

@@ -1,4 +1,5 @@
 import CairnCore
+import Foundation
 import Testing
 
 @Suite("Ids, ARNs and addresses")
@@ -37,6 +38,21 @@ struct IdentifierTests {
         for (target, prefix) in expected {
             #expect(IdentifierGenerator.operationId(target: target, milliseconds: 35) == prefix + "-z")
         }
+    }
+
+    @Test("Request ids are version-4 UUIDs in lower case, none repeated")
+    func requestIds() throws {
+        var seen = Set<String>()
+        for _ in 0..<100_000 {
+            let id = RequestID.next()
+            seen.insert(id)
+            let uuid = try #require(UUID(uuidString: id))
+            #expect(uuid.uuidString.lowercased() == id)
+            let bytes = uuid.uuid
+            #expect(bytes.6 >> 4 == 4, "version 4")
+            #expect(bytes.8 >> 6 == 0b10, "RFC 4122 variant")
+        }
+        #expect(seen.count == 100_000)
     }
 
     @Test("Namespace ARNs are told from service ARNs by their resource part")
