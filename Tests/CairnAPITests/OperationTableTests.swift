@@ -207,4 +207,15 @@ struct OperationTableTests {
             #expect((json["resources"] as? [[String: Any]])?.first?["type"] as? String == "AWS::ServiceDiscovery::Namespace")
         }
     }
+
+    @Test(
+        "A Content-Type's media type: before any parameter, trimmed, lower-cased",
+        arguments: [
+            ("application/x-amz-json-1.1", "application/x-amz-json-1.1"),
+            ("Application/X-Amz-JSON-1.1; charset=utf-8", "application/x-amz-json-1.1"),
+            (" \tapplication/json \t;x", "application/json"), ("", ""), (";", ""), ("text/xml", "text/xml"),
+        ])
+    func mediaTypes(contentType: String, expected: String) {
+        #expect(CloudMapAPI.mediaType(contentType) == expected)
+    }
 }

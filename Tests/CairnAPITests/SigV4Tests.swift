@@ -150,4 +150,16 @@ struct AmzDateTests {
     func parse(text: String, seconds: Double?) {
         #expect(SigV4.parseAmzDate(text)?.timeIntervalSince1970 == seconds)
     }
+
+    @Test("Header look-ups ignore the case of the sent name, without lower-casing copies")
+    func headerLookups() {
+        let request = SigV4.Request(
+            method: "POST", path: "/", query: "", headers: [("Host", "h"), ("X-Amz-Target", "t"), ("content-TYPE", "c")], body: [])
+        #expect(request.header("host") == "h")
+        #expect(request.header("x-amz-target") == "t")
+        #expect(request.header("content-type") == "c")
+        #expect(request.header("x-amz-targe") == nil)
+        #expect(request.header("x-amz-date") == nil)
+        #expect(SigV4.equalsLowercased("ABC", "abc") && !SigV4.equalsLowercased("ABC", "abd") && !SigV4.equalsLowercased("a[", "a{"))
+    }
 }
