@@ -139,7 +139,10 @@ let package = Package(
             name: "cairn-bench-http", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: swiftSettings),
         .target(
             name: "CairnTesting",
-            dependencies: ["CairnServer", "CairnCore", "CairnDNS", "DNSWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CairnServer", "CairnCore", "CairnDNS", "DNSWire", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"], swiftSettings: swiftSettings),
@@ -147,7 +150,9 @@ let package = Package(
         .testTarget(name: "CairnHealthTests", dependencies: ["CairnHealth", "CairnCore", "CairnTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "CairnDNSTests", dependencies: ["CairnDNS", "CairnCore", "DNSWire", "CairnTesting"], swiftSettings: swiftSettings),
+            name: "CairnDNSTests",
+            dependencies: ["CairnDNS", "CairnCore", "DNSWire", "CairnTesting", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnStoreTests",
             dependencies: [

@@ -278,6 +278,7 @@ public let cairnVersion = "0.1.0"
 extension CairnCommand {
     /// Entry point of the `cairn` executable (resolves ArgumentParser's asynchronous `main`).
     public static func start() async {
+        CairnServer.fitEventLoopsToCPUs()
         let command: any AsyncParsableCommand.Type = CairnCommand.self
         await command.main()
     }

@@ -15,7 +15,7 @@ public struct CIDR: Sendable, Equatable, CustomStringConvertible {
         self.prefix = prefix
     }
 
-    public func contains(_ address: [UInt8]) -> Bool {
+    public func contains<C: Collection>(_ address: C) -> Bool where C.Element == UInt8 {
         guard address.count == network.count else { return false }
         var remaining = prefix
         for (a, n) in zip(address, network) where remaining > 0 {

@@ -11,16 +11,69 @@ public struct DNSAnswer: Sendable, Equatable {
     static func refused() -> DNSAnswer { DNSAnswer(rcode: DNSRcode.refused, authoritative: false, answers: [], authority: []) }
 }
 
+/// An answer before its random choice: the records one answer is drawn from, and how many it takes. The resolver
+/// works it out once per snapshot and question; both the full path and the ready-answer cache draw from it, so they
+/// cannot disagree about which records are eligible.
+public struct DNSAnswerPlan: Sendable, Equatable {
+    public var rcode: UInt16
+    public var authoritative: Bool
+    /// Every record the answer section may hold (healthy instances' records, or all when none is healthy).
+    public var pool: [DNSRecord]
+    /// How many records of `pool` one answer carries, drawn at random and in random order (MULTIVALUE: up to 8,
+    /// WEIGHTED: 1); nil: all of `pool`, in its order.
+    public var pick: Int?
+    public var authority: [DNSRecord]
+
+    static func refused() -> DNSAnswerPlan {
+        DNSAnswerPlan(rcode: DNSRcode.refused, authoritative: false, pool: [], pick: nil, authority: [])
+    }
+
+    /// One answer drawn from the plan.
+    public func answer<R: RandomNumberGenerator>(using rng: inout R) -> DNSAnswer {
+        var answers = pool
+        if let pick {
+            answers.shuffle(using: &rng)
+            if answers.count > pick { answers.removeLast(answers.count - pick) }
+        }
+        return DNSAnswer(rcode: rcode, authoritative: authoritative, answers: answers, authority: authority)
+    }
+}
+
 /// Answers questions from a registry snapshot: zones are the DNS namespaces, names are services and SRV
 /// companions, and the healthy subset comes from `Discovery.select`, the code DiscoverInstances uses.
 public final class DNSResolver: Sendable {
     public let configuration: DNSConfiguration
     let index = ZoneIndex()
 
-    public init(configuration: DNSConfiguration) { self.configuration = configuration }
+    /// The configured networks' address blocks in a fixed order (by name): bit i of `networkMask` is the i-th.
+    let networkOrder: [(name: String, cidrs: [CIDR])]
+
+    public init(configuration: DNSConfiguration) {
+        self.configuration = configuration
+        self.networkOrder = configuration.networks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// The configured networks the client is in, as bits: all a plan depends on about the client (which private
+    /// zones it sees). nil when there are more networks than bits (then nothing is cached).
+    public func networkMask(_ client: DNSClient) -> UInt64? {
+        guard networkOrder.count <= 64 else { return nil }
+        var mask: UInt64 = 0
+        client.withBytes { bytes in
+            for (i, network) in networkOrder.enumerated() where network.cidrs.contains(where: { $0.contains(bytes) }) {
+                mask |= 1 << UInt64(i)
+            }
+        }
+        return mask
+    }
 
     /// - Parameter client: the querying address (4 or 16 bytes); private zones answer only their networks.
     public func answer(_ question: DNSQuestion, client: [UInt8], state: RegistryState) -> DNSAnswer {
+        var rng = SplitMix64(seed: FastSeed.next())
+        return plan(question, client: client, state: state).answer(using: &rng)
+    }
+
+    /// What `answer` draws from; the same for every client with the same `networkMask`.
+    public func plan(_ question: DNSQuestion, client: [UInt8], state: RegistryState) -> DNSAnswerPlan {
         guard question.qclass == DNSClass.in || question.qclass == DNSClass.any else { return .refused() }
         // Zone transfers are not offered (RFC 5936 §4.2: a server that does not permit the transfer refuses it).
         if question.type == DNSType.axfr || question.type == DNSType.ixfr { return .refused() }
@@ -33,7 +86,7 @@ public final class DNSResolver: Sendable {
                 SOAData(
                     mname: configuration.serverName, rname: configuration.hostmaster, serial: UInt32(truncatingIfNeeded: state.sequence),
                     refresh: 7200, retry: 900, expire: 1_209_600, minimum: 86_400)))
-        var answer = DNSAnswer(rcode: DNSRcode.noError, authoritative: true, answers: [], authority: [])
+        var answer = DNSAnswerPlan(rcode: DNSRcode.noError, authoritative: true, pool: [], pick: nil, authority: [])
         let relative = question.name.relative(to: zone.apex)
         let qname = question.name
         let qtype = question.type
@@ -41,7 +94,7 @@ public final class DNSResolver: Sendable {
         if qtype == DNSType.any {
             // RFC 8482: a minimal answer instead of everything at the name.
             if relative.isEmpty || nameExists(relative, in: ns, state: state) {
-                answer.answers = [DNSRecord(name: qname, type: DNSType.hinfo, ttl: 3600, data: .hinfo(cpu: Array("RFC8482".utf8), os: []))]
+                answer.pool = [DNSRecord(name: qname, type: DNSType.hinfo, ttl: 3600, data: .hinfo(cpu: Array("RFC8482".utf8), os: []))]
                 return answer
             }
             return negative(.nxDomain, soa)
@@ -51,11 +104,11 @@ public final class DNSResolver: Sendable {
                 var apexSOA = soa
                 apexSOA.name = qname
                 apexSOA.ttl = soaTTL
-                answer.answers = [apexSOA]
+                answer.pool = [apexSOA]
                 return answer
             }
             if qtype == DNSType.ns {
-                answer.answers = [DNSRecord(name: qname, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
+                answer.pool = [DNSRecord(name: qname, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
                 return answer
             }
         }
@@ -63,9 +116,13 @@ public final class DNSResolver: Sendable {
         if let service = try? state.service(named: name, in: ns), let dns = service.dnsConfig {
             let records = index.records(service, state)
             if !records.instances.isEmpty {
-                answer.answers = serviceRecords(service, dns, records, qname: qname, qtype: qtype)
-                if answer.answers.isEmpty && !hasAnyRecord(dns, records) { return negative(.nxDomain, soa) }
-                if answer.answers.isEmpty { answer.authority = [soa] }
+                answer.pool = serviceRecords(service, dns, records, qname: qname, qtype: qtype, everything: true)
+                answer.pick = answerLimit(dns)
+                if answer.pool.isEmpty && !hasAnyRecord(dns, records) { return negative(.nxDomain, soa) }
+                if answer.pool.isEmpty {
+                    answer.pick = nil
+                    answer.authority = [soa]
+                }
                 return answer
             }
         }
@@ -77,8 +134,8 @@ public final class DNSResolver: Sendable {
                 if let i = records.byLabel[label] {
                     let instance = records.instances[i]
                     if instance.ipv4 != nil || instance.ipv6 != nil {
-                        answer.answers = companion(instance, dns, qname: qname, qtype: qtype)
-                        if answer.answers.isEmpty { answer.authority = [soa] }
+                        answer.pool = companion(instance, dns, qname: qname, qtype: qtype)
+                        if answer.pool.isEmpty { answer.authority = [soa] }
                         return answer
                     }
                 }
@@ -93,8 +150,8 @@ public final class DNSResolver: Sendable {
 
     enum Negative { case nxDomain }
 
-    func negative(_: Negative, _ soa: DNSRecord) -> DNSAnswer {
-        DNSAnswer(rcode: DNSRcode.nxDomain, authoritative: true, answers: [], authority: [soa])
+    func negative(_: Negative, _ soa: DNSRecord) -> DNSAnswerPlan {
+        DNSAnswerPlan(rcode: DNSRcode.nxDomain, authoritative: true, pool: [], pick: nil, authority: [soa])
     }
 
     /// The zone that answers `name` for this client, by Route 53 Resolver's rule: the most specific private zone
@@ -126,13 +183,16 @@ public final class DNSResolver: Sendable {
         UInt32(clamping: dns.records.first { $0.type == type }?.ttl ?? 0)
     }
 
-    /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED;
-    /// every eligible one, in instance order, when `everything` is set.
+    /// How many records one answer of the service carries: one for WEIGHTED, at most `maxAnswers` for MULTIVALUE.
+    func answerLimit(_ dns: DnsConfig) -> Int { dns.routingPolicy == .WEIGHTED ? 1 : configuration.maxAnswers }
+
+    /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED,
+    /// in random order; every eligible one, in instance order, when `everything` is set.
     func choose(
         _ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig, everything: Bool = false
     ) -> [ZoneIndex.InstanceRecords] {
         var rng = SplitMix64(seed: FastSeed.next())
-        let limit = everything ? candidates.count : dns.routingPolicy == .WEIGHTED ? 1 : configuration.maxAnswers
+        let limit = everything ? candidates.count : answerLimit(dns)
         let chosen = Discovery.select(
             candidates, service: service, query: DiscoveryQuery(healthStatus: .HEALTHY_OR_ELSE_ALL, maxResults: limit),
             attributes: { _ in [:] }, health: \.health, using: &rng)

@@ -1,5 +1,6 @@
 import CairnCore
 import DNSWire
+import NIOCore
 
 /// Bytes in, bytes out: parsing, opcode and EDNS handling, size limits. Pure, so it is tested with tables
 /// and fuzzed without sockets.
@@ -14,6 +15,42 @@ public struct DNSResponder: Sendable {
     public func respond(to query: [UInt8], client: [UInt8], transport: Transport, state: RegistryState) -> (
         reply: [UInt8], message: DNSMessage
     )? {
+        respondPlanned(to: query, client: client, transport: transport, state: state).map { ($0.reply, $0.message) }
+    }
+
+    /// A UDP query, answered from `cache` when it holds the answer, else the full way (storing what it worked out
+    /// when that can be stored). Writes the reply into `out` and returns the question's type and the rcode; nil
+    /// (nothing written) when the packet deserves no reply.
+    public func respond(
+        toUDP query: UnsafeRawBufferPointer, client: DNSClient, state: RegistryState, cache: inout DNSAnswerCache,
+        into out: inout ByteBuffer
+    ) -> (type: UInt16, rcode: UInt16)? {
+        let mask = resolver.networkMask(client)
+        let quick = mask == nil ? nil : DNSAnswerCache.read(query)
+        if let quick, let mask {
+            let size = resolver.configuration.ednsPayloadSize
+            let limit = min(quick.ednsSize.map { max(512, Int($0)) } ?? 512, size)
+            if let hit = cache.answer(
+                quick, in: query, mask: mask, sequence: state.sequence, limit: limit, ednsPayloadSize: size, into: &out)
+            {
+                return hit
+            }
+        }
+        guard let (reply, message, plan) = respondPlanned(to: Array(query), client: client.bytes, transport: .udp, state: state) else {
+            return nil
+        }
+        if let quick, let mask, let plan, let question = message.questions.first {
+            cache.store(quick, in: query, mask: mask, sequence: state.sequence, question: question, plan: plan)
+        }
+        out.writeBytes(reply)
+        return (message.questions.first?.type ?? 0, message.rcode)
+    }
+
+    /// Like `respond`, with the plan the answer was drawn from when the resolver answered a question (nil for
+    /// errors found before it: FORMERR, NOTIMP, BADVERS).
+    func respondPlanned(to query: [UInt8], client: [UInt8], transport: Transport, state: RegistryState) -> (
+        reply: [UInt8], message: DNSMessage, plan: DNSAnswerPlan?
+    )? {
         guard query.count >= 12 else { return nil }
         let id = UInt16(query[0]) << 8 | UInt16(query[1])
         let flags = UInt16(query[2]) << 8 | UInt16(query[3])
@@ -24,7 +61,7 @@ public struct DNSResponder: Sendable {
             message = try DNSMessage.parse(query)
         } catch {
             header.rcode = DNSRcode.formErr
-            return encode(DNSMessage(header: header), limit: 512)
+            return unplanned(encode(DNSMessage(header: header), limit: 512))
         }
         let clientSize = message.edns.map { max(512, Int($0.udpPayloadSize)) } ?? 512
         let limit = transport == .tcp ? 65_535 : min(clientSize, resolver.configuration.ednsPayloadSize)
@@ -33,22 +70,30 @@ public struct DNSResponder: Sendable {
         if let edns = message.edns, edns.version > 0 {
             reply.header.rcode = DNSRcode.badVers & 0xF
             reply.edns?.extendedRcode = UInt8(DNSRcode.badVers >> 4)
-            return encode(reply, limit: limit)
+            return unplanned(encode(reply, limit: limit))
         }
         guard header.opcode == 0 else {
             reply.header.rcode = DNSRcode.notImp
-            return encode(reply, limit: limit)
+            return unplanned(encode(reply, limit: limit))
         }
         guard message.questions.count == 1, let question = message.questions.first else {
             reply.header.rcode = DNSRcode.formErr
-            return encode(reply, limit: limit)
+            return unplanned(encode(reply, limit: limit))
         }
-        let answer = resolver.answer(question, client: client, state: state)
+        let plan = resolver.plan(question, client: client, state: state)
+        var rng = SplitMix64(seed: FastSeed.next())
+        let answer = plan.answer(using: &rng)
         reply.header.rcode = answer.rcode
         reply.header.authoritative = answer.authoritative
         reply.answers = answer.answers
         reply.authority = answer.authority
-        return encode(reply, limit: limit)
+        let (bytes, sent) = encode(reply, limit: limit)
+        return (bytes, sent, plan)
+    }
+
+    private func unplanned(_ encoded: (reply: [UInt8], message: DNSMessage)) -> (reply: [UInt8], message: DNSMessage, plan: DNSAnswerPlan?)
+    {
+        (encoded.reply, encoded.message, nil)
     }
 
     func encode(_ message: DNSMessage, limit: Int) -> (reply: [UInt8], message: DNSMessage) {

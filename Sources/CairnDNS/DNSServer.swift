@@ -155,6 +155,27 @@ struct DNSQueryAnswerer: Sendable {
     let queryLog: Logger?
     let telemetry: any Telemetry
 
+    /// A UDP query's reply written into `out`, from the event loop's ready answers when they hold it; false when the
+    /// packet deserves none. With the query log on, every query takes the full path (the log line needs its message).
+    func reply(toUDP query: ByteBuffer, from client: SocketAddress?, cache: inout DNSAnswerCache, into out: inout ByteBuffer) -> Bool {
+        if queryLog != nil {
+            guard let reply = reply(to: query, from: client, transport: .udp) else { return false }
+            out.writeBytes(reply)
+            return true
+        }
+        let started = ContinuousClock.now
+        let state = registry.snapshot.state
+        let answered = query.withUnsafeReadableBytes { bytes in
+            responder.respond(toUDP: bytes, client: DNSClient(client), state: state, cache: &cache, into: &out)
+        }
+        guard let (type, rcode) = answered else { return false }
+        let elapsed = ContinuousClock.now - started
+        telemetry.dnsQuery(
+            type: type, rcode: UInt8(truncatingIfNeeded: rcode),
+            seconds: Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+        return true
+    }
+
     func reply(to query: ByteBuffer, from client: SocketAddress?, transport: DNSResponder.Transport) -> [UInt8]? {
         let started = ContinuousClock.now
         guard
@@ -182,6 +203,8 @@ final class DNSUDPHandler: ChannelInboundHandler {
     let answerer: DNSQueryAnswerer
     /// Used on this handler's event loop only.
     private var limiter: ResponseRateLimiter
+    /// Ready answers of this socket's event loop.
+    private var cache = DNSAnswerCache()
 
     init(answerer: DNSQueryAnswerer, rateLimit: DNSRateLimit) {
         self.answerer = answerer
@@ -190,20 +213,22 @@ final class DNSUDPHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        guard var reply = answerer.reply(to: envelope.data, from: envelope.remoteAddress, transport: .udp) else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        guard answerer.reply(toUDP: envelope.data, from: envelope.remoteAddress, cache: &cache, into: &buffer) else { return }
         if limiter.perSecond > 0 {
             switch limiter.verdict(for: addressBytes(envelope.remoteAddress), now: Double(NIODeadline.now().uptimeNanoseconds) / 1e9) {
             case .send: break
             case .drop: return
             case .slip:
                 // Header and question only, TC set: the client learns to ask over TCP.
+                let reply = Array(buffer.readableBytesView)
                 guard reply.count >= 12, let question = try? DNSMessage.parse(reply) else { return }
                 var truncated = DNSMessage(header: question.header, questions: question.questions)
                 truncated.header.truncated = true
-                reply = truncated.encode().bytes
+                buffer.clear()
+                buffer.writeBytes(truncated.encode().bytes)
             }
         }
-        let buffer = context.channel.allocator.buffer(bytes: reply)
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
     }
 

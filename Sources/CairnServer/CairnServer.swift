@@ -25,6 +25,26 @@ public struct CairnServer: Sendable {
     let logger: Logger
     let telemetry: PrometheusTelemetry
 
+    /// One NIO event loop per CPU the process may run on. NIO counts the machine's CPUs (or its cgroup quota), not
+    /// the process's affinity, so under `taskset -c 0` it would start two loops on a two-CPU machine that then take
+    /// turns on one CPU. Call it first thing, before anything uses NIO; `NIO_SINGLETON_GROUP_LOOP_COUNT` still wins.
+    public static func fitEventLoopsToCPUs() {
+        #if os(Linux)
+            guard ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil else { return }
+            // The affinity mask as the kernel reports it (`Cpus_allowed: ff,ffffffff`); Glibc's sched_getaffinity is not
+            // visible from Swift.
+            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+            else { return }
+            var allowed = 0
+            for character in line.dropFirst("Cpus_allowed:".count) {
+                guard let digit = character.hexDigitValue else { continue }
+                allowed += digit.nonzeroBitCount
+            }
+            if allowed > 0 && allowed < System.coreCount { NIOSingletons.groupLoopCountSuggestion = allowed }
+        #endif
+    }
+
     /// Opens the store and loads the registry; nothing listens yet.
     public static func prepare(_ configuration: CairnConfiguration, logger: Logger) async throws -> CairnServer {
         try configuration.validate()

@@ -17,10 +17,13 @@ final class PrometheusTelemetry: Telemetry {
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1), .seconds(2.5),
     ]
-    static let dnsTypes: [UInt16: String] = [1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 28: "AAAA", 33: "SRV", 255: "ANY"]
-    static let rcodes: [UInt8: String] = [0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"]
+    /// Query types and rcodes counted by name, in the order of `dnsCounters`' rows and columns; the rest is "other".
+    static let dnsTypes: [(UInt16, String)] = [(1, "A"), (2, "NS"), (5, "CNAME"), (6, "SOA"), (28, "AAAA"), (33, "SRV"), (255, "ANY")]
+    static let rcodes: [String] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"]
 
-    private let dnsCounters: [String: Counter]
+    /// One counter per (type, rcode): row = index in `dnsTypes` (its count: other), column = rcode (6: other); a
+    /// query finds its counter by arithmetic, without building a key.
+    private let dnsCounters: [Counter]
     private let dnsLatency: DurationHistogram
     private let apiLatency: [String: DurationHistogram]
     /// Successful calls per operation, made up front so the common case takes no lock and builds no key.
@@ -33,13 +36,15 @@ final class PrometheusTelemetry: Telemetry {
     private let commitAudit: ValueHistogram
 
     init(operations: [String]) {
-        var dns: [String: Counter] = [:]
-        for type in Array(Self.dnsTypes.values) + ["other"] {
-            for rcode in Array(Self.rcodes.values) + ["other"] {
-                dns["\(type)|\(rcode)"] = registry.makeCounter(
-                    descriptor: MetricNameDescriptor(
-                        namespace: "cairn", subsystem: "dns", metricName: "queries", unitName: "total", helpText: "DNS queries answered"),
-                    labels: [("type", type), ("rcode", rcode)])
+        var dns: [Counter] = []
+        for type in Self.dnsTypes.map(\.1) + ["other"] {
+            for rcode in Self.rcodes + ["other"] {
+                dns.append(
+                    registry.makeCounter(
+                        descriptor: MetricNameDescriptor(
+                            namespace: "cairn", subsystem: "dns", metricName: "queries", unitName: "total", helpText: "DNS queries answered"
+                        ),
+                        labels: [("type", type), ("rcode", rcode)]))
             }
         }
         dnsCounters = dns
@@ -118,8 +123,9 @@ final class PrometheusTelemetry: Telemetry {
     }
 
     func dnsQuery(type: UInt16, rcode: UInt8, seconds: Double) {
-        let key = "\(Self.dnsTypes[type] ?? "other")|\(Self.rcodes[rcode] ?? "other")"
-        dnsCounters[key]?.increment()
+        let row = Self.dnsTypes.firstIndex { $0.0 == type } ?? Self.dnsTypes.count
+        let column = Int(min(rcode, UInt8(Self.rcodes.count)))
+        dnsCounters[row * (Self.rcodes.count + 1) + column].increment()
         dnsLatency.recordNanoseconds(Int64(seconds * 1e9))
     }
 

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnDNS
 import DNSWire
+import NIOCore
 
 /// A seeded random-mutation fuzzer for the DNS parser and responder. Every input must either fail to parse or
 /// survive a round trip unchanged, and every reply must be a valid message within the UDP size the query allowed.
@@ -19,6 +20,7 @@ public struct DNSFuzzer {
     let state: RegistryState
     var rng: SplitMix64
     var corpus: [[UInt8]]
+    var cache = DNSAnswerCache(slots: 256)
 
     public init(seed: UInt64, responder: DNSResponder, state: RegistryState, corpus: [[UInt8]]) {
         self.responder = responder
@@ -70,9 +72,34 @@ public struct DNSFuzzer {
                 if again != message, report.failures.count < 20 { report.failures.append("round trip changed \(hexString(input))") }
                 if report.parsed % 64 == 0, corpus.count < 512 { corpus.append(input) }
             }
+            let client = clients[next(clients.count)]
+            // The ready-answer path, twice (the second time from the cache when the first stored it): the full path's
+            // reply but for the random draw, or no reply exactly when the full path gives none.
+            for _ in 0..<2 {
+                var out = ByteBufferAllocator().buffer(capacity: 512)
+                let answered = input.withUnsafeBytes {
+                    responder.respond(toUDP: $0, client: DNSClient(bytes: client), state: state, cache: &cache, into: &out)
+                }
+                let slow = responder.respond(to: input, client: client, transport: .udp, state: state)?.reply
+                switch (answered, slow) {
+                case (nil, nil): break
+                case (.some, let slow?):
+                    if let difference = DNSAnswerCheck.difference(
+                        query: input, fast: Array(out.readableBytesView), slow: slow, resolver: responder.resolver, client: client,
+                        state: state),
+                        report.failures.count < 20
+                    {
+                        report.failures.append("ready answer: \(difference) for \(hexString(input))")
+                    }
+                default:
+                    if report.failures.count < 20 {
+                        report.failures.append("ready path replied where the full one did not, or not where it did: \(hexString(input))")
+                    }
+                }
+            }
             for transport in [DNSResponder.Transport.udp, .tcp] {
                 guard
-                    let (reply, _) = responder.respond(to: input, client: clients[next(clients.count)], transport: transport, state: state)
+                    let (reply, _) = responder.respond(to: input, client: client, transport: transport, state: state)
                 else { continue }
                 report.replies += 1
                 let query = try? DNSMessage.parse(input)
@@ -118,5 +145,37 @@ extension DNSFuzzer {
             }
         }
         return corpus
+    }
+}
+
+/// Checks the ready-answer path against the full one: the same reply but for the random draw (same header,
+/// question bytes, authority and OPT; as many answers, each one the full path could give, none twice).
+public enum DNSAnswerCheck {
+    /// nil when `fast` is a reply the full path could have given to `query`; else what differs.
+    public static func difference(
+        query: [UInt8], fast: [UInt8], slow: [UInt8], resolver: DNSResolver, client: [UInt8], state: RegistryState
+    )
+        -> String?
+    {
+        guard let f = try? DNSMessage.parse(fast) else { return "the fast reply does not parse" }
+        guard let s = try? DNSMessage.parse(slow) else { return "the full reply does not parse" }
+        guard f.header == s.header else { return "headers differ: \(f.header) vs \(s.header)" }
+        guard f.questions.count == s.questions.count, f.edns == s.edns, f.additional == s.additional else {
+            return "question count, OPT or additional records differ"
+        }
+        let questionEnd = min(fast.count, slow.count, 12 + (f.questions.first.map { $0.name.wireLength + 4 } ?? 0))
+        guard fast[12..<questionEnd] == slow[12..<questionEnd] else { return "the question's bytes differ" }
+        func exact(_ records: [DNSRecord]) -> [[UInt8]] {
+            guard let question = f.questions.first else { return [] }
+            return DNSMessage.recordBytes(records, after: question).map(\.bytes)
+        }
+        guard exact(f.authority) == exact(s.authority) else { return "authority differs" }
+        guard f.answers.count == s.answers.count else { return "\(f.answers.count) answers against \(s.answers.count)" }
+        guard let question = f.questions.first else { return nil }
+        let pool = exact(resolver.plan(question, client: client, state: state).pool)
+        let given = exact(f.answers)
+        guard Set(given).count == given.count else { return "an answer repeats" }
+        guard given.allSatisfy({ pool.contains($0) }) else { return "an answer the full path could not give" }
+        return nil
     }
 }

@@ -115,3 +115,28 @@ struct DNSWriter {
         bytes[lengthAt + 1] = UInt8(length & 0xFF)
     }
 }
+
+extension DNSMessage {
+    /// Each record's bytes as the first record after `question` in a message with that one question, names
+    /// compressed against the question only, and whether those bytes may stand anywhere after the question: true
+    /// when no name in them can point into the record itself or another record (an owner equal to the question is
+    /// the pointer 0xC00C, and the data holds no compressed name), so records can be put in any order.
+    public static func recordBytes(_ records: [DNSRecord], after question: DNSQuestion) -> [(bytes: [UInt8], movable: Bool)] {
+        records.map { record in
+            var writer = DNSWriter()
+            writer.bytes.append(contentsOf: repeatElement(0, count: 12))
+            writer.questionName = question.name
+            writer.name(question.name)
+            writer.u16(question.type)
+            writer.u16(question.qclass)
+            let start = writer.bytes.count
+            writer.record(record)
+            let movable: Bool
+            switch record.data {
+            case .a, .aaaa, .srv, .hinfo: movable = !question.name.labels.isEmpty && record.name.labels == question.name.labels
+            default: movable = false
+            }
+            return (Array(writer.bytes[start...]), movable)
+        }
+    }
+}
