@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Cairn beside NSD (an authoritative server in C) in one run: the same 1,000 services x 3 instances (A + SRV),
-# the same dnsperf query mix (80% A, 15% SRV, 5% NXDOMAIN). Each server is pinned to core 0 and dnsperf to core 1.
-# Prints queries/s, average and p99 latency, lost queries, and the Cairn/NSD ratio.
+# Cairn beside NSD and Knot DNS (authoritative servers in C) in one run: the same 1,000 services x 3 instances (A + SRV),
+# the same dnsperf query mix (80% A, 15% SRV, 5% NXDOMAIN). Each server is pinned to core 0 (one worker each) and
+# dnsperf to core 1. Prints queries/s, average and p99 latency, lost queries, and the ratios of Cairn to each.
 # Usage: bench/dns.sh [seconds per throughput run, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-15}
+# The dataset: DNS_SERVICES x DNS_INSTANCES (default 1,000 x 3; issue 12 also asks for 10,000 x 10).
+export DNS_SERVICES=${DNS_SERVICES:-1000} DNS_INSTANCES=${DNS_INSTANCES:-3}
 
 need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v nsd >/dev/null || need+=(nsd)
+command -v knotd >/dev/null || need+=(knot)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
@@ -18,7 +21,7 @@ python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
 
 swift build -c release --product cairn >/dev/null
 source bench/lib.sh
-api_port=$(free_port); cairn_dns=$(free_port); nsd_port=$(free_port)
+api_port=$(free_port); cairn_dns=$(free_port); nsd_port=$(free_port); knot_port=$(free_port)
 
 python3 bench/dns_data.py queries "$work/queries.txt"
 python3 bench/dns_data.py zone "$work/bench.test.zone"
@@ -47,9 +50,32 @@ CONF
 taskset -c 0 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
 bench_pids+=($!)
 
+# Knot DNS: one UDP and one TCP worker on core 0 (response rate limiting is a module Knot loads only when asked).
+mkdir -p "$work/knot"
+cat >"$work/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$knot_port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    rundir: $work/knot
+    user: root:root
+log:
+  - target: stderr
+    any: error
+database:
+    storage: $work/knot
+zone:
+  - domain: bench.test
+    storage: $work
+    file: bench.test.zone
+CONF
+taskset -c 0 knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
+bench_pids+=($!)
+
 cat >"$work/cairn.yaml" <<CONF
 limits:
-  instancesPerNamespace: 10000
+  instancesPerNamespace: $((DNS_SERVICES * DNS_INSTANCES + 1000))
 dns:
   rateLimit: {responsesPerSecond: 0}   # one dnsperf client is a flood by design; measure the server, not the limiter
 CONF
@@ -58,13 +84,21 @@ taskset -c 0 .build/release/cairn serve --dev --no-throttling --port "$api_port"
 bench_pids+=($!)
 wait_for_tcp "$api_port"
 python3 bench/dns_data.py cairn "http://127.0.0.1:$api_port"
-for _ in $(seq 50); do dig @127.0.0.1 -p "$nsd_port" +short svc1.bench.test A | grep -q . && break; sleep 0.1; done
+for port in "$nsd_port" "$knot_port"; do
+  for _ in $(seq 50); do dig @127.0.0.1 -p "$port" +short svc1.bench.test A | grep -q . && break; sleep 0.1; done
+done
 
-# Both must give the same answers before they are compared.
-for q in "svc7.bench.test A" "svc7.bench.test SRV" "missing7.bench.test A"; do
+# Both must give the same answers before they are compared (with more than 8 instances Cairn answers 8 of them, as
+# Route 53 does, and the zone files all: then only the SRV companions' addresses are compared).
+checks="svc7.bench.test A|svc7.bench.test SRV|missing7.bench.test A"
+[ "$DNS_INSTANCES" -le 8 ] || checks="i1.svc7.bench.test A|missing7.bench.test A"
+IFS='|' read -r -a check_list <<<"$checks"
+for q in "${check_list[@]}"; do
   c=$(dig @127.0.0.1 -p "$cairn_dns" +noall +answer +comments $q | grep -E "status|IN" | sed 's/id: [0-9]*//' | awk '{print $NF}' | sort | tr '\n' ' ')
   n=$(dig @127.0.0.1 -p "$nsd_port" +noall +answer +comments $q | grep -E "status|IN" | sed 's/id: [0-9]*//' | awk '{print $NF}' | sort | tr '\n' ' ')
+  k=$(dig @127.0.0.1 -p "$knot_port" +noall +answer +comments $q | grep -E "status|IN" | sed 's/id: [0-9]*//' | awk '{print $NF}' | sort | tr '\n' ' ')
   [ "$c" = "$n" ] || { echo "answers differ for $q: cairn [$c] nsd [$n]"; exit 1; }
+  [ "$c" = "$k" ] || { echo "answers differ for $q: cairn [$c] knot [$k]"; exit 1; }
 done
 
 throughput() { # port -> "qps lost"
@@ -79,8 +113,11 @@ latency() { # port -> "avg_ms p99_ms" at a fixed 20,000 queries/s, from dnsperf'
 
 read -r c_qps c_lost < <(throughput "$cairn_dns")
 read -r n_qps n_lost < <(throughput "$nsd_port")
+read -r k_qps k_lost < <(throughput "$knot_port")
 read -r c_avg c_p99 < <(latency "$cairn_dns")
 read -r n_avg n_p99 < <(latency "$nsd_port")
-printf 'DNS queries/s (1,000 services x 3, 80%% A/15%% SRV/5%% NXDOMAIN, server on 1 core): cairn %.0f  nsd %.0f  ratio %s  (lost: cairn %s, nsd %s)\n' \
-  "$c_qps" "$n_qps" "$(ratio "$c_qps" "$n_qps")" "$c_lost" "$n_lost"
-printf 'DNS latency at 20,000 queries/s, avg / p99 ms: cairn %s / %s  nsd %s / %s\n' "$c_avg" "$c_p99" "$n_avg" "$n_p99"
+read -r k_avg k_p99 < <(latency "$knot_port")
+printf 'DNS queries/s (%s services x %s, 80%% A/15%% SRV/5%% NXDOMAIN, server on 1 core): cairn %.0f  nsd %.0f  ratio %s  (lost: cairn %s, nsd %s)\n' \
+  "$DNS_SERVICES" "$DNS_INSTANCES" "$c_qps" "$n_qps" "$(ratio "$c_qps" "$n_qps")" "$c_lost" "$n_lost"
+printf 'DNS queries/s, same run: knot %.0f  cairn/knot %s  (lost: knot %s)\n' "$k_qps" "$(ratio "$c_qps" "$k_qps")" "$k_lost"
+printf 'DNS latency at 20,000 queries/s, avg / p99 ms: cairn %s / %s  nsd %s / %s  knot %s / %s\n' "$c_avg" "$c_p99" "$n_avg" "$n_p99" "$k_avg" "$k_p99"

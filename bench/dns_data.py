@@ -1,17 +1,21 @@
-"""The DNS benchmark's data: 1,000 services x 3 instances with A and SRV records, loaded into Cairn through the
-API, written as an NSD zone file, and a dnsperf query file (80% A, 15% SRV, 5% NXDOMAIN)."""
+"""The DNS benchmark's data: 1,000 services x 3 instances with A and SRV records (DNS_SERVICES and DNS_INSTANCES
+change the size, e.g. 10,000 x 10), loaded into Cairn through the API, written as a zone file (NSD and Knot), and a
+dnsperf query file (80% A, 15% SRV, 5% NXDOMAIN)."""
 import concurrent.futures
+import os
 import random
 import sys
 
 ZONE = "bench.test"
-SERVICES, INSTANCES, TTL = 1000, 3, 60
+SERVICES = int(os.environ.get("DNS_SERVICES", "1000"))
+INSTANCES = int(os.environ.get("DNS_INSTANCES", "3"))
+TTL = 60
 
 
 def instances():
     for s in range(SERVICES):
         for i in range(INSTANCES):
-            yield s, i, f"10.{s // 250}.{s % 250}.{i + 1}", 8000 + i
+            yield s, i, f"10.{s // 250 % 250}.{s % 250}.{i + 1}", 8000 + i
 
 
 def load_cairn(endpoint):
@@ -25,11 +29,11 @@ def load_cairn(endpoint):
     sd = client()
     op = sd.create_public_dns_namespace(Name=ZONE)["OperationId"]
     ns = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
-    ids = {}
-    for s in range(SERVICES):
-        ids[s] = sd.create_service(Name=f"svc{s}", NamespaceId=ns, DnsConfig={
-            "RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": TTL}, {"Type": "SRV", "TTL": TTL}]})["Service"]["Id"]
     clients = [client() for _ in range(8)]
+    # Services created by 8 threads too when there are many.
+    def create(s):
+        return s, clients[s % 8].create_service(Name=f"svc{s}", NamespaceId=ns, DnsConfig={
+            "RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": TTL}, {"Type": "SRV", "TTL": TTL}]})["Service"]["Id"]
 
     def register(job):
         n, (s, i, ip, port) = job
@@ -37,6 +41,7 @@ def load_cairn(endpoint):
                                          Attributes={"AWS_INSTANCE_IPV4": ip, "AWS_INSTANCE_PORT": str(port)})
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ids = dict(pool.map(create, range(SERVICES)))
         list(pool.map(register, enumerate(instances())))
 
 
@@ -48,7 +53,7 @@ def nsd_zone(path):
             f.write(f"svc{s} IN A {ip}\nsvc{s} IN SRV 1 1 {port} i{i}.svc{s}.{ZONE}.\ni{i}.svc{s} IN A {ip}\n")
 
 
-def queries(path, count=20000):
+def queries(path, count=max(20000, 3 * SERVICES)):
     rng = random.Random(7)
     with open(path, "w") as f:
         for _ in range(count):

@@ -60,8 +60,11 @@ public struct DNSClient: Sendable {
 /// only answers whose records can be moved (owner names that are the pointer to the question, no compressed names in
 /// the data) or answers of at most one record; others are never stored. The answer drawn is the one the full path
 /// draws from the same `DNSAnswerPlan`, and a changed snapshot makes every entry stale at once (the SOA serial in
-/// negative answers is the sequence). Entries are direct-mapped into a fixed number of slots: the memory is
-/// bounded whatever names clients ask for. Used on one event loop only (each UDP socket's handler has its own).
+/// negative answers is the sequence). Entries are direct-mapped into a fixed number of slots by the lower-cased name,
+/// type, class and network set, so every case variant of a question shares one slot: what the entries hold is bounded
+/// by the slots (answers without records) plus a small multiple of the registry's own records (an entry with records
+/// exists only for a name and type the registry publishes), whatever names clients ask for. Used on one event loop
+/// only (each UDP socket's handler has its own).
 public struct DNSAnswerCache {
     final class Entry {
         let sequence: UInt64
