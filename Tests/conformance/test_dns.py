@@ -20,13 +20,17 @@ networks:
   default: [127.0.0.0/8, "::1/128"]
   lab: [127.0.0.1/32]
 dns:
-  queryLog: true
+  queryLog: {log}
 """
 
 
-@pytest.fixture(scope="module")
-def server():
-    s = CairnProcess(config=CONFIG).start()
+# Every test runs twice: with the query log on, every UDP query takes the full path (parse, resolve, encode); with it
+# off, repeated questions are answered from the event loop's ready answers (docs/dns.md), so both paths are held to
+# the same behaviour through dig and dnspython.
+@pytest.fixture(scope="module", params=["full-path", "ready-answers"])
+def server(request):
+    s = CairnProcess(config=CONFIG.format(log="true" if request.param == "full-path" else "false")).start()
+    s.query_log = request.param == "full-path"
     yield s
     assert s.stop() == 0
 
@@ -158,7 +162,8 @@ def test_private_namespaces_answer_only_their_network(server, sd, name):
     ns = private_namespace(sd, f"{name}.lab", Vpc="lab")
     s = service(sd, ns, "secret")
     sd.register_instance(ServiceId=s, InstanceId="s1", Attributes={"AWS_INSTANCE_IPV4": "10.5.0.1"})
-    assert addresses(ask(server, f"secret.{name}.lab", source="127.0.0.1")) == ["10.5.0.1"]
+    for _ in range(3):  # the lab client's answer is ready now; it must not reach anyone outside the lab
+        assert addresses(ask(server, f"secret.{name}.lab", source="127.0.0.1")) == ["10.5.0.1"]
     outside = ask(server, f"secret.{name}.lab", source="127.0.0.2")
     assert outside.rcode() == dns.rcode.REFUSED and not outside.answer
     assert "REFUSED" in dig(server, f"secret.{name}.lab", "A", source="127.0.0.2")
@@ -172,11 +177,13 @@ def test_changes_are_visible_in_the_very_next_query(server, sd, name):
     for i in range(15):
         sd.register_instance(ServiceId=s, InstanceId=f"l{i}", Attributes={"AWS_INSTANCE_IPV4": f"10.4.0.{i + 1}"})
         expected.append(f"10.4.0.{i + 1}")
-        got = addresses(ask(server, f"live.{name}.internal"))
-        assert len(got) == min(8, len(expected)) and set(got) <= set(expected) and got, i
+        for _ in range(3):  # the first after the write works the answer out, the others repeat it
+            got = addresses(ask(server, f"live.{name}.internal"))
+            assert len(got) == min(8, len(expected)) and set(got) <= set(expected) and got, i
     for i in range(14):
         sd.update_instance_custom_health_status(ServiceId=s, InstanceId=f"l{i}", Status="UNHEALTHY")
-    assert addresses(ask(server, f"live.{name}.internal")) == ["10.4.0.15"]
+    for _ in range(3):
+        assert addresses(ask(server, f"live.{name}.internal")) == ["10.4.0.15"]
     sd.deregister_instance(ServiceId=s, InstanceId="l14")
     assert len(addresses(ask(server, f"live.{name}.internal"))) == 8  # the rest are unhealthy: fail open
     sd.update_service(Id=s, Service={"DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 77}]}})
@@ -187,10 +194,12 @@ def test_case_is_preserved_and_names_compressed(server, sd, name):
     ns = private_namespace(sd, f"{name}.internal")
     s = service(sd, ns, "mixed", records=("SRV",))
     sd.register_instance(ServiceId=s, InstanceId="m1", Attributes={"AWS_INSTANCE_IPV4": "10.3.0.1", "AWS_INSTANCE_PORT": "443"})
+    ask(server, f"mixed.{name}.internal", "SRV")  # another case of the same question first
     qname = f"MiXeD.{name.upper()}.internal"
-    r = ask(server, qname, "SRV")
-    assert r.answer[0].name.to_text() == qname + "."
-    assert str(r.answer[0][0].target).lower() == f"m1.mixed.{name}.internal."
+    for _ in range(2):
+        r = ask(server, qname, "SRV")
+        assert r.question[0].name.to_text() == qname + "." and r.answer[0].name.to_text() == qname + "."
+        assert str(r.answer[0][0].target) == f"m1.{qname}."
     assert addresses(ask(server, f"M1.mixed.{name}.internal")) == ["10.3.0.1"]
 
 
@@ -232,6 +241,8 @@ def test_opcodes_and_edns(server):
 
 
 def test_query_log_lines(server):
+    if not server.query_log:
+        pytest.skip("the query log is off in this run")
     ask(server, "logged.not-ours.example")
     time.sleep(0.2)
     assert any("logged.not-ours.example." in line and "rcode=5" in line for line in server.log_lines)
