@@ -86,7 +86,6 @@ let package = Package(
                 "CairnCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -147,7 +146,10 @@ let package = Package(
         ),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"], swiftSettings: swiftSettings),
         .testTarget(name: "CloudMapWireTests", dependencies: ["CloudMapWire"], swiftSettings: swiftSettings),
-        .testTarget(name: "CairnHealthTests", dependencies: ["CairnHealth", "CairnCore", "CairnTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CairnHealthTests",
+            dependencies: ["CairnHealth", "CairnCore", "CairnTesting", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnDNSTests",

@@ -64,7 +64,8 @@ n, seconds, p0, c0, c1, hz, stats = int(sys.argv[1]), float(sys.argv[2]), int(sy
 rate = (stats["Probes"] - p0) / seconds
 cores = (c1 - c0) / hz / seconds
 print(f"health checks, {n} instances at 1 s: {rate:.0f} probes/s achieved of {n} scheduled ({rate / n * 100:.0f}%), "
-      f"lag mean {stats['MeanLagSeconds'] * 1000:.1f} ms max {stats['MaxLagSeconds'] * 1000:.0f} ms, cairn CPU {cores:.2f} cores")
+      f"lag mean {stats['MeanLagSeconds'] * 1000:.1f} ms max {stats['MaxLagSeconds'] * 1000:.0f} ms, cairn CPU {cores:.2f} cores "
+      f"({cores / max(rate, 1) * 10000:.2f} cores per 10,000 probes/s)")
 PY
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

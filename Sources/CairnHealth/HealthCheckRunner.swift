@@ -57,7 +57,13 @@ public final class HealthCheckRunner: Sendable {
     let telemetry: any Telemetry
     /// In a cluster: the live nodes, so this one probes only its share of the instances.
     let membership: ClusterMembership?
-    private let tracked = Mutex<[String: Tracked]>([:])
+    /// Every checked instance by key (`serviceId/instanceId`), and the keys of each service, so a write to one
+    /// service re-reads only that service's instances.
+    struct Tracking: Sendable {
+        var all: [String: Tracked] = [:]
+        var byService: [String: Set<String>] = [:]
+    }
+    private let tracked = Mutex(Tracking())
     private let statistics = Mutex<(probes: Int, lagSum: Double, lagMax: Double)>((0, 0, 0))
 
     public init(
@@ -77,8 +83,8 @@ public final class HealthCheckRunner: Sendable {
 
     /// The probe history of one instance, if it is being checked.
     public func history(serviceId: String, instanceId: String) -> History? {
-        tracked.withLock { all in
-            all["\(serviceId)/\(instanceId)"].map {
+        tracked.withLock { tracking in
+            tracking.all["\(serviceId)/\(instanceId)"].map {
                 History(target: $0.target, status: $0.thresholds.reported, damped: $0.thresholds.damped, probes: $0.history)
             }
         }
@@ -100,7 +106,7 @@ public final class HealthCheckRunner: Sendable {
     }
 
     /// How many instances are being checked.
-    public var checkedCount: Int { tracked.withLock { $0.count } }
+    public var checkedCount: Int { tracked.withLock { $0.all.count } }
 
     /// Probes done, and how late they started against their schedule (mean and worst, seconds), since start.
     public var lag: (probes: Int, meanSeconds: Double, maxSeconds: Double) {
@@ -110,15 +116,18 @@ public final class HealthCheckRunner: Sendable {
     /// Every instance that should be probed now, from the registry's snapshot.
     static func targets(_ state: RegistryState) -> [String: ProbeTarget] {
         var result: [String: ProbeTarget] = [:]
-        for service in state.services.values {
-            guard let check = service.healthCheckConfig, let namespace = state.namespaces[service.namespaceId] else { continue }
-            for instance in state.instances(of: service.id).values {
-                if let target = target(service: service, check: check, namespace: namespace, instance: instance) {
-                    result[target.key] = target
-                }
+        for service in state.services.values { targets(of: service, in: state, into: &result) }
+        return result
+    }
+
+    /// The instances of one service that should be probed now.
+    static func targets(of service: Service, in state: RegistryState, into result: inout [String: ProbeTarget]) {
+        guard let check = service.healthCheckConfig, let namespace = state.namespaces[service.namespaceId] else { return }
+        for instance in state.instances(of: service.id).values {
+            if let target = target(service: service, check: check, namespace: namespace, instance: instance) {
+                result[target.key] = target
             }
         }
-        return result
     }
 
     /// What probing one instance means (nil: its service has no check, or it has no address and port).
@@ -172,18 +181,39 @@ public final class HealthCheckRunner: Sendable {
         var due = Heap<Due>()
         var lastSequence = UInt64.max
         var lastMembers = UInt64.max
+        var lastServices = UInt64.max
+        var lastNamespaces = UInt64.max
+        // Service id → the instances revision last read. A health write leaves the revision alone (as Cloud Map's
+        // does), so status changes, this checker's own writes above all, re-read nothing.
+        var revisions: [String: UInt64] = [:]
         while !Task.isCancelled {
             let snapshot = registry.snapshot
+            let state = snapshot.state
             let members = membership?.view.version ?? 0
-            if snapshot.state.sequence != lastSequence || members != lastMembers {
-                lastSequence = snapshot.state.sequence
-                lastMembers = members
-                var wanted = Self.targets(snapshot.state)
-                if let membership {
-                    // Rendezvous hashing over the live nodes: a node that joins or dies moves only its own share.
-                    wanted = wanted.filter { membership.owns($0.key) }
+            if state.sequence != lastSequence || members != lastMembers {
+                lastSequence = state.sequence
+                var fresh: [ProbeTarget] = []
+                if state.servicesVersion != lastServices || state.namespacesVersion != lastNamespaces || members != lastMembers {
+                    // A service or namespace changed (or the live nodes did): read everything again.
+                    lastServices = state.servicesVersion
+                    lastNamespaces = state.namespacesVersion
+                    lastMembers = members
+                    revisions = [:]
+                    for service in state.services.values where service.healthCheckConfig != nil {
+                        revisions[service.id] = service.instancesRevision
+                    }
+                    fresh = reconcile(owned(Self.targets(state)), services: nil)
+                } else {
+                    // Only instances changed: read again the services whose instances revision moved.
+                    for service in state.services.values where service.healthCheckConfig != nil {
+                        guard revisions[service.id] != service.instancesRevision else { continue }
+                        revisions[service.id] = service.instancesRevision
+                        var wanted: [String: ProbeTarget] = [:]
+                        Self.targets(of: service, in: state, into: &wanted)
+                        fresh += reconcile(owned(wanted), services: [service.id])
+                    }
                 }
-                for target in reconcile(wanted) {
+                for target in fresh {
                     // Spread first probes over the interval by a hash of the instance, so thousands never fire together.
                     let offset = Double(abs(target.key.hashValue % 1000)) / 1000
                     due.insert(Due(at: ContinuousClock.now + interval * offset, key: target.key))
@@ -196,10 +226,10 @@ public final class HealthCheckRunner: Sendable {
             while let next = due.min, next.at <= now {
                 _ = due.removeMin()
                 // Claim the target: gone (removed or replaced since scheduled) or still in flight means skip.
-                let target = tracked.withLock { all -> (ProbeTarget, Bool)? in
-                    guard let entry = all[next.key] else { return nil }
+                let target = tracked.withLock { tracking -> (ProbeTarget, Bool)? in
+                    guard let entry = tracking.all[next.key] else { return nil }
                     if entry.inFlight { return (entry.target, false) }
-                    all[next.key]!.inFlight = true
+                    tracking.all[next.key]!.inFlight = true
                     return (entry.target, true)
                 }
                 guard let (target, claimed) = target else { continue }
@@ -263,14 +293,10 @@ public final class HealthCheckRunner: Sendable {
     func finish(_ target: ProbeTarget, _ record: ProbeRecord, term: UInt64?, changes: AsyncStream<Change>.Continuation) {
         let limit = configuration.historySize
         let damping = configuration.damping
-        let status = tracked.withLock { all -> HealthStatus? in
-            guard var entry = all[target.key], entry.target == target else { return nil }
-            entry.inFlight = false
-            entry.history.append(record)
-            if entry.history.count > limit { entry.history.removeFirst(entry.history.count - limit) }
-            let status = entry.thresholds.record(healthy: record.healthy, at: record.time, threshold: target.threshold, damping: damping)
-            all[target.key] = entry
-            return status
+        let status = tracked.withLock { tracking -> HealthStatus? in
+            guard tracking.all[target.key]?.target == target else { return nil }
+            // Changed in place: a copy taken out and written back would copy the history on every probe.
+            return Self.record(record, into: &tracking.all[target.key]!, limit: limit, damping: damping)
         }
         guard let status, status != .UNKNOWN else { return }
         if let instance = registry.snapshot.state.instances[target.serviceId]?[target.instanceId],
@@ -295,13 +321,39 @@ public final class HealthCheckRunner: Sendable {
         }
     }
 
-    /// Aligns the tracked set with the registry; returns targets that are new (or replaced) and need scheduling.
-    func reconcile(_ wanted: [String: ProbeTarget]) -> [ProbeTarget] {
-        tracked.withLock { all in
+    static func record(_ record: ProbeRecord, into entry: inout Tracked, limit: Int, damping: HealthThresholds.Damping?) -> HealthStatus {
+        entry.inFlight = false
+        entry.history.append(record)
+        if entry.history.count > limit { entry.history.removeFirst(entry.history.count - limit) }
+        return entry.thresholds.record(healthy: record.healthy, at: record.time, threshold: entry.target.threshold, damping: damping)
+    }
+
+    /// In a cluster, this node's share of the targets (rendezvous hashing over the live nodes: a node that joins or
+    /// dies moves only its own share); all of them on a single node.
+    func owned(_ targets: [String: ProbeTarget]) -> [String: ProbeTarget] {
+        guard let membership else { return targets }
+        return targets.filter { membership.owns($0.key) }
+    }
+
+    /// Aligns the tracked set with the registry, for the given services (nil: all of them; a service missing
+    /// from `wanted` has its instances dropped); returns targets that are new (or replaced) and need scheduling.
+    func reconcile(_ wanted: [String: ProbeTarget], services scope: Set<String>?) -> [ProbeTarget] {
+        tracked.withLock { tracking in
             var fresh: [ProbeTarget] = []
-            for key in all.keys where wanted[key] == nil { all[key] = nil }
-            for (key, target) in wanted where all[key]?.target != target {
-                all[key] = Tracked(target: target)
+            let stale: [String]
+            if let scope {
+                stale = scope.flatMap { tracking.byService[$0] ?? [] }.filter { wanted[$0] == nil }
+            } else {
+                stale = tracking.all.keys.filter { wanted[$0] == nil }
+            }
+            for key in stale {
+                guard let gone = tracking.all.removeValue(forKey: key) else { continue }
+                tracking.byService[gone.target.serviceId]?.remove(key)
+                if tracking.byService[gone.target.serviceId]?.isEmpty == true { tracking.byService[gone.target.serviceId] = nil }
+            }
+            for (key, target) in wanted where tracking.all[key]?.target != target {
+                tracking.all[key] = Tracked(target: target)
+                tracking.byService[target.serviceId, default: []].insert(key)
                 fresh.append(target)
             }
             return fresh

@@ -1,5 +1,6 @@
 import CairnCore
 import CairnTesting
+import Logging
 import Testing
 
 @testable import CairnHealth
@@ -45,5 +46,56 @@ struct ProbeTargetTests {
         #expect(f.state.instances(of: s.id)["i"]?.health == .UNKNOWN)
         try f.run(.setProbedHealth(serviceId: s.id, instanceId: "i", registeredAt: first, status: .UNHEALTHY))
         #expect(f.state.instances(of: s.id)["i"]?.health == .UNHEALTHY)
+    }
+
+    @Test("A health write leaves the instances revision alone; a registration moves only its service's")
+    func revisions() throws {
+        var f = RegistryFixture()
+        let ns = try f.namespace("rev", type: .HTTP)
+        guard
+            case .service(let a) = try f.run(
+                .createService(CreateService(name: "a", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP)))),
+            case .service(let b) = try f.run(
+                .createService(CreateService(name: "b", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP))))
+        else { return }
+        try f.register("i", in: a.id, ["AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "1"])
+        let (servicesVersion, revisionA, revisionB) =
+            (f.state.servicesVersion, f.state.services[a.id]!.instancesRevision, f.state.services[b.id]!.instancesRevision)
+        let registeredAt = f.state.instances(of: a.id)["i"]!.registeredAt
+        try f.run(.setProbedHealth(serviceId: a.id, instanceId: "i", registeredAt: registeredAt, status: .UNHEALTHY))
+        #expect(f.state.services[a.id]!.instancesRevision == revisionA && f.state.servicesVersion == servicesVersion)
+        try f.register("j", in: a.id, ["AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "1"])
+        #expect(f.state.services[a.id]!.instancesRevision > revisionA && f.state.servicesVersion == servicesVersion)
+        #expect(f.state.services[b.id]!.instancesRevision == revisionB)
+    }
+
+    @Test("Reconciling one service keeps the others' checks, drops its vanished instances, restarts changed ones")
+    func scopedReconcile() async throws {
+        var f = RegistryFixture()
+        let ns = try f.namespace("scope", type: .HTTP)
+        guard
+            case .service(let a) = try f.run(
+                .createService(CreateService(name: "a", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP)))),
+            case .service(let b) = try f.run(
+                .createService(CreateService(name: "b", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP))))
+        else { return }
+        for (i, service) in [(1, a.id), (2, a.id), (3, b.id)] {
+            try f.register("i\(i)", in: service, ["AWS_INSTANCE_IPV4": "10.0.0.\(i)", "AWS_INSTANCE_PORT": "1"])
+        }
+        let registry = try await Registry.open(store: InMemoryRegistryStore(), seed: 1)
+        let runner = try HealthCheckRunner(registry: registry, configuration: HealthCheckConfiguration(), logger: Logger(label: "test"))
+        let all = HealthCheckRunner.targets(f.state)
+        #expect(runner.reconcile(all, services: nil).count == 3 && runner.checkedCount == 3)
+        #expect(runner.reconcile(all, services: nil).isEmpty, "nothing new: nothing to schedule")
+        var onlyA: [String: ProbeTarget] = [:]
+        HealthCheckRunner.targets(of: f.state.services[a.id]!, in: f.state, into: &onlyA)
+        #expect(onlyA.count == 2)
+        onlyA["\(a.id)/i2"] = nil
+        #expect(runner.reconcile(onlyA, services: [a.id]).isEmpty && runner.checkedCount == 2)
+        #expect(runner.history(serviceId: b.id, instanceId: "i3") != nil, "the other service's check stays")
+        #expect(runner.history(serviceId: a.id, instanceId: "i2") == nil)
+        onlyA["\(a.id)/i1"]!.address = "10.0.0.9"
+        #expect(runner.reconcile(onlyA, services: [a.id]).map(\.address) == ["10.0.0.9"])
+        #expect(runner.reconcile([:], services: [a.id]).isEmpty && runner.checkedCount == 1)
     }
 }

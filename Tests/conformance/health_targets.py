@@ -10,18 +10,22 @@ import threading
 
 
 class SwitchableHTTP:
-    """Answers GET with `status` (switchable); counts requests and remembers the last Host header."""
+    """Answers GET with `status` (switchable); counts requests and remembers the last Host header, path and headers."""
 
     def __init__(self, https=False):
         self.status = 200
         self.requests = 0
         self.last_host = None
+        self.last_path = None
+        self.last_headers = {}
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 owner.requests += 1
                 owner.last_host = self.headers.get("Host")
+                owner.last_path = self.path
+                owner.last_headers = dict(self.headers)
                 self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -74,6 +78,33 @@ class TCPListener:
 
     def close(self):
         self.sock.close()
+
+
+class Banner:
+    """Accepts connections and greets each with `banner` (another protocol's, say), then keeps it open."""
+
+    def __init__(self, banner):
+        self.banner = banner
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn = self.sock.accept()[0]
+                conn.sendall(self.banner)
+                self.held.append(conn)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
 
 
 class Silent:

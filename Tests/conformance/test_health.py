@@ -12,7 +12,7 @@ import pytest
 
 from cairn_process import CairnProcess, node_endpoint
 from conftest import client_for, http_namespace, public_namespace
-from health_targets import FastHTTP, Silent, SwitchableHTTP, TCPListener
+from health_targets import Banner, FastHTTP, Silent, SwitchableHTTP, TCPListener
 
 INTERVAL = 1
 CONFIG = """
@@ -85,6 +85,30 @@ def test_http_check_follows_the_endpoint(server, sd, name):
         target.status = 302
         eventually(lambda: statuses(sd, s) == {"a": "HEALTHY"}, INTERVAL * 2 + 3, "3xx counts as healthy")
     finally:
+        target.close()
+
+
+def test_http_probe_reads_a_status_line_and_sends_one_request_line(server, sd, name):
+    """Another protocol's greeting is a failed probe with its reason; a ResourcePath with a space and a CRLF arrives
+    percent-encoded as one request line, with no header added by it."""
+    banner = Banner(b"SSH-2.0-OpenSSH_9.2\r\n")
+    target = SwitchableHTTP()
+    try:
+        s = checked_service(sd, name, {"Type": "HTTP", "FailureThreshold": 1})
+        sd.register_instance(ServiceId=s, InstanceId="ssh", Attributes={"AWS_INSTANCE_IPV4": "127.0.0.1", "AWS_INSTANCE_PORT": str(banner.port)})
+        eventually(lambda: statuses(sd, s) == {"ssh": "UNHEALTHY"}, INTERVAL + 3, "an SSH greeting")
+        probes = history(server, s, "ssh")["Probes"]
+        assert probes[0]["Detail"] == "not an HTTP response", probes
+        ns = sd.get_service(Id=s)["Service"]["NamespaceId"]
+        odd = sd.create_service(Name="odd", NamespaceId=ns, HealthCheckConfig={
+            "Type": "HTTP", "ResourcePath": "/a b\r\nX-Evil: 1", "FailureThreshold": 1})["Service"]["Id"]
+        sd.register_instance(ServiceId=odd, InstanceId="w", Attributes={"AWS_INSTANCE_IPV4": "127.0.0.1", "AWS_INSTANCE_PORT": str(target.port)})
+        eventually(lambda: statuses(sd, odd) == {"w": "HEALTHY"}, INTERVAL + 3, "the odd path probed")
+        assert target.last_path == "/a%20b%0D%0AX-Evil:%201", target.last_path
+        assert "X-Evil" not in target.last_headers and target.last_headers.get("Connection") == "close", target.last_headers
+        assert target.last_headers.get("User-Agent") == "Cairn-Health-Check/1.0"
+    finally:
+        banner.close()
         target.close()
 
 
