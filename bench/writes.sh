@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Durable writes as the registry grows: registers COUNT instances (default 100,000) into one service through 32
 # keep-alive connections, every request an acknowledged durable write, and prints the rate and the server's RSS
-# for each tenth; then restarts the server on the same data and prints its RSS after the reload.
+# for each tenth and its growth per instance (six attributes each); then restarts the server on the same data and
+# prints the seconds to its first DiscoverInstances answer and its RSS after the reload (issue 12, item 4).
 # With CAIRN_BASELINE=path/to/other/cairn it runs that binary the same way first, so one run shows before and after.
 # CAIRN_BASELINE_COUNT sets the baseline's count (default COUNT); CAIRN_SKIP_BUILD=1 uses the release binary as built.
 # Usage: bench/writes.sh [COUNT]
@@ -27,11 +28,15 @@ run() { # binary label count
   echo "$label: RegisterInstance into one service, $count instances"
   python3 bench/register_load.py "http://127.0.0.1:$port" "$count" 32 "$pid"
   kill -TERM "$pid"; wait "$pid" || true
+  local started answered
+  sync; sleep 1  # the stop's own writes out of the way of the timing
+  started=$(date +%s.%N)
   "$bin" serve --dev --no-throttling --port "$port" --no-dns --health-interval 3600 --data-dir "$data" \
     --config "$work/config.yaml" --log-level warning &
   pid=$!
   bench_pids+=($pid)
-  for _ in $(seq 600); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done  # replay takes a while
+  answered=$(python3 bench/register_load.py --first-answer "http://127.0.0.1:$port" "$started")
+  echo "  restart with $count instances: first DiscoverInstances answer after $answered s (target <= 3 s)"
   echo "  after a restart on the same data: server RSS $(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$pid/status) MB"
   kill -TERM "$pid"; wait "$pid" || true
 }

@@ -65,6 +65,7 @@ public struct CairnServer: Sendable {
         do {
             registry = try await Registry.open(
                 store: store, configuration: Registry.Configuration(rules: rules, telemetry: telemetry, logger: logger))
+            SQLiteRegistryStore.releaseFreedHeap()  // what loading decoded and replayed, for either store
         } catch {
             try? await store.close()
             throw error

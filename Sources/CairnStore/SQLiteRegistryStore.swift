@@ -391,6 +391,15 @@ public actor SQLiteRegistryStore: RegistryStore {
         #endif
     }
 
+    /// Gives the pages of freed heap back to the system (glibc's `malloc_trim`; nothing elsewhere). Loading a
+    /// registry decodes a checkpoint and replays entries, whose buffers are freed once the state is built: without
+    /// this a restarted server with 100,000 instances held about 40 MB more than one that registered them live.
+    public static func releaseFreedHeap() {
+        #if canImport(Glibc)
+            _ = trimHeap?(0)
+        #endif
+    }
+
     #if canImport(Glibc)
         /// glibc's `malloc_trim` (malloc.h is not in Swift's Glibc module, so it is looked up once).
         static let trimHeap: (@convention(c) (Int) -> Int32)? = {
