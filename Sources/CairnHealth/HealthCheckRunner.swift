@@ -220,6 +220,7 @@ public final class HealthCheckRunner: Sendable {
                 }
             }
             let now = ContinuousClock.now
+            var batch: [ProbeTarget] = []
             var lateness = 0.0
             var worst = 0.0
             var started = 0
@@ -239,8 +240,9 @@ public final class HealthCheckRunner: Sendable {
                 lateness += late
                 worst = max(worst, late)
                 started += 1
-                launch(target, changes: changes)
+                batch.append(target)
             }
+            launch(batch, changes: changes)
             if started > 0 {
                 statistics.withLock {
                     $0.probes += started
@@ -248,8 +250,10 @@ public final class HealthCheckRunner: Sendable {
                     $0.lagMax = max($0.lagMax, worst)
                 }
             }
+            // Ticks at least 10 ms apart: a probe starts up to 10 ms late (on an interval of a second or more), and
+            // each tick hands its probes to the event loops in one task per loop, not one cross-thread wake-up each.
             let wait = due.min.map { min($0.at - ContinuousClock.now, .milliseconds(50)) } ?? .milliseconds(50)
-            try? await Task.sleep(for: max(wait, .milliseconds(1)))
+            try? await Task.sleep(for: max(wait, .milliseconds(10)))
         }
     }
 
@@ -268,8 +272,23 @@ public final class HealthCheckRunner: Sendable {
         }
     }
 
+    /// Starts a tick's probes, dealt out over the event loops in one task per loop.
+    func launch(_ batch: [ProbeTarget], changes: AsyncStream<Change>.Continuation) {
+        guard !batch.isEmpty else { return }
+        let loops = Array(group.makeIterator())
+        let offset = Int.random(in: 0..<loops.count)
+        for (i, loop) in loops.enumerated() {
+            let first = (i + offset) % loops.count
+            guard first < batch.count else { continue }
+            let share = batch[first...].striding(loops.count)
+            loop.execute {
+                for target in share { self.launch(target, on: loop, changes: changes) }
+            }
+        }
+    }
+
     /// Starts one probe on an event loop; its result goes through the thresholds when it completes.
-    func launch(_ target: ProbeTarget, changes: AsyncStream<Change>.Continuation) {
+    func launch(_ target: ProbeTarget, on loop: any EventLoop, changes: AsyncStream<Change>.Continuation) {
         let startedAt = Registry.systemMilliseconds()
         if !configuration.allowLoopbackTargets, let reason = ProbeTarget.restricted(target.address) {
             let record = ProbeRecord(
@@ -280,7 +299,7 @@ public final class HealthCheckRunner: Sendable {
         }
         let clock = ContinuousClock.now
         let term = membership?.view.term
-        probe(for: target.type).probe(target, on: group.next()).whenSuccess { healthy, detail in
+        probe(for: target.type).probe(target, on: loop).whenSuccess { healthy, detail in
             let elapsed = ContinuousClock.now - clock
             let latency = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             self.telemetry.healthProbe(type: target.type.rawValue, healthy: healthy, seconds: latency / 1000)
@@ -358,5 +377,12 @@ public final class HealthCheckRunner: Sendable {
             }
             return fresh
         }
+    }
+}
+
+extension ArraySlice {
+    /// Every `step`-th element, from the first.
+    func striding(_ step: Int) -> [Element] {
+        stride(from: startIndex, to: endIndex, by: step).map { self[$0] }
     }
 }
