@@ -48,16 +48,24 @@ struct ProbeTargetTests {
         #expect(f.state.instances(of: s.id)["i"]?.health == .UNHEALTHY)
     }
 
+    /// Services `a` and `b` in one HTTP namespace, both with a TCP check.
+    static func twoCheckedServices(_ f: inout RegistryFixture) throws -> (Service, Service) {
+        let ns = try f.namespace("two", type: .HTTP)
+        var made: [Service] = []
+        for name in ["a", "b"] {
+            guard
+                case .service(let s) = try f.run(
+                    .createService(CreateService(name: name, namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP))))
+            else { throw CairnError.invalid("no service") }
+            made.append(s)
+        }
+        return (made[0], made[1])
+    }
+
     @Test("A health write leaves the instances revision alone; a registration moves only its service's")
     func revisions() throws {
         var f = RegistryFixture()
-        let ns = try f.namespace("rev", type: .HTTP)
-        guard
-            case .service(let a) = try f.run(
-                .createService(CreateService(name: "a", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP)))),
-            case .service(let b) = try f.run(
-                .createService(CreateService(name: "b", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP))))
-        else { return }
+        let (a, b) = try Self.twoCheckedServices(&f)
         try f.register("i", in: a.id, ["AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "1"])
         let (servicesVersion, revisionA, revisionB) =
             (f.state.servicesVersion, f.state.services[a.id]!.instancesRevision, f.state.services[b.id]!.instancesRevision)
@@ -72,13 +80,7 @@ struct ProbeTargetTests {
     @Test("Reconciling one service keeps the others' checks, drops its vanished instances, restarts changed ones")
     func scopedReconcile() async throws {
         var f = RegistryFixture()
-        let ns = try f.namespace("scope", type: .HTTP)
-        guard
-            case .service(let a) = try f.run(
-                .createService(CreateService(name: "a", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP)))),
-            case .service(let b) = try f.run(
-                .createService(CreateService(name: "b", namespaceId: ns, healthCheckConfig: HealthCheckConfig(type: .TCP))))
-        else { return }
+        let (a, b) = try Self.twoCheckedServices(&f)
         for (i, service) in [(1, a.id), (2, a.id), (3, b.id)] {
             try f.register("i\(i)", in: service, ["AWS_INSTANCE_IPV4": "10.0.0.\(i)", "AWS_INSTANCE_PORT": "1"])
         }

@@ -80,11 +80,12 @@ class TCPListener:
         self.sock.close()
 
 
-class Banner:
-    """Accepts connections and greets each with `banner` (another protocol's, say), then keeps it open."""
+class Silent:
+    """Accepts connections and never answers a request: an HTTP check must time out. With `greeting`, it sends those
+    bytes (another protocol's banner, say) on each connection first."""
 
-    def __init__(self, banner):
-        self.banner = banner
+    def __init__(self, greeting=b""):
+        self.greeting = greeting
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -96,7 +97,8 @@ class Banner:
         while True:
             try:
                 conn = self.sock.accept()[0]
-                conn.sendall(self.banner)
+                if self.greeting:
+                    conn.sendall(self.greeting)
                 self.held.append(conn)
             except OSError:
                 return
@@ -105,25 +107,6 @@ class Banner:
         self.sock.close()
         for conn in self.held:
             conn.close()
-
-
-class Silent:
-    """Accepts connections and never answers: an HTTP check must time out."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.held = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                self.held.append(self.sock.accept()[0])
-            except OSError:
-                return
 
 
 class FastHTTP:

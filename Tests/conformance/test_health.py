@@ -12,7 +12,7 @@ import pytest
 
 from cairn_process import CairnProcess, node_endpoint
 from conftest import client_for, http_namespace, public_namespace
-from health_targets import Banner, FastHTTP, Silent, SwitchableHTTP, TCPListener
+from health_targets import FastHTTP, Silent, SwitchableHTTP, TCPListener
 
 INTERVAL = 1
 CONFIG = """
@@ -91,7 +91,7 @@ def test_http_check_follows_the_endpoint(server, sd, name):
 def test_http_probe_reads_a_status_line_and_sends_one_request_line(server, sd, name):
     """Another protocol's greeting is a failed probe with its reason; a ResourcePath with a space and a CRLF arrives
     percent-encoded as one request line, with no header added by it."""
-    banner = Banner(b"SSH-2.0-OpenSSH_9.2\r\n")
+    banner = Silent(greeting=b"SSH-2.0-OpenSSH_9.2\r\n")
     target = SwitchableHTTP()
     try:
         s = checked_service(sd, name, {"Type": "HTTP", "FailureThreshold": 1})
