@@ -265,11 +265,16 @@ def test_two_thousand_instances_at_one_second(server, sd, name):
         assert after["Probes"] - before["Probes"] >= 2 * 2000, "probing stopped"
         assert calls, "the API did not answer while probing"
         # A target that answers every probe keeps every instance healthy — unless the machine is so loaded that probes
-        # time out (Route 53's rule makes a late answer a failure). Any instance that turned unhealthy must say so.
+        # time out (Route 53's rule makes a late answer a failure). Any instance that turned unhealthy must say so in
+        # its history. The history is short and, in a cluster, restarts when another node takes the instance over, so
+        # an instance whose failures have left it must be healthy again soon: the target still answers every probe.
         for instance, status in statuses_all(sd, s).items():
             if status != "HEALTHY":
-                failures = [p for p in history(server, s, instance)["Probes"] if not p["Healthy"]]
-                assert failures and all("timeout" in p["Detail"] for p in failures), (instance, failures)
+                def explained():
+                    failures = [p for p in history(server, s, instance)["Probes"] if not p["Healthy"]]
+                    assert all("timeout" in p["Detail"] for p in failures), (instance, failures)
+                    return failures or sd.get_instances_health_status(ServiceId=s, Instances=[instance])["Status"][instance] == "HEALTHY"
+                eventually(explained, 60, f"{instance} unhealthy with no failed probe in its history")
     finally:
         target.close()
 
