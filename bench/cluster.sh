@@ -4,6 +4,8 @@
 #     (p50/p99 over 300 registrations);
 #  2. durable RegisterInstance/s at 64 connections with 1 node and with 3 nodes (ROUNDS rounds, default 3, each on
 #     fresh databases: this host's speed drifts within minutes, so the ratio is the median of the rounds' ratios),
+#     with what bounds 3 nodes read from their /metrics (batches, the time each held the clock's lock, and how many
+#     batches decided ahead of the lock were kept),
 #     beside pgbench running the SQL one
 #     write costs (BEGIN, cairn_lock, one statement with the change-log row, the audit row, the clock and the NOTIFY,
 #     COMMIT) at 64 clients;
@@ -77,6 +79,18 @@ for round in $(seq "$ROUNDS"); do
   three+=("$rps"); three_p99s+=("$(cat "${ports[@]/#/$work/three-}" | awk '{if ($2>m) m=$2} END {print m}')")
   bad=$((bad + $(cat "${ports[@]/#/$work/three-}" | awk '{s+=$3} END {print s}')))
   printf 'round %d: 1 node %.0f/s, 3 nodes %.0f/s, 3 nodes / 1 node %s\n' "$round" "${one[-1]}" "$rps" "$(ratio "$rps" "${one[-1]}")"
+  # What bounds the cluster: how long a batch holds the clock's lock, and how many batches decided ahead of it stood.
+  for p in "${ports[@]}"; do curl -s "http://127.0.0.1:$p/metrics"; done | python3 -c '
+import re, sys
+m = {}
+for line in sys.stdin:
+    found = re.match(r"(cairn_store_lock_held_seconds_(?:sum|count)|cairn_store_commit_batch_entries_(?:sum|count)|cairn_writer_speculations_total)(\{[^}]*\})? ([0-9.e+-]+)$", line.strip())
+    if found: m[found[1] + (found[2] or "")] = m.get(found[1] + (found[2] or ""), 0) + float(found[3])
+held, batches = m.get("cairn_store_lock_held_seconds_sum", 0), m.get("cairn_store_lock_held_seconds_count", 0)
+kept, again = m.get("cairn_writer_speculations_total{outcome=\"kept\"}", 0), m.get("cairn_writer_speculations_total{outcome=\"decided_again\"}", 0)
+writes = m.get("cairn_store_commit_batch_entries_sum", 0) / max(1, m.get("cairn_store_commit_batch_entries_count", 0))
+if batches: print(f"  3 nodes: {batches:.0f} batches of {writes:.1f} entries, lock held {1000 * held / batches:.2f} ms per batch ({held / '"$SECONDS_EACH"' * 100:.0f}% of the time); decided ahead of the lock and kept: {kept:.0f} of {kept + again:.0f}")
+'
   if [ "$round" -lt "$ROUNDS" ]; then kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=(); fi
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }

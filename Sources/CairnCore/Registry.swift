@@ -251,11 +251,13 @@ public final class Registry: Sendable {
         }
         defer { follower?.cancel() }
         await withTaskGroup(of: Void.self) { group in
-            for await _ in wakeups {
+            var wakeups = self.wakeups.makeAsyncIterator()
+            while await wakeups.next() != nil {
                 let followed = following.value
                 following.value = false
                 var (items, barriers) = takeQueued()
-                await handle(&items, followed: followed, barriers: &barriers, machine: &machine, state: &state, ids: &ids)
+                await handle(
+                    &items, followed: followed, barriers: &barriers, machine: &machine, state: &state, ids: &ids, wakeups: &wakeups)
                 for barrier in barriers { barrier.resume() }
                 if state.sequence &- checkpointed >= UInt64(max(1, configuration.checkpointInterval)), !checkpointing.value {
                     checkpointing.value = true
@@ -273,7 +275,8 @@ public final class Registry: Sendable {
             // The stream ended (shutdown): answer anything that raced in, then stop.
             machine.shutdown()
             var (items, barriers) = takeQueued()
-            await handle(&items, followed: false, barriers: &barriers, machine: &machine, state: &state, ids: &ids)
+            await handle(
+                &items, followed: false, barriers: &barriers, machine: &machine, state: &state, ids: &ids, wakeups: &wakeups)
             for barrier in barriers { barrier.resume() }
         }
     }
@@ -296,10 +299,21 @@ public final class Registry: Sendable {
     /// barriers): on a shared store the lock is what nodes queue on, so each holder should carry all it can.
     private func handle(
         _ batch: inout [Pending], followed: Bool, barriers: inout [CheckedContinuation<Void, Never>],
-        machine: inout WriterStateMachine, state: inout RegistryState, ids: inout IdentifierGenerator
+        machine: inout WriterStateMachine, state: inout RegistryState, ids: inout IdentifierGenerator,
+        wakeups: inout AsyncStream<Void>.Iterator
     ) async {
         var action = machine.woke(followed: followed, batch: !batch.isEmpty)
         var outcomes: [Result<CommandResult, CairnError>?] = []
+        /// A batch decided while the lock was awaited and kept: the newer entries the lock returned are applied
+        /// after it is stored.
+        var kept: (decided: Decided, newer: [ChangeLogEntry], ids: IdentifierGenerator)?
+        /// When the store's lock was granted, while it is held.
+        var lockedAt: ContinuousClock.Instant?
+        func released() {
+            guard let at = lockedAt else { return }
+            lockedAt = nil
+            configuration.telemetry.storeLockHeld(seconds: Self.seconds(ContinuousClock.now - at))
+        }
         while true {
             switch action {
             case .readNewer:
@@ -321,20 +335,80 @@ public final class Registry: Sendable {
                 await reload(&state)
                 action = machine.reloaded()
             case .lock:
-                do {
-                    if let newer = try await store.lockForWrite(after: state.sequence) {
-                        if apply(newer, to: &state) {
-                            action = machine.locked(.locked)
-                        } else {
-                            await store.abandonWrite()
-                            action = machine.locked(.behind)
-                        }
-                    } else {
-                        action = machine.locked(.behind)
-                    }
-                } catch {
+                released()
+                // Decide the batch, and what joins it, while the lock is awaited; keep it if what the lock returns
+                // touches nothing it read, so the lock is held only to store it.
+                let base = state
+                let (locked, decided, speculatedIds, grantedAt) = await speculate(
+                    &batch, barriers: &barriers, on: base, ids: ids, wakeups: &wakeups)
+                switch locked {
+                case .failure(let error):
                     logger.error("store write failed; the batch is refused", metadata: ["error": "\(error)"])
                     action = machine.locked(.failed(Self.failure(error)))
+                case .success(nil):
+                    action = machine.locked(.behind)
+                case .success(let newer?):
+                    lockedAt = grantedAt
+                    let fresh = Array(newer.drop { $0.sequence <= base.sequence })
+                    guard Self.follows(fresh, base.sequence) else {
+                        await store.abandonWrite()
+                        released()
+                        action = machine.locked(.behind)
+                        break
+                    }
+                    let sameTerms = decided.terms.allSatisfy { store.membership?.admits(term: $0.term) == $0.admitted }
+                    let disjoint =
+                        sameTerms
+                        && (fresh.isEmpty
+                            || (!decided.everything && base.speculativeWrites(of: fresh).map { $0.isDisjoint(with: decided.reads) } == true))
+                    if disjoint {
+                        var moved = decided
+                        let offset = UInt64(fresh.count)
+                        if offset > 0 { moved.entries = moved.entries.map { $0.renumbered(by: offset) } }
+                        kept = (moved, fresh, speculatedIds)
+                    } else {
+                        _ = apply(fresh, to: &state)
+                    }
+                    configuration.telemetry.speculation(kept: disjoint)
+                    action = machine.locked(.locked)
+                }
+            case .decide where kept != nil:
+                let (decided, newer, speculatedIds) = kept!
+                kept = nil
+                outcomes = decided.outcomes
+                ids = speculatedIds
+                let base = state
+                guard !decided.entries.isEmpty || !decided.audit.isEmpty else {
+                    await store.abandonWrite()
+                    _ = apply(newer, to: &state)
+                    action = machine.appended(.nothing)
+                    continue
+                }
+                do {
+                    let started = ContinuousClock.now
+                    let expecting = base.sequence + UInt64(newer.count)
+                    switch try await store.append(decided.entries, audit: decided.audit, expecting: expecting) {
+                    case .committed:
+                        let elapsed = ContinuousClock.now - started
+                        configuration.telemetry.storeCommit(
+                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                            entries: decided.entries.count, auditRecords: decided.audit.count)
+                        storeProblem.withLock { $0.problem = nil }
+                        for entry in newer { state.apply(entry) }
+                        for entry in decided.entries { state.apply(entry) }
+                        publish(state)
+                        action = machine.appended(.committed)
+                    case .conflict(let later):
+                        _ = apply(newer, to: &state)
+                        if let later, apply(later, to: &state) {} else { await reload(&state) }
+                        action = machine.appended(.conflict)
+                    }
+                } catch {
+                    logger.error(
+                        "store commit failed; the batch is refused and the node is unready until the store commits again",
+                        metadata: ["error": "\(error)", "entries": "\(decided.entries.count)", "auditRecords": "\(decided.audit.count)"])
+                    _ = apply(newer, to: &state)
+                    action = machine.appended(.failed(Self.failure(error)))
                 }
             case .decide:
                 if store.changes != nil {
@@ -343,8 +417,11 @@ public final class Registry: Sendable {
                     barriers += lateBarriers
                 }
                 let before = state
-                let (entries, audit, decided) = decide(batch, state: &state, ids: &ids)
-                outcomes = decided
+                var decided = Decided()
+                decide(batch[...], state: &state, ids: &ids, now: clock(), into: &decided)
+                prune(&state, now: decided.now ?? clock(), into: &decided)
+                let (entries, audit) = (decided.entries, decided.audit)
+                outcomes = decided.outcomes
                 guard !entries.isEmpty || !audit.isEmpty else {
                     await store.abandonWrite()
                     action = machine.appended(.nothing)
@@ -374,11 +451,13 @@ public final class Registry: Sendable {
                     action = machine.appended(.failed(Self.failure(error)))
                 }
             case .answer:
+                released()
                 for (item, outcome) in zip(batch, outcomes) {
                     if let reply = item.reply, let outcome { reply.resume(returning: outcome) }
                 }
                 action = machine.finished()
             case .refuse(let failure):
+                released()
                 if case .readOnly(let problem) = machine.state { storeProblem.withLock { $0.problem = problem } }
                 for item in batch { item.reply?.resume(returning: .failure(failure)) }
                 action = machine.finished()
@@ -388,49 +467,126 @@ public final class Registry: Sendable {
         }
     }
 
-    /// Decides every command of the batch against `state`, applying each change; returns the entries to append,
-    /// the audit records, and each item's outcome (nil for a record that is not a command).
-    private func decide(_ batch: [Pending], state: inout RegistryState, ids: inout IdentifierGenerator) -> (
-        [ChangeLogEntry], [AuditEntry], [Result<CommandResult, CairnError>?]
-    ) {
-        let now = clock()
+    /// What deciding a batch produced: the entries to append, the audit records, each item's outcome (nil for a
+    /// record that is not a command), and, when tracked, the keys the decisions read (`everything`: any).
+    struct Decided {
         var entries: [ChangeLogEntry] = []
         var audit: [AuditEntry] = []
         var outcomes: [Result<CommandResult, CairnError>?] = []
-        outcomes.reserveCapacity(batch.count)
-        for item in batch {
+        var reads = Set<String>()
+        var everything = false
+        var now: Int64?
+        /// The membership terms the batch's divided work was admitted in (or not), as decided: the term the database
+        /// holds is read when the lock is taken, so a batch decided before it stands only if each answer is the same.
+        var terms: [(term: UInt64, admitted: Bool)] = []
+    }
+
+    /// Decides the items against `state`, applying each change, and adds what they produce to `decided`; with
+    /// `tracking`, also the keys each decision read (RegistryState+Speculation).
+    private func decide(
+        _ items: ArraySlice<Pending>, state: inout RegistryState, ids: inout IdentifierGenerator, now: Int64,
+        into decided: inout Decided, tracking: Bool = false
+    ) {
+        decided.now = decided.now ?? now
+        decided.outcomes.reserveCapacity(decided.outcomes.count + items.count)
+        for item in items {
             guard let command = item.command else {
-                if let draft = item.audit { audit.append(draft.entry(outcome: nil)) }
-                outcomes.append(nil)
+                if let draft = item.audit { decided.audit.append(draft.entry(outcome: nil)) }
+                decided.outcomes.append(nil)
                 continue
+            }
+            if tracking && !decided.everything {
+                if let keys = state.speculativeReads(of: command, context: item.context) {
+                    decided.reads.formUnion(keys)
+                } else {
+                    decided.everything = true
+                }
             }
             let outcome: Result<CommandResult, CairnError>
             do throws(CairnError) {
                 // Work a cluster divides among nodes is written only in the membership term it started in.
-                if let term = item.context.membershipTerm, let membership = store.membership, !membership.admits(term: term) {
-                    throw CairnError(
-                        .serviceUnavailable,
-                        "Dropped: this node's membership term changed since the work started (it was away past the heartbeat timeout).")
+                if let term = item.context.membershipTerm, let membership = store.membership {
+                    let admitted = membership.admits(term: term)
+                    if tracking { decided.terms.append((term, admitted)) }
+                    if !admitted {
+                        throw CairnError(
+                            .serviceUnavailable,
+                            "Dropped: this node's membership term changed since the work started (it was away past the heartbeat timeout).")
+                    }
                 }
                 let decision = try state.decide(
                     command, context: item.context, now: now, rules: configuration.rules, ids: &ids, fingerprint: item.fingerprint)
                 if !decision.events.isEmpty {
                     let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
                     state.apply(entry)
-                    entries.append(entry)
+                    decided.entries.append(entry)
+                    if tracking { decided.reads.formUnion(RegistryState.speculativeReads(ofEvents: decision.events)) }
                 }
                 outcome = .success(decision.result)
             } catch {
                 outcome = .failure(error)
             }
-            if let draft = item.audit { audit.append(draft.entry(outcome: outcome)) }
-            outcomes.append(outcome)
+            if let draft = item.audit { decided.audit.append(draft.entry(outcome: outcome)) }
+            decided.outcomes.append(outcome)
         }
-        if let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) {
-            state.apply(pruning)
-            entries.append(pruning)
+    }
+
+    /// Drops operation records past the retention limit, when there are enough to be worth an entry. Which ones
+    /// depends on every operation, so a speculated batch that prunes reads everything.
+    private func prune(_ state: inout RegistryState, now: Int64, into decided: inout Decided) {
+        guard let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) else { return }
+        state.apply(pruning)
+        decided.entries.append(pruning)
+        decided.everything = true
+    }
+
+    /// Takes the shared store's write lock and, while it is awaited, decides `batch` against `base`, and each command
+    /// that is queued meanwhile as it comes (it joins the batch). Returns what the lock returned, the decided batch
+    /// with the keys it read, and the identifier generator after it.
+    private func speculate(
+        _ batch: inout [Pending], barriers: inout [CheckedContinuation<Void, Never>], on base: RegistryState, ids: IdentifierGenerator,
+        wakeups: inout AsyncStream<Void>.Iterator
+    ) async -> (Result<[ChangeLogEntry]?, any Error>, Decided, IdentifierGenerator, ContinuousClock.Instant) {
+        let done = Flag()
+        let locking = Task { [store, wake] () -> (Result<[ChangeLogEntry]?, any Error>, ContinuousClock.Instant) in
+            defer {
+                done.value = true
+                wake.yield()
+            }
+            do { return (.success(try await store.lockForWrite(after: base.sequence)), .now) } catch { return (.failure(error), .now) }
         }
-        return (entries, audit, outcomes)
+        var decided = Decided()
+        var state = base
+        var ids = ids
+        let now = clock()
+        decide(batch[...], state: &state, ids: &ids, now: now, into: &decided, tracking: true)
+        // A wake-up while the lock is awaited is a command queued, the lock answered, or another node's commit
+        // (which the lock's answer covers: it returns every entry committed before it was granted).
+        while !done.value, await wakeups.next() != nil {
+            let (late, lateBarriers) = takeQueued()
+            guard !late.isEmpty || !lateBarriers.isEmpty else { continue }
+            let from = batch.count
+            batch += late
+            barriers += lateBarriers
+            decide(batch[from...], state: &state, ids: &ids, now: now, into: &decided, tracking: true)
+        }
+        let (locked, grantedAt) = await locking.value
+        prune(&state, now: now, into: &decided)
+        return (locked, decided, ids, grantedAt)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Whether `entries` continue the log after `sequence` without a gap.
+    static func follows(_ entries: [ChangeLogEntry], _ sequence: UInt64) -> Bool {
+        var expected = sequence
+        for entry in entries {
+            expected += 1
+            guard entry.sequence == expected else { return false }
+        }
+        return true
     }
 
     /// The error a caller gets when the store failed.

@@ -9,6 +9,16 @@ public protocol Telemetry: Sendable {
     func healthProbe(type: String, healthy: Bool, seconds: Double)
     /// One durable store transaction: how long it took and what it carried.
     func storeCommit(seconds: Double, entries: Int, auditRecords: Int)
+    /// On a cluster: a batch decided while the store's lock was awaited was kept (nothing the other nodes appended
+    /// meanwhile touched what it read), or was decided again under the lock.
+    func speculation(kept: Bool)
+    /// On a cluster: how long one batch held the store's write lock (from the lock granted to the commit answered).
+    func storeLockHeld(seconds: Double)
+}
+
+extension Telemetry {
+    public func speculation(kept: Bool) {}
+    public func storeLockHeld(seconds: Double) {}
 }
 
 /// Reports nothing (tests, tools).

@@ -26,7 +26,8 @@ public struct WriterStateMachine: Sendable, Equatable {
         case readNewer
         /// Load the whole state from the store (the log no longer follows this node's state).
         case reload
-        /// Take the shared store's write lock, with the entries appended since this node's sequence.
+        /// Take the shared store's write lock, with the entries appended since this node's sequence. The writer
+        /// decides the batch while it waits and keeps that decision when the newer entries touch nothing it read.
         case lock
         /// Decide the batch against the state and append what it changes (or give the lock back if nothing).
         case decide

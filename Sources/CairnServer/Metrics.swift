@@ -34,6 +34,9 @@ final class PrometheusTelemetry: Telemetry {
     private let commitLatency: DurationHistogram
     private let commitEntries: ValueHistogram
     private let commitAudit: ValueHistogram
+    private let speculationsKept: Counter
+    private let lockHeld: DurationHistogram
+    private let speculationsDecidedAgain: Counter
 
     init(operations: [String]) {
         var dns: [Counter] = []
@@ -95,6 +98,16 @@ final class PrometheusTelemetry: Telemetry {
                 namespace: "cairn", subsystem: "store", metricName: "commit_audit", unitName: "records",
                 helpText: "Audit records per transaction"),
             labels: [], buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
+        let speculations = MetricNameDescriptor(
+            namespace: "cairn", subsystem: "writer", metricName: "speculations", unitName: "total",
+            helpText: "Cluster batches decided while the store's lock was awaited: kept, or decided again under the lock")
+        speculationsKept = registry.makeCounter(descriptor: speculations, labels: [("outcome", "kept")])
+        speculationsDecidedAgain = registry.makeCounter(descriptor: speculations, labels: [("outcome", "decided_again")])
+        lockHeld = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "cairn", subsystem: "store", metricName: "lock_held", unitName: "seconds",
+                helpText: "Cluster: time a batch held the store's write lock, from granted to the commit answered"),
+            labels: [], buckets: Self.latencyBuckets)
     }
 
     static func apiCounter(_ registry: PrometheusCollectorRegistry, operation: String, code: String) -> Counter {
@@ -138,6 +151,14 @@ final class PrometheusTelemetry: Telemetry {
         commitLatency.recordNanoseconds(Int64(seconds * 1e9))
         commitEntries.record(Double(entries))
         commitAudit.record(Double(auditRecords))
+    }
+
+    func speculation(kept: Bool) {
+        (kept ? speculationsKept : speculationsDecidedAgain).increment()
+    }
+
+    func storeLockHeld(seconds: Double) {
+        lockHeld.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// The exposition: the collectors, then what is read from the snapshot at scrape time (instances by namespace
