@@ -25,6 +25,7 @@ public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequ
 extension CloudMapAPI {
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
+    static let indexHeader = HTTPField.Name("X-Cairn-Index")!
 
     /// The HTTP routes: `POST /` for the API (whatever the Host, so `data-` prefixed hosts work too),
     /// `/healthz` (alive), `/readyz` (snapshot loaded, writer accepting) and the audit trail under `/cairn/v1/audit`.
@@ -155,6 +156,7 @@ extension CloudMapAPI {
         headers.reserveCapacity(2)
         headers.append(contentTypeField)
         headers.append(HTTPField(name: requestIdHeader, value: reply.requestId))
+        if let index = reply.index { headers.append(HTTPField(name: indexHeader, value: String(index))) }
         return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: .init(byteBuffer: reply.payload))
     }
 }

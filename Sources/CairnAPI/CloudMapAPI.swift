@@ -57,6 +57,8 @@ public final class CloudMapAPI: Sendable {
         /// For metrics: the operation (when the target named one) and the error code (nil on success).
         public var operation: String? = nil
         public var errorCode: String? = nil
+        /// Discovery: the service's answer index (`X-Cairn-Index`, long-poll discovery).
+        public var index: UInt64? = nil
 
         public var body: [UInt8] { Array(payload.readableBytesView) }
 
@@ -142,7 +144,8 @@ public final class CloudMapAPI: Sendable {
             }
             return await serve(
                 caller: caller, target: signed.header("x-amz-target"), contentType: signed.header("content-type"), body: body,
-                peer: peer(), userAgent: signed.header("user-agent") ?? "", requestId: requestId)
+                peer: peer(), userAgent: signed.header("user-agent") ?? "", requestId: requestId,
+                poll: (signed.header(LongPoll.indexHeader), signed.header(LongPoll.waitHeader)))
         }
     }
 
@@ -176,7 +179,7 @@ public final class CloudMapAPI: Sendable {
     /// Everything after authentication: throttle → decode+validate → authorize → run, with the audit record.
     private func serve(
         caller: Caller, target: String?, contentType: String?, body: [UInt8], peer: @autoclosure () -> String, userAgent: String,
-        requestId: String
+        requestId: String, poll: (index: String?, wait: String?) = (nil, nil)
     ) async -> Reply {
         var operationName: String?
         var ticket: AuditTicket?
@@ -207,12 +210,20 @@ public final class CloudMapAPI: Sendable {
                 ticket?.event.resources = subjects.auditResources
                 try authorize(caller, spec, input: input, subjects: subjects, context: context)
             }
+            var index: UInt64?
+            // Only a call that sent either header is a long poll: without them the answer is AWS's, to the byte.
+            if poll.index != nil || poll.wait != nil, spec.name == "DiscoverInstances" || spec.name == "DiscoverInstancesRevision" {
+                index = try await awaitDiscoveryChange(spec, input: input, context: context, poll: poll)
+            }
             let output = try await run(spec, Call(spec: spec, input: input, context: context, audit: ticket))
             if let ticket, !ticket.stored { registry.record(ticket.event.entry) }
+            var reply: Reply
             switch output {
-            case .json(let value): return Reply(status: 200, body: JSONWriter.render(value), requestId: requestId, operation: spec.name)
-            case .bytes(let bytes): return Reply(status: 200, payload: bytes, requestId: requestId, operation: spec.name)
+            case .json(let value): reply = Reply(status: 200, body: JSONWriter.render(value), requestId: requestId, operation: spec.name)
+            case .bytes(let bytes): reply = Reply(status: 200, payload: bytes, requestId: requestId, operation: spec.name)
             }
+            reply.index = index
+            return reply
         } catch {
             if error.status >= 500 {
                 logger.error("request failed", metadata: ["requestId": "\(requestId)", "error": "\(error.type): \(error.message)"])
@@ -225,6 +236,26 @@ public final class CloudMapAPI: Sendable {
             }
             return Reply(status: error.status, body: error.body, requestId: requestId, operation: operationName, errorCode: error.type)
         }
+    }
+
+    /// Long-poll discovery: the service's answer index before the answer is made (so it is never newer than the
+    /// answer: a client that asks again with it is answered at once if anything changed since), after waiting for a
+    /// change past the index the caller has, when it asked to wait. Nil when the call names no service it can see
+    /// (the operation then answers with its error).
+    private func awaitDiscoveryChange(
+        _ spec: OperationSpec, input: JSONValue, context: RequestContext, poll: (index: String?, wait: String?)
+    ) async throws(WireError) -> UInt64? {
+        let wanted = try LongPoll.parse(index: poll.index, wait: poll.wait)
+        guard let namespaceName = input["NamespaceName"]?.stringValue, let serviceName = input["ServiceName"]?.stringValue,
+            input["OwnerAccount"]?.stringValue.map({ $0 == context.account }) ?? true,
+            let ns = try? state.namespace(httpName: namespaceName, in: context),
+            let service = try? state.service(named: serviceName, in: ns)
+        else { return nil }
+        guard let wanted, wanted.index == service.viewVersion else { return service.viewVersion }
+        guard await registry.awaitChange(ofService: service.id, beyond: wanted.index, timeout: .seconds(wanted.waitSeconds)) else {
+            throw Self.throttled(spec)
+        }
+        return state.services[service.id]?.viewVersion ?? service.viewVersion
     }
 
     /// Whether calls of this operation are recorded (writes always).

@@ -18,6 +18,8 @@ public final class Registry: Sendable {
         public var checkpointInterval: Int
         public var telemetry: any Telemetry
         public var logger: Logger
+        /// Long-poll discovery: how many calls may wait for a change at once.
+        public var longPollLimit = 10_000
         public init(
             rules: RegistryRules = RegistryRules(), checkpointInterval: Int = 20_000, telemetry: any Telemetry = NoTelemetry(),
             logger: Logger = Logger(label: "cairn.registry")
@@ -61,6 +63,8 @@ public final class Registry: Sendable {
     /// Why the store cannot commit (the last commit or probe failed), nil while it can; readiness reads it.
     private let storeProblem = Mutex<(problem: String?, probed: ContinuousClock.Instant?)>((nil, nil))
     private let logger: Logger
+    /// Calls waiting for a service's answer to change (long-poll discovery).
+    public let watchers: ServiceWatchers
 
     /// Loads the stored state; the registry answers reads at once and writes once `run()` is running.
     public static func open(
@@ -82,6 +86,7 @@ public final class Registry: Sendable {
         self.seed = seed
         self.initial = state
         self.published = Mutex(RegistrySnapshot(state))
+        self.watchers = ServiceWatchers(limit: configuration.longPollLimit)
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -227,6 +232,23 @@ public final class Registry: Sendable {
     public func shutdown() {
         queue.withLock { $0.closed = true }
         wake.finish()
+        watchers.close()
+    }
+
+    /// Long-poll discovery: returns once the service's answer moved past `version` (its `viewVersion`: any change to
+    /// its instances, their health or the service), or after `timeout`, or at shutdown. False, at once, when
+    /// `Configuration.longPollLimit` calls already wait.
+    public func awaitChange(ofService id: String, beyond version: UInt64, timeout: Duration) async -> Bool {
+        guard let ticket = watchers.ticket() else { return false }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [watchers] in
+                await watchers.wait(ticket, service: id, version: version) { self.snapshot.state.services[id]?.viewVersion }
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        return true
     }
 
     /// The writer loop. Run it exactly once. Checkpoints run beside it as a child task, so writers never wait
@@ -396,7 +418,7 @@ public final class Registry: Sendable {
                         storeProblem.withLock { $0.problem = nil }
                         for entry in newer { state.apply(entry) }
                         for entry in decided.entries { state.apply(entry) }
-                        publish(state)
+                        publish(state, changed: newer + decided.entries)
                         action = machine.appended(.committed)
                     case .conflict(let later):
                         _ = apply(newer, to: &state)
@@ -436,7 +458,7 @@ public final class Registry: Sendable {
                             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                             entries: entries.count, auditRecords: audit.count)
                         storeProblem.withLock { $0.problem = nil }
-                        if !entries.isEmpty { publish(state) }
+                        if !entries.isEmpty { publish(state, changed: entries) }
                         action = machine.appended(.committed)
                     case .conflict(let newer):
                         state = before
@@ -606,7 +628,7 @@ public final class Registry: Sendable {
         }
         guard !fresh.isEmpty else { return true }
         for entry in fresh { state.apply(entry) }
-        publish(state)
+        publish(state, changed: Array(fresh))
         return true
     }
 
@@ -618,14 +640,17 @@ public final class Registry: Sendable {
             logger.warning(
                 "reloaded the whole state from the store (the change log no longer follows this node's state)",
                 metadata: ["from": "\(from)", "to": "\(state.sequence)"])
-            publish(state)
+            publish(state, changed: nil)
         } catch {
             logger.error("could not reload the state from the store", metadata: ["error": "\(error)"])
         }
     }
 
-    private func publish(_ state: RegistryState) {
+    /// Publishes `state`, then wakes the long-poll calls of the services `changed` touched (nil: any service).
+    private func publish(_ state: RegistryState, changed: [ChangeLogEntry]?) {
         published.withLock { $0 = RegistrySnapshot(state) }
+        guard watchers.count > 0 else { return }
+        watchers.changed(changed.flatMap { ServiceWatchers.services(touchedBy: $0) }) { state.services[$0]?.viewVersion }
     }
 }
 

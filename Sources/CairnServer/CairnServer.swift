@@ -147,6 +147,9 @@ public struct CairnServer: Sendable {
                 .init(service: AuditRetentionService(registry: registry, days: configuration.audit.retentionDays, logger: logger)))
         }
         services.append(.init(service: app))
+        // Shut down first (the group stops services in reverse order): waiting long-poll calls answer at once
+        // instead of holding the HTTP server's drain.
+        services.append(.init(service: LongPollShutdown(watchers: registry.watchers)))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,
@@ -279,6 +282,16 @@ struct AuditRetentionService: ServiceLifecycle.Service {
                 try? await Task.sleep(for: .seconds(3600))
             }
         }
+    }
+}
+
+/// Answers every waiting long-poll call when shutdown begins.
+struct LongPollShutdown: ServiceLifecycle.Service {
+    let watchers: ServiceWatchers
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        watchers.close()
     }
 }
 

@@ -43,6 +43,7 @@ SINGLE_NODE = {
     "test_audit.py::test_verify_detects_an_edited_record": "edits the SQLite audit trail",
     "test_audit.py::test_kill_9_never_leaves_a_change_without_its_record": "kills one process and restarts it on its files",
     "test_hardening_connections.py::test_sigterm_ends_although_a_client_holds_a_half_sent_body": "signals one process",
+    "test_longpoll.py::test_sigterm_answers_a_waiting_call_and_the_server_exits_cleanly": "signals one process",
 }
 
 

@@ -103,6 +103,30 @@ def test_a_registration_on_one_node_is_discovered_and_answered_in_dns_on_the_oth
     until(lambda: "nodes=3" in readyz(c)[1], "c counts three live nodes")
 
 
+def test_a_long_poll_on_one_node_returns_on_a_registration_made_on_another(cluster):
+    from test_longpoll import discover, polling_client
+    url, (a, b, c) = cluster
+    sa = client_for(a.endpoint, REGION)
+    ns = http_namespace(sa, "longpoll")
+    service = sa.create_service(Name="web", NamespaceId=ns)["Service"]["Id"]
+    waiting = polling_client(b, REGION)
+
+    def index_on_b():
+        try:
+            return discover(waiting, "longpoll", index=0, wait=1)[1]
+        except ClientError:  # b has not applied the service yet
+            return None
+
+    index = until(index_on_b, "the service on b")
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(zip(("answer", "index", "took"), discover(waiting, "longpoll", index=index, wait=50))))
+    thread.start()
+    time.sleep(1)
+    wait_op(sa, sa.register_instance(ServiceId=service, InstanceId="i-1", Attributes={"AWS_INSTANCE_IPV4": "10.2.0.1"})["OperationId"])
+    thread.join(60)
+    assert [i["InstanceId"] for i in done["answer"]["Instances"]] == ["i-1"] and done["index"] != index and done["took"] < 45, done
+
+
 def test_conflicting_writes_from_two_nodes_have_exactly_one_winner_each(cluster):
     url, (a, b, _) = cluster
     sa, sb = client_for(a.endpoint, REGION), client_for(b.endpoint, REGION)

@@ -1,0 +1,82 @@
+import Testing
+
+@testable import CairnCore
+
+@Suite("Long-poll waiters")
+struct ServiceWatchersTests {
+    /// Returns once `service` has `n` waiters in the table.
+    static func settle(_ watchers: ServiceWatchers, _ service: String, _ n: Int) async {
+        while watchers.waiting(on: service) != n { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    @Test("A change to the waited service wakes its waiter; one to another service, or to the same version, does not")
+    func wakesOnlyTheChangedService() async throws {
+        let watchers = ServiceWatchers(limit: 10)
+        let ticket = try #require(watchers.ticket())
+        let waiter = Task { await watchers.wait(ticket, service: "a", version: 5) { 5 } }
+        await Self.settle(watchers, "a", 1)
+        watchers.changed(["b"]) { _ in 6 }
+        watchers.changed(["a"]) { _ in 5 }
+        #expect(watchers.waiting(on: "a") == 1)
+        watchers.changed(["a"]) { _ in 6 }
+        await waiter.value
+        #expect(watchers.count == 0 && watchers.waiting(on: "a") == 0)
+        // nil: any service may have changed.
+        let second = try #require(watchers.ticket())
+        let other = Task { await watchers.wait(second, service: "c", version: 1) { 1 } }
+        await Self.settle(watchers, "c", 1)
+        watchers.changed(nil) { _ in 2 }
+        await other.value
+        #expect(watchers.count == 0)
+    }
+
+    @Test("A waiter whose version already moved returns at once")
+    func alreadyChanged() async {
+        let watchers = ServiceWatchers(limit: 10)
+        let ticket = try! #require(watchers.ticket())
+        await watchers.wait(ticket, service: "a", version: 5) { 6 }
+        await watchers.wait(try! #require(watchers.ticket()), service: "gone", version: 5) { nil }
+        #expect(watchers.count == 0)
+    }
+
+    @Test("No more than the limit wait at once, and shutdown answers every waiter")
+    func limitAndClose() async {
+        let watchers = ServiceWatchers(limit: 2)
+        let tickets = [watchers.ticket(), watchers.ticket()].compactMap { $0 }
+        #expect(tickets.count == 2)
+        #expect(watchers.ticket() == nil)
+        await withTaskGroup(of: Void.self) { group in
+            for ticket in tickets {
+                group.addTask { await watchers.wait(ticket, service: "a", version: 1) { 1 } }
+            }
+            await Self.settle(watchers, "a", 2)
+            watchers.close()
+            await group.waitForAll()
+        }
+        #expect(watchers.count == 0)
+        #expect(watchers.ticket() == nil)
+    }
+
+    @Test("A wait cancelled, before or after its waiter was added, ends and frees its place")
+    func cancellation() async {
+        let watchers = ServiceWatchers(limit: 1)
+        for added in [false, true] {
+            let ticket = try! #require(watchers.ticket())
+            let task = Task { await watchers.wait(ticket, service: "a", version: 1) { 1 } }
+            if added { await Self.settle(watchers, "a", 1) }
+            task.cancel()
+            await task.value
+            #expect(watchers.count == 0)
+        }
+    }
+
+    @Test("A namespace change may change any service's answer; operations change none")
+    func touchedServices() {
+        let put = ChangeLogEntry(sequence: 1, time: 0, events: [.healthSet(serviceId: "s", instanceId: "i", status: .HEALTHY)])
+        #expect(ServiceWatchers.services(touchedBy: [put]) == ["s"])
+        let ns = ChangeLogEntry(sequence: 2, time: 0, events: [.namespaceDeleted(id: "n")])
+        #expect(ServiceWatchers.services(touchedBy: [put, ns]) == nil)
+        let pruned = ChangeLogEntry(sequence: 3, time: 0, events: [.operationsPruned(ids: ["o"])])
+        #expect(ServiceWatchers.services(touchedBy: [pruned]) == [])
+    }
+}
