@@ -49,6 +49,13 @@ final class SpeculationCounter: Telemetry {
 struct PostgresStoreTests {
     static func entries() throws -> [ChangeLogEntry] { try StoreConformanceTests.entries() }
 
+    /// Shuts the registries down, waits for their writers, and closes their stores.
+    static func stop(_ nodes: [(registry: Registry, run: Task<Void, Never>, store: PostgresRegistryStore)]) async throws {
+        for node in nodes { node.registry.shutdown() }
+        for node in nodes { await node.run.value }
+        for node in nodes { try await node.store.close() }
+    }
+
     @Test("An append decided against an old state writes nothing and returns what the other writer appended")
     func conflict() async throws {
         let url = try await PostgresTestDatabase.create()
@@ -202,12 +209,7 @@ struct PostgresStoreTests {
         let names = a.snapshot.state.services.values.map(\.name)
         #expect(Set(names).count == names.count)
         #expect(seen == names.count)
-        a.shutdown()
-        b.shutdown()
-        await runA.value
-        await runB.value
-        try await storeA.close()
-        try await storeB.close()
+        try await Self.stop([(a, runA, storeA), (b, runB, storeB)])
     }
 
     @Test(
@@ -271,12 +273,7 @@ struct PostgresStoreTests {
         let counts = telemetry.counts.withLock { $0 }
         print("speculations: \(counts.kept) kept, \(counts.decidedAgain) decided again")
         #expect(counts.kept > 0)
-        a.shutdown()
-        b.shutdown()
-        await runA.value
-        await runB.value
-        try await storeA.close()
-        try await storeB.close()
+        try await Self.stop([(a, runA, storeA), (b, runB, storeB)])
     }
 
     @Test("A node away past the heartbeat timeout comes back in a new term; work it started in the old term is refused")
