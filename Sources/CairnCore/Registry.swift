@@ -411,10 +411,9 @@ public final class Registry: Sendable {
                     let expecting = base.sequence + UInt64(newer.count)
                     switch try await store.append(decided.entries, audit: decided.audit, expecting: expecting) {
                     case .committed:
-                        let elapsed = ContinuousClock.now - started
                         configuration.telemetry.storeCommit(
-                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                            entries: decided.entries.count, auditRecords: decided.audit.count)
+                            seconds: Self.seconds(ContinuousClock.now - started), entries: decided.entries.count,
+                            auditRecords: decided.audit.count)
                         storeProblem.withLock { $0.problem = nil }
                         for entry in newer { state.apply(entry) }
                         for entry in decided.entries { state.apply(entry) }
@@ -453,10 +452,8 @@ public final class Registry: Sendable {
                     let started = ContinuousClock.now
                     switch try await store.append(entries, audit: audit, expecting: before.sequence) {
                     case .committed:
-                        let elapsed = ContinuousClock.now - started
                         configuration.telemetry.storeCommit(
-                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                            entries: entries.count, auditRecords: audit.count)
+                            seconds: Self.seconds(ContinuousClock.now - started), entries: entries.count, auditRecords: audit.count)
                         storeProblem.withLock { $0.problem = nil }
                         if !entries.isEmpty { publish(state, changed: entries) }
                         action = machine.appended(.committed)
@@ -620,15 +617,11 @@ public final class Registry: Sendable {
     /// Applies entries another writer appended and publishes the result; false (nothing applied) when they do not
     /// follow the state's sequence without a gap.
     private func apply(_ newer: [ChangeLogEntry], to state: inout RegistryState) -> Bool {
-        let fresh = newer.drop { $0.sequence <= state.sequence }
-        var expected = state.sequence
-        for entry in fresh {
-            expected += 1
-            guard entry.sequence == expected else { return false }
-        }
+        let fresh = Array(newer.drop { $0.sequence <= state.sequence })
+        guard Self.follows(fresh, state.sequence) else { return false }
         guard !fresh.isEmpty else { return true }
         for entry in fresh { state.apply(entry) }
-        publish(state, changed: Array(fresh))
+        publish(state, changed: fresh)
         return true
     }
 
