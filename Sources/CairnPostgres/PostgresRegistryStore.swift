@@ -532,9 +532,10 @@ public actor PostgresRegistryStore: RegistryStore {
                         id += 1
                         do {
                             let connection = try await Self.connect(location, id: id, timeout: options.connectTimeout, logger: logger)
-                            // After any (re)connect the node catches up: notifications sent meanwhile are lost.
+                            // After any (re)connect the node catches up: notifications sent meanwhile are lost. The
+                            // wake-up for it comes once LISTEN is active (`follow`): one before could read the log
+                            // ahead of a commit whose notification then never reached this session.
                             hearing.reset()
-                            wake.yield()
                             await Self.follow(connection, wake: wake, hearing: hearing, committed: committed, logger: logger)
                             Task { try? await connection.close() }
                         } catch {
@@ -565,6 +566,7 @@ public actor PostgresRegistryStore: RegistryStore {
                     do {
                         try await connection.listen(on: Self.channel) { notifications in
                             hearing.started()
+                            wake.yield()  // the catch-up after (re)connecting, now that nothing committed is missed
                             for try await notification in notifications {
                                 hearing.heard(notification.payload)
                                 if !committed.covers(notification.payload) { wake.yield() }
