@@ -20,12 +20,22 @@ public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequ
     }
 
     var peer: String { remoteAddress?.ipAddress ?? "" }
+
+    /// Closes the connection (a watch stream whose client stopped reading).
+    func closeConnection() { channel.close(promise: nil) }
+
+    /// Bounds the kernel's send buffer of this connection (a watch stream: Linux grows it up to `tcp_wmem`'s
+    /// maximum, 4 MiB by default, for every connection whose client reads slowly).
+    func limitSendBuffer(_ bytes: Int32) async {
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(bytes)).get()
+    }
 }
 
 extension CloudMapAPI {
     static let targetHeader = HTTPField.Name("X-Amz-Target")!
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
     static let indexHeader = HTTPField.Name("X-Cairn-Index")!
+    static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
 
     /// The HTTP routes: `POST /` for the API (whatever the Host, so `data-` prefixed hosts work too),
     /// `/healthz` (alive), `/readyz` (snapshot loaded, writer accepting) and the audit trail under `/cairn/v1/audit`.
@@ -102,6 +112,42 @@ extension CloudMapAPI {
             } catch {
                 return Self.response(self.errorReply(error))
             }
+        }
+        router.get("/cairn/v1/watch") { request, context -> Response in
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+            let admitted = self.watch(
+                Self.signed(request), parameters: parameters, lastEventID: request.headers[Self.lastEventIDHeader], peer: context.peer)
+            let stream: WatchStream
+            switch admitted {
+            case .refused(let reply): return Self.response(reply)
+            case .stream(let admitted): stream = admitted
+            }
+            await context.limitSendBuffer(WatchStream.sendBufferBytes)
+            let progress = WatchStream.Progress()
+            let timeout = self.configuration.watchWriteTimeout
+            let logger = self.logger
+            let peer = context.peer
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.requestIdHeader: RequestID.next()],
+                body: ResponseBody { writer in
+                    // A client that stops reading holds one event in flight, for at most `timeout`.
+                    let watchdog = Task {
+                        while (try? await Task.sleep(for: .milliseconds(500))) != nil {
+                            guard progress.stalled(longerThan: timeout) else { continue }
+                            logger.warning(
+                                "watch stream cut off: its client accepted no event for the write timeout",
+                                metadata: ["peer": "\(peer)", "seconds": "\(timeout.components.seconds)"])
+                            self.watchStreams.cutOff()
+                            context.closeConnection()
+                            return
+                        }
+                    }
+                    defer { watchdog.cancel() }
+                    try await stream.run(progress: progress) { try await writer.write($0) }
+                    try await writer.finish(nil)
+                })
         }
         router.get("/cairn/v1/export") { request, _ -> Response in
             if let refusal = self.refusal(Self.signed(request), action: "ExportRegistry") { return refusal }

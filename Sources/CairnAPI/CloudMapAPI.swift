@@ -21,12 +21,19 @@ public final class CloudMapAPI: Sendable {
         public var audit: AuditSettings
         /// The regions a credential scope may name; any other is refused before anything else happens.
         public var regions: RegionSet
+        /// Watch streams open at once at most; one more is refused with `RequestLimitExceeded`.
+        public var watchStreams: Int
+        /// How long a watch stream's client may take to accept one event before it is cut off.
+        public var watchWriteTimeout: Duration
 
         public init(
             defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = CloudMapAPI.defaultMaxBodyBytes,
             accessKeys: [String: Credential]? = nil, throttling: Throttle.Configuration = Throttle.Configuration(),
-            audit: AuditSettings = AuditSettings(), regions: RegionSet = .default
+            audit: AuditSettings = AuditSettings(), regions: RegionSet = .default, watchStreams: Int = 10_000,
+            watchWriteTimeout: Duration = .seconds(30)
         ) {
+            self.watchStreams = watchStreams
+            self.watchWriteTimeout = watchWriteTimeout
             self.regions = regions
             self.defaultRegion = defaultRegion
             self.account = account
@@ -95,6 +102,7 @@ public final class CloudMapAPI: Sendable {
     public let configuration: Configuration
     let logger: Logger
     let discoveryCache = DiscoveryCache()
+    public let watchStreams: WatchStreams
     public let throttle: Throttle
     let clock: @Sendable () -> Int64
     let telemetry: any Telemetry
@@ -108,6 +116,7 @@ public final class CloudMapAPI: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.throttle = Throttle(configuration: configuration.throttling)
+        self.watchStreams = WatchStreams(limit: configuration.watchStreams)
         self.clock = clock
     }
 

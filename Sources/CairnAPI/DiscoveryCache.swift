@@ -8,6 +8,8 @@ import Synchronization
 final class DiscoveryCache: Sendable {
     struct Entry: Sendable {
         let version: UInt64
+        /// The instances' ids, ascending; fragment `i` is instance `ids[i]`.
+        let ids: [String]
         let attributes: [[String: String]]
         let health: [HealthStatus]
         /// All fragments back to back; fragment `i` is `bytes[ranges[i]]`.
@@ -39,7 +41,8 @@ final class DiscoveryCache: Sendable {
             ranges.append(start..<writer.bytes.count)
         }
         let entry = Entry(
-            version: service.viewVersion, attributes: instances.map(\.attributes), health: instances.map(\.health),
+            version: service.viewVersion, ids: instances.map(\.id), attributes: instances.map(\.attributes),
+            health: instances.map(\.health),
             bytes: writer.bytes, ranges: ranges)
         entries.withLock { cache in
             // Drop entries of services that no longer exist once the cache outgrows the registry.

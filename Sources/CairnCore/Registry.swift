@@ -22,8 +22,9 @@ public final class Registry: Sendable {
         public var longPollLimit = 10_000
         public init(
             rules: RegistryRules = RegistryRules(), checkpointInterval: Int = 20_000, telemetry: any Telemetry = NoTelemetry(),
-            logger: Logger = Logger(label: "cairn.registry")
+            logger: Logger = Logger(label: "cairn.registry"), longPollLimit: Int = 10_000
         ) {
+            self.longPollLimit = longPollLimit
             self.logger = logger
             self.rules = rules
             self.checkpointInterval = checkpointInterval

@@ -49,6 +49,16 @@ extension CairnConfiguration {
                             default: throw ConfigurationError(key: full, "is not a known key")
                             }
                         }
+                    case "watch":
+                        for (t, tv) in try mapping(v, "api.watch") {
+                            let full = "api.watch.\(t)"
+                            switch t {
+                            case "maxWaiting": api.watch.maxWaiting = try int(tv, full)
+                            case "maxStreams": api.watch.maxStreams = try int(tv, full)
+                            case "writeTimeoutSeconds": api.watch.writeTimeoutSeconds = try double(tv, full)
+                            default: throw ConfigurationError(key: full, "is not a known key")
+                            }
+                        }
                     case "tls":
                         for (t, tv) in try mapping(v, "api.tls") {
                             switch t {

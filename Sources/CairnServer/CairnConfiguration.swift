@@ -18,6 +18,16 @@ public struct CairnConfiguration: Sendable, Equatable {
         /// Open connections at most (lowered to fit the process's descriptor limit); more wait in the backlog.
         public var maxConnections = 4096
         public var timeouts = Timeouts()
+        public var watch = Watch()
+        public init() {}
+    }
+
+    /// Long-poll discovery and watch streams: calls waiting for a change at once (long polls and streams between
+    /// events), streams open at once, and how long a stream's client may take to accept one event.
+    public struct Watch: Sendable, Equatable {
+        public var maxWaiting = 10_000
+        public var maxStreams = 10_000
+        public var writeTimeoutSeconds = 30.0
         public init() {}
     }
 
@@ -166,6 +176,11 @@ public struct CairnConfiguration: Sendable, Equatable {
             ("api.timeouts.drainSeconds", api.timeouts.drainSeconds),
         ] where !(value > 0 && value <= 86_400) {
             throw ConfigurationError(key: key, "must be more than 0 and at most 86400 seconds")
+        }
+        if api.watch.maxWaiting < 0 { throw ConfigurationError(key: "api.watch.maxWaiting", "must be 0 or more") }
+        if api.watch.maxStreams < 0 { throw ConfigurationError(key: "api.watch.maxStreams", "must be 0 or more") }
+        if !(api.watch.writeTimeoutSeconds >= 1 && api.watch.writeTimeoutSeconds <= 3600) {
+            throw ConfigurationError(key: "api.watch.writeTimeoutSeconds", "must be 1 to 3600 seconds")
         }
         if dataDir.isEmpty && store == .sqlite { throw ConfigurationError(key: "dataDir", "must not be empty") }
         if !(10...60_000).contains(cluster.pollMilliseconds) {

@@ -64,7 +64,9 @@ public struct CairnServer: Sendable {
         let registry: Registry
         do {
             registry = try await Registry.open(
-                store: store, configuration: Registry.Configuration(rules: rules, telemetry: telemetry, logger: logger))
+                store: store,
+                configuration: Registry.Configuration(
+                    rules: rules, telemetry: telemetry, logger: logger, longPollLimit: configuration.api.watch.maxWaiting))
             SQLiteRegistryStore.releaseFreedHeap()  // what loading decoded and replayed, for either store
         } catch {
             try? await store.close()
@@ -77,7 +79,8 @@ public struct CairnServer: Sendable {
                 defaultRegion: configuration.region, account: configuration.account, maxBodyBytes: configuration.api.maxBodyBytes,
                 accessKeys: keys, throttling: configuration.throttling,
                 audit: CloudMapAPI.AuditSettings(reads: configuration.audit.reads, discover: configuration.audit.discover),
-                regions: RegionSet(configuration.regions) ?? .default),
+                regions: RegionSet(configuration.regions) ?? .default, watchStreams: configuration.api.watch.maxStreams,
+                watchWriteTimeout: .milliseconds(Int64(configuration.api.watch.writeTimeoutSeconds * 1000))),
             logger: logger, telemetry: telemetry)
         return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger, telemetry: telemetry)
     }

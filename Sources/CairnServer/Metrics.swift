@@ -163,7 +163,10 @@ final class PrometheusTelemetry: Telemetry {
 
     /// The exposition: the collectors, then what is read from the snapshot at scrape time (instances by namespace
     /// and health, throttled requests, the change-log sequence).
-    func render(state: RegistryState, throttledRequests: Int, membership: ClusterMembership.View? = nil) -> [UInt8] {
+    func render(
+        state: RegistryState, throttledRequests: Int, membership: ClusterMembership.View? = nil,
+        watching: (waiting: Int, streams: Int, cutOff: Int) = (0, 0, 0)
+    ) -> [UInt8] {
         var out = registry.emitToBuffer()
         var text = "# HELP cairn_instances Registered instances by namespace and reported health\n# TYPE cairn_instances gauge\n"
         var counts: [String: [String: Int]] = [:]
@@ -186,6 +189,12 @@ final class PrometheusTelemetry: Telemetry {
         text += "cairn_throttled_requests_total \(throttledRequests)\n"
         text += "# HELP cairn_change_log_sequence The change log's sequence number\n# TYPE cairn_change_log_sequence gauge\n"
         text += "cairn_change_log_sequence \(state.sequence)\n"
+        text += "# HELP cairn_waiting_calls Long polls and watch streams waiting for a change\n# TYPE cairn_waiting_calls gauge\n"
+        text += "cairn_waiting_calls \(watching.waiting)\n"
+        text += "# HELP cairn_watch_streams Watch streams open\n# TYPE cairn_watch_streams gauge\n"
+        text += "cairn_watch_streams \(watching.streams)\n"
+        text += "# HELP cairn_watch_cutoffs_total Watch streams closed because their client stopped reading\n"
+        text += "# TYPE cairn_watch_cutoffs_total counter\ncairn_watch_cutoffs_total \(watching.cutOff)\n"
         if let membership {
             let lag = membership.databaseRevision > state.sequence ? membership.databaseRevision - state.sequence : 0
             text += "# HELP cairn_cluster_database_revision The cluster database's revision when this node last read it\n"
@@ -211,7 +220,8 @@ enum MetricsRoute {
     static func add(to router: Router<CairnRequestContext>, telemetry: PrometheusTelemetry, api: CloudMapAPI) {
         router.get("/metrics") { _, _ -> Response in
             let body = telemetry.render(
-                state: api.registry.snapshot.state, throttledRequests: api.throttle.refusedCount, membership: api.registry.membership?.view)
+                state: api.registry.snapshot.state, throttledRequests: api.throttle.refusedCount, membership: api.registry.membership?.view,
+                watching: (api.registry.watchers.count, api.watchStreams.count, api.watchStreams.cutOffCount))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -1,0 +1,282 @@
+import CairnCore
+import CloudMapWire
+import Foundation
+import NIOCore
+import Synchronization
+
+/// The watch stream, a Cairn extension (docs/api-compatibility.md): `GET /cairn/v1/watch?namespace=NAME&service=NAME`
+/// answers with server-sent events for one service's instances, the same instance summaries `DiscoverInstances`
+/// returns with `HealthStatus=ALL`:
+/// - `reset`: every instance (`Instances`), first on a new stream, and whenever the client's `Last-Event-ID` (or
+///   `index`) is not the service's current index: the stream keeps no history, so a client that is behind starts over;
+/// - `change`: the instances that were added or changed since the last event (`Changed`) and the ids removed
+///   (`Removed`); changes made while the client was still reading an earlier event are folded into one event;
+/// - `deleted`: the service was deleted; the stream ends;
+/// - `end`: the server ends the stream (shutting down, or too many waiting), with a `Reason`;
+/// - a comment line (`: heartbeat`) every `heartbeat` seconds (default 15) when nothing changed.
+/// Every event's `id` is the service's index (`X-Cairn-Index` of long-poll discovery). A stream costs the writer
+/// nothing: it is woken like a long poll and renders from the discovery cache. A client that takes longer than the
+/// write timeout to accept an event is cut off (logged and counted), so a stalled reader holds at most one event.
+public struct WatchRequest: Sendable, Equatable {
+    public var namespaceName: String
+    public var serviceName: String
+    public var heartbeatSeconds: Int
+    /// The index the client has (`Last-Event-ID` or `index`): nil on a new stream.
+    public var index: UInt64?
+
+    public static let defaultHeartbeat = 15
+    public static let maxHeartbeat = 300
+
+    /// The query parameters and the `Last-Event-ID` header; `InvalidInput` for anything missing or malformed.
+    public static func parse(_ parameters: [String: String], lastEventID: String?) throws(WireError) -> WatchRequest {
+        func name(_ key: String) throws(WireError) -> String {
+            guard let value = parameters[key], !value.isEmpty else {
+                throw WireError(type: "InvalidInput", message: "The watch stream needs the query parameter \(key).")
+            }
+            guard value.utf8.count <= 1024 else {
+                throw WireError(type: "InvalidInput", message: "The query parameter \(key) is longer than 1024 bytes.")
+            }
+            return value
+        }
+        var request = WatchRequest(
+            namespaceName: try name("namespace"), serviceName: try name("service"), heartbeatSeconds: defaultHeartbeat, index: nil)
+        if let text = parameters["heartbeat"] {
+            guard let seconds = LongPoll.decimal(text, max: UInt64(maxHeartbeat)), seconds > 0 else {
+                throw WireError(
+                    type: "InvalidInput",
+                    message: "heartbeat must be a whole number of seconds from 1 to \(maxHeartbeat), not '\(text.prefix(32))'.")
+            }
+            request.heartbeatSeconds = Int(seconds)
+        }
+        if let text = lastEventID ?? parameters["index"], !text.isEmpty {
+            guard let index = LongPoll.decimal(text, max: UInt64.max) else {
+                throw WireError(
+                    type: "InvalidInput", message: "Last-Event-ID (or index) must be the id of an earlier event, not '\(text.prefix(32))'.")
+            }
+            request.index = index
+        }
+        return request
+    }
+}
+
+/// What changed between two renderings of one service's instances (both sorted by id).
+struct WatchDiff: Equatable {
+    /// Indexes into the newer rendering of the instances added or changed.
+    var changed: [Int] = []
+    var removed: [String] = []
+
+    var isEmpty: Bool { changed.isEmpty && removed.isEmpty }
+
+    static func between(_ old: DiscoveryCache.Entry, _ new: DiscoveryCache.Entry) -> WatchDiff {
+        var diff = WatchDiff()
+        var i = 0
+        var j = 0
+        while i < old.count || j < new.count {
+            if j == new.count || (i < old.count && old.ids[i] < new.ids[j]) {
+                diff.removed.append(old.ids[i])
+                i += 1
+            } else if i == old.count || new.ids[j] < old.ids[i] {
+                diff.changed.append(j)
+                j += 1
+            } else {
+                if old.bytes[old.ranges[i]] != new.bytes[new.ranges[j]] { diff.changed.append(j) }
+                i += 1
+                j += 1
+            }
+        }
+        return diff
+    }
+}
+
+/// The events of the stream as bytes on the wire.
+enum WatchEvent {
+    static func reset(_ entry: DiscoveryCache.Entry, revision: UInt64) -> ByteBuffer {
+        var data = Array("{\"Index\":\(entry.version),\"InstancesRevision\":\(revision),\"Instances\":[".utf8)
+        for i in 0..<entry.count {
+            if i > 0 { data.append(UInt8(ascii: ",")) }
+            data += entry.bytes[entry.ranges[i]]
+        }
+        data += Array("]}".utf8)
+        return event("reset", id: entry.version, data: data)
+    }
+
+    static func change(_ entry: DiscoveryCache.Entry, _ diff: WatchDiff, revision: UInt64) -> ByteBuffer {
+        var data = Array("{\"Index\":\(entry.version),\"InstancesRevision\":\(revision),\"Changed\":[".utf8)
+        for (n, i) in diff.changed.enumerated() {
+            if n > 0 { data.append(UInt8(ascii: ",")) }
+            data += entry.bytes[entry.ranges[i]]
+        }
+        data += Array("],\"Removed\":".utf8)
+        data += JSONWriter.render(.array(diff.removed.map { .string($0) }))
+        data.append(UInt8(ascii: "}"))
+        return event("change", id: entry.version, data: data)
+    }
+
+    static func deleted(index: UInt64) -> ByteBuffer {
+        event("deleted", id: index, data: Array("{\"Index\":\(index)}".utf8))
+    }
+
+    static func end(_ reason: String) -> ByteBuffer {
+        event("end", id: nil, data: JSONWriter.render(.object(["Reason": .string(reason)])))
+    }
+
+    static let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
+
+    /// One event. The data is compact JSON, which never holds a line break, so it is one `data:` line.
+    static func event(_ name: String, id: UInt64?, data: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(data.count + 48)
+        if let id { buffer.writeString("id: \(id)\n") }
+        buffer.writeString("event: \(name)\ndata: ")
+        buffer.writeBytes(data)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+}
+
+/// The watch streams open at once, bounded, and those cut off for not reading.
+public final class WatchStreams: Sendable {
+    public let limit: Int
+    private let open = Atomic<Int>(0)
+    private let cutOffs = Atomic<Int>(0)
+
+    public init(limit: Int) { self.limit = max(0, limit) }
+
+    public var count: Int { open.load(ordering: .relaxed) }
+    public var cutOffCount: Int { cutOffs.load(ordering: .relaxed) }
+
+    /// A place among the open streams, given back when the stream (or a response never sent) is released.
+    final class Place: Sendable {
+        let streams: WatchStreams
+        init(_ streams: WatchStreams) { self.streams = streams }
+        deinit { streams.open.wrappingSubtract(1, ordering: .relaxed) }
+    }
+
+    func enter() -> Place? {
+        let now = open.wrappingAdd(1, ordering: .relaxed).newValue
+        guard now <= limit else {
+            open.wrappingSubtract(1, ordering: .relaxed)
+            return nil
+        }
+        return Place(self)
+    }
+
+    func cutOff() { cutOffs.wrappingAdd(1, ordering: .relaxed) }
+}
+
+/// A watch stream admitted, or the error reply that refused it.
+public enum WatchAdmission: Sendable {
+    case stream(WatchStream)
+    case refused(CloudMapAPI.Reply)
+}
+
+/// A stream admitted and ready to run: who asked and for which service.
+public struct WatchStream: Sendable {
+    let request: WatchRequest
+    let serviceId: String
+    let api: CloudMapAPI
+    let place: WatchStreams.Place
+
+    /// The kernel's send buffer for a stream's connection (Linux doubles it): with NIO's 64 KiB before a write
+    /// waits, what a stalled client holds is bounded.
+    public static let sendBufferBytes: Int32 = 64 << 10
+
+    /// When the write under way started (nil: none), for the watchdog that cuts off a client that stopped reading.
+    public final class Progress: Sendable {
+        private let started = Mutex<ContinuousClock.Instant?>(nil)
+        public init() {}
+        func begin() { started.withLock { $0 = .now } }
+        func done() { started.withLock { $0 = nil } }
+        /// Whether a write has been waiting for longer than `limit`.
+        public func stalled(longerThan limit: Duration) -> Bool {
+            started.withLock { $0.map { ContinuousClock.now - $0 > limit } ?? false }
+        }
+    }
+
+    /// Writes the stream's events with `write` until the client goes, the service is deleted or the server ends it.
+    public func run(progress: Progress, write: (ByteBuffer) async throws -> Void) async throws {
+        func send(_ buffer: ByteBuffer) async throws {
+            progress.begin()
+            defer { progress.done() }
+            try await write(buffer)
+        }
+        let registry = api.registry
+        var sent: DiscoveryCache.Entry?
+        while !Task.isCancelled {
+            let state = registry.snapshot.state
+            guard let service = state.services[serviceId], let namespace = state.namespaces[service.namespaceId] else {
+                try await send(WatchEvent.deleted(index: sent?.version ?? request.index ?? 0))
+                return
+            }
+            let entry = api.discoveryCache.entry(service: service, namespace: namespace, state: state)
+            if let previous = sent {
+                if previous.version != entry.version {
+                    let diff = WatchDiff.between(previous, entry)
+                    if !diff.isEmpty { try await send(WatchEvent.change(entry, diff, revision: service.instancesRevision)) }
+                    sent = entry
+                }
+            } else if request.index == entry.version {
+                sent = entry  // the client has this very answer: nothing to send until it changes
+            } else {
+                try await send(WatchEvent.reset(entry, revision: service.instancesRevision))
+                sent = entry
+            }
+            let version = sent?.version ?? entry.version
+            guard await registry.awaitChange(ofService: serviceId, beyond: version, timeout: .seconds(request.heartbeatSeconds)) else {
+                try await send(
+                    WatchEvent.end("The server is shutting down, or too many calls wait for changes; reconnect with Last-Event-ID."))
+                return
+            }
+            if registry.snapshot.state.services[serviceId]?.viewVersion == version { try await send(WatchEvent.heartbeat) }
+        }
+    }
+}
+
+extension CloudMapAPI {
+    /// Admits a watch stream: the caller's signature (headers or a presigned URL), the throttle and the policies of
+    /// `DiscoverInstances` on the service, the service itself; an error reply when any refuses.
+    public func watch(_ signed: SigV4.Request, parameters: [String: String], lastEventID: String?, peer: @autoclosure () -> String)
+        -> WatchAdmission
+    {
+        let requestId = RequestID.next()
+        guard let spec = Self.operations["DiscoverInstances"] else {
+            return .refused(errorReply(WireError(type: "InternalFailure", message: "DiscoverInstances is not in the model.", status: 500)))
+        }
+        do throws(WireError) {
+            let caller = try authenticate(signed)
+            guard throttle.admit(principal: caller.accessKeyId, region: caller.region, kind: spec.throttle) else {
+                throw Self.throttled(spec)
+            }
+            let request = try WatchRequest.parse(parameters, lastEventID: lastEventID)
+            let context = RequestContext(region: caller.region, account: configuration.account)
+            let input = JSONValue.object(["NamespaceName": .string(request.namespaceName), "ServiceName": .string(request.serviceName)])
+            let state = self.state
+            if caller.principal != nil {
+                try authorize(
+                    caller, spec, input: input, subjects: Subjects(spec, input: input, state: state, context: context), context: context)
+            }
+            let service: Service
+            do throws(CairnError) {
+                let ns = try state.namespace(httpName: request.namespaceName, in: context)
+                service = try state.service(named: request.serviceName, in: ns)
+            } catch {
+                throw Self.wireError(error)
+            }
+            guard let place = watchStreams.enter() else {
+                throw WireError(
+                    type: "RequestLimitExceeded", message: "\(watchStreams.limit) watch streams are open; try again later.")
+            }
+            if shouldAudit(spec) {
+                var event = CloudTrailEvent(
+                    eventTime: clock(), eventName: "Watch", region: caller.region, account: configuration.account,
+                    sourceIPAddress: peer(), userAgent: signed.header("user-agent") ?? "", identity: caller.identity,
+                    requestParameters: AuditRendering.parameters(input), requestID: requestId, eventID: RequestID.next(), readOnly: true)
+                event.resources = [service.arn]
+                registry.record(event.entry)
+            }
+            return .stream(WatchStream(request: request, serviceId: service.id, api: self, place: place))
+        } catch {
+            return .refused(Reply(status: error.status, body: error.body, requestId: requestId, operation: "Watch", errorCode: error.type))
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import CloudMapWire
+import Testing
+
+@testable import CairnAPI
+
+@Suite("Watch stream: its request and what changed between two renderings")
+struct WatchTests {
+    @Test("A namespace and a service, an optional heartbeat, and the index from Last-Event-ID before the query's")
+    func parsing() throws {
+        let plain = try WatchRequest.parse(["namespace": "ns", "service": "web"], lastEventID: nil)
+        #expect(plain == WatchRequest(namespaceName: "ns", serviceName: "web", heartbeatSeconds: 15, index: nil))
+        let full = try WatchRequest.parse(["namespace": "ns", "service": "web", "heartbeat": "300", "index": "7"], lastEventID: "9")
+        #expect(full.heartbeatSeconds == 300 && full.index == 9)
+        #expect(try WatchRequest.parse(["namespace": "ns", "service": "web", "index": "7"], lastEventID: nil).index == 7)
+        #expect(try WatchRequest.parse(["namespace": "ns", "service": "web"], lastEventID: "").index == nil)
+    }
+
+    @Test(
+        "Missing names, a heartbeat out of 1...300 and an index that is not a decimal number are InvalidInput",
+        arguments: [
+            ["service": "web"], ["namespace": "ns"], ["namespace": "", "service": "web"],
+            ["namespace": "ns", "service": "web", "heartbeat": "0"], ["namespace": "ns", "service": "web", "heartbeat": "301"],
+            ["namespace": "ns", "service": "web", "heartbeat": "-1"], ["namespace": "ns", "service": "web", "index": "x"],
+            ["namespace": String(repeating: "n", count: 1025), "service": "web"],
+        ])
+    func malformed(parameters: [String: String]) {
+        #expect(throws: WireError.self) { try WatchRequest.parse(parameters, lastEventID: nil) }
+    }
+
+    static func entry(_ version: UInt64, _ instances: [(String, String)]) -> DiscoveryCache.Entry {
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for (_, body) in instances {
+            ranges.append(bytes.count..<(bytes.count + body.utf8.count))
+            bytes += Array(body.utf8)
+        }
+        return DiscoveryCache.Entry(
+            version: version, ids: instances.map(\.0), attributes: instances.map { _ in [:] }, health: instances.map { _ in .HEALTHY },
+            bytes: bytes, ranges: ranges)
+    }
+
+    @Test("Added and changed instances by their index in the newer rendering, removed ones by id")
+    func diff() {
+        let old = Self.entry(1, [("a", "A1"), ("b", "B1"), ("d", "D1")])
+        let new = Self.entry(2, [("b", "B2"), ("c", "C1"), ("d", "D1"), ("e", "E1")])
+        #expect(WatchDiff.between(old, new) == WatchDiff(changed: [0, 1, 3], removed: ["a"]))
+        #expect(WatchDiff.between(new, new).isEmpty)
+        #expect(WatchDiff.between(Self.entry(1, []), old) == WatchDiff(changed: [0, 1, 2], removed: []))
+        #expect(WatchDiff.between(old, Self.entry(3, [])) == WatchDiff(changed: [], removed: ["a", "b", "d"]))
+    }
+
+    @Test("Each event is one data line of compact JSON, with the service's index as its id")
+    func events() {
+        let entry = Self.entry(5, [("a", "{\"InstanceId\":\"a\"}"), ("b", "{\"InstanceId\":\"b\"}")])
+        #expect(
+            String(buffer: WatchEvent.reset(entry, revision: 2))
+                == "id: 5\nevent: reset\ndata: {\"Index\":5,\"InstancesRevision\":2,\"Instances\":[{\"InstanceId\":\"a\"},{\"InstanceId\":\"b\"}]}\n\n"
+        )
+        #expect(
+            String(buffer: WatchEvent.change(entry, WatchDiff(changed: [1], removed: ["x\"y"]), revision: 3))
+                == "id: 5\nevent: change\ndata: {\"Index\":5,\"InstancesRevision\":3,\"Changed\":[{\"InstanceId\":\"b\"}],\"Removed\":[\"x\\\"y\"]}\n\n"
+        )
+        #expect(String(buffer: WatchEvent.end("bye")) == "event: end\ndata: {\"Reason\":\"bye\"}\n\n")
+    }
+}
