@@ -22,6 +22,7 @@ fi
 debs=()
 command -v dig >/dev/null 2>&1 || debs+=(bind9-dnsutils)           # dig, for the DNS tests
 command -v chromium >/dev/null 2>&1 || debs+=(chromium)            # headless browser, for the console tests
+command -v prometheus >/dev/null 2>&1 || debs+=(prometheus)        # a real Prometheus, for service discovery
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || debs+=(postgresql)  # the cluster store's tests
 if [ ${#debs[@]} -gt 0 ]; then
   # As root directly; otherwise through sudo (which may ask for a password).
@@ -35,6 +36,7 @@ fi
 python3 -c 'import botocore; print("botocore", botocore.__version__)'
 dig -v 2>&1 | head -1
 chromium --version 2>/dev/null
+prometheus --version 2>&1 | head -1 || true
 aws --version
 
 step "PostgreSQL for the cluster tests (scripts/postgres.sh: a throwaway server in a temp dir, free port)"

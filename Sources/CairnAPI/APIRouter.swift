@@ -113,6 +113,17 @@ extension CloudMapAPI {
                 return Self.response(self.errorReply(error))
             }
         }
+        router.get("/cairn/v1/prometheus-sd") { request, context -> Response in
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+            let reply = self.prometheusTargets(Self.signed(request), parameters: parameters, peer: context.peer)
+            if reply.status == 200 {
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json", Self.requestIdHeader: reply.requestId],
+                    body: .init(byteBuffer: reply.payload))
+            }
+            return Self.response(reply)
+        }
         router.get("/cairn/v1/watch") { request, context -> Response in
             var parameters: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
