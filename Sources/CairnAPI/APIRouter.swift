@@ -113,6 +113,11 @@ extension CloudMapAPI {
                 return Self.response(self.errorReply(error))
             }
         }
+        router.post("/cairn/v1/leases/renew") { request, _ -> Response in
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+            return Self.response(await self.renewLease(Self.signed(request), parameters: parameters))
+        }
         router.get("/cairn/v1/prometheus-sd") { request, context -> Response in
             var parameters: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }

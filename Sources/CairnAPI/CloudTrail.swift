@@ -29,6 +29,9 @@ struct CloudTrailEvent: Sendable, Equatable {
     var readOnly: Bool
     /// ARNs of the namespaces and services the call touched (look-up by resource).
     var resources: [String]
+    /// A change Cairn made itself (no caller): recorded as CloudTrail records a service's own action,
+    /// `userIdentity: {"type": "AWSService", "invokedBy": …}`, and looked up by that name as principal.
+    var invokedBy: String?
 
     init(
         eventTime: Int64, eventName: String, region: String, account: String, sourceIPAddress: String, userAgent: String,
@@ -78,6 +81,10 @@ struct CloudTrailEvent: Sendable, Equatable {
             out.string(identity.accessKeyId)
             out.raw(",\"userName\":")
             out.string(identity.userName)
+            out.raw("}")
+        } else if let invokedBy {
+            out.raw("{\"type\":\"AWSService\",\"invokedBy\":")
+            out.string(invokedBy)
             out.raw("}")
         } else {
             out.raw("{\"type\":\"Unknown\"}")
@@ -137,7 +144,8 @@ struct CloudTrailEvent: Sendable, Equatable {
 
     func finished(_ members: [UInt8]) -> AuditEntry {
         AuditEntry(
-            time: eventTime, eventName: eventName, principals: identity.map { [$0.accessKeyId, $0.userName] } ?? [],
+            time: eventTime, eventName: eventName,
+            principals: identity.map { [$0.accessKeyId, $0.userName] } ?? invokedBy.map { [$0] } ?? [],
             resources: resources, members: members)
     }
 
@@ -153,6 +161,7 @@ struct CloudTrailEvent: Sendable, Equatable {
 struct CloudTrailDraft: AuditDraft {
     var event: CloudTrailEvent
     var response: OperationSpec.AuditResponse
+    var onlyIfChanged = false
     /// The members that do not depend on the outcome, rendered by the request's task before the writer takes the
     /// draft: the writer renders only the outcome, inside the store's write lock.
     private let head: [UInt8]

@@ -222,7 +222,8 @@ struct Services: AsyncParsableCommand {
 
 struct Instances: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Register, deregister, list and get instances.", subcommands: [List.self, Get.self, Register.self, Deregister.self])
+        abstract: "Register, deregister, renew, list and get instances.",
+        subcommands: [List.self, Get.self, Register.self, Deregister.self, Renew.self])
 
     struct List: ClientCommand {
         static let configuration = CommandConfiguration(abstract: "List a service's instances.")
@@ -271,6 +272,27 @@ struct Instances: AsyncParsableCommand {
                 "Attributes": .object(try keyValues(attributes, what: "attribute")), "CreatorRequestId": .string(UUID().uuidString),
             ]
             try await options.finish(client, operation: text(try await client.call("RegisterInstance", input)["OperationId"]), wait)
+        }
+    }
+
+    struct Renew: ClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Renew the lease of an ephemeral instance (registered with CAIRN_LEASE_SECONDS).",
+            discussion: "Prints when the lease runs out unless renewed again. Example: cairn instances renew srv-... web-1")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "Service id.") var service: String
+        @Argument(help: "Instance id.") var instance: String
+
+        func run(_ client: CairnClient) async throws {
+            let body = try await client.post("/cairn/v1/leases/renew", query: [("ServiceId", service), ("InstanceId", instance)])
+            let answer = try JSONValue.parse(body)
+            var expires = 0.0
+            switch answer["ExpiresAt"] {
+            case .double(let seconds)?: expires = seconds
+            case .int(let seconds)?: expires = Double(seconds)
+            default: break
+            }
+            print("lease of \(instance) renewed; it runs out at \(Date(timeIntervalSince1970: expires).ISO8601Format())")
         }
     }
 

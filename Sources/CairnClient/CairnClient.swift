@@ -86,6 +86,15 @@ public final class CairnClient: Sendable {
         return bytes
     }
 
+    /// A signed POST with an empty body to one of Cairn's own routes; returns the body of a 200 answer.
+    public func post(_ path: String, query: [(String, String)] = []) async throws(ClientError) -> [UInt8] {
+        let encoded = query.map { "\(SigV4.encode($0.0, keepSlash: false))=\(SigV4.encode($0.1, keepSlash: false))" }.joined(separator: "&")
+        let (status, bytes) = try await send(
+            method: "POST", path: path, query: encoded, body: [], region: configuration.region, headers: [])
+        guard status == 200 else { throw serviceError(status: status, (try? JSONValue.parse(bytes)) ?? .object([:])) }
+        return bytes
+    }
+
     /// The server's error; when the request was signed without configured credentials and refused for that, the
     /// message says where credentials come from.
     func serviceError(status: Int, _ value: JSONValue) -> ClientError {

@@ -39,6 +39,13 @@ public struct AuditEntry: Sendable, Equatable {
 public protocol AuditDraft: Sendable {
     /// The entry to store; `outcome` is nil for a call that submitted no command.
     func entry(outcome: Result<CommandResult, CairnError>?) -> AuditEntry
+    /// Recorded only when the command changed something (Cairn's own deregistration of an expired lease, which a
+    /// renewal just before makes a no-op).
+    var onlyIfChanged: Bool { get }
+}
+
+extension AuditDraft {
+    public var onlyIfChanged: Bool { false }
 }
 
 /// A record already complete needs no outcome.

@@ -148,6 +148,11 @@ enum CheckpointCodec {
                 writer.byte(9)
                 writer.varint(UInt64(ids.count))
                 for id in ids { writer.string(id) }
+            case .leaseRenewed(let serviceId, let instanceId, let at):
+                writer.byte(10)
+                writer.string(serviceId)
+                writer.string(instanceId)
+                writer.signed(at)
             }
         }
         writer.seal()
@@ -184,6 +189,7 @@ enum CheckpointCodec {
                 var ids: [String] = []
                 for _ in 0..<(try reader.count()) { ids.append(try reader.string()) }
                 events.append(.operationsPruned(ids: ids))
+            case 10: events.append(.leaseRenewed(serviceId: try reader.string(), instanceId: try reader.string(), at: try reader.signed()))
             case let tag: throw CheckpointDamage("an unknown event kind \(tag)")
             }
         }

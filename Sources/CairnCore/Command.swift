@@ -12,6 +12,11 @@ public enum Command: Sendable, Equatable {
     /// A result of Cairn's own health checks, for the registration that was probed (`registeredAt`); ignored when
     /// the instance was re-registered or deregistered meanwhile, or the service lost its check.
     case setProbedHealth(serviceId: String, instanceId: String, registeredAt: Int64, status: HealthStatus)
+    /// Renews an ephemeral instance's lease (`Lease`) now.
+    case renewLease(serviceId: String, instanceId: String)
+    /// Cairn's own deregistration of an ephemeral instance whose lease ran out, for the lease as last renewed at
+    /// `renewedAt`; ignored when it was renewed, re-registered or deregistered meanwhile.
+    case expireLease(serviceId: String, instanceId: String, renewedAt: Int64)
     case updateServiceAttributes(serviceId: String, attributes: [String: String])
     case deleteServiceAttributes(serviceId: String, keys: [String])
     case tagResource(arn: String, tags: [Tag])
@@ -125,6 +130,8 @@ public struct RegisterInstance: Codable, Sendable, Equatable {
 public enum CommandResult: Sendable, Equatable {
     case operation(id: String)
     case service(Service)
+    /// A renewed lease: when it runs out now, unless renewed again (ms).
+    case lease(expiresAt: Int64)
     case none
 }
 

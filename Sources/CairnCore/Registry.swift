@@ -523,6 +523,7 @@ public final class Registry: Sendable {
                 }
             }
             let outcome: Result<CommandResult, CairnError>
+            var changed = false
             do throws(CairnError) {
                 // Work a cluster divides among nodes is written only in the membership term it started in.
                 if let term = item.context.membershipTerm, let membership = store.membership {
@@ -537,6 +538,7 @@ public final class Registry: Sendable {
                 let decision = try state.decide(
                     command, context: item.context, now: now, rules: configuration.rules, ids: &ids, fingerprint: item.fingerprint)
                 if !decision.events.isEmpty {
+                    changed = true
                     let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
                     state.apply(entry)
                     decided.entries.append(entry)
@@ -546,7 +548,7 @@ public final class Registry: Sendable {
             } catch {
                 outcome = .failure(error)
             }
-            if let draft = item.audit { decided.audit.append(draft.entry(outcome: outcome)) }
+            if let draft = item.audit, changed || !draft.onlyIfChanged { decided.audit.append(draft.entry(outcome: outcome)) }
             decided.outcomes.append(outcome)
         }
     }

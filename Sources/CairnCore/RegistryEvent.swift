@@ -7,6 +7,8 @@ public enum RegistryEvent: Codable, Sendable, Equatable {
     case instancePut(Instance)
     case instanceDeleted(serviceId: String, instanceId: String)
     case healthSet(serviceId: String, instanceId: String, status: HealthStatus)
+    /// An ephemeral instance's lease was renewed at `at` (ms); changes no answer.
+    case leaseRenewed(serviceId: String, instanceId: String, at: Int64)
     case operationPut(Operation)
     case tokenRecorded(key: String, record: IdempotencyRecord)
     /// Operation records past the retention limit are dropped, with the idempotency tokens that named them.
@@ -23,5 +25,25 @@ public struct ChangeLogEntry: Codable, Sendable, Equatable {
         self.sequence = sequence
         self.time = time
         self.events = events
+    }
+}
+
+/// Ephemeral instances, a Cairn extension: an instance registered with the attribute `CAIRN_LEASE_SECONDS` is
+/// deregistered by Cairn when its lease is neither renewed nor retaken (by registering it again) within that many
+/// seconds.
+public enum Lease {
+    public static let attribute = "CAIRN_LEASE_SECONDS"
+    public static let shortest: Int64 = 5
+    public static let longest: Int64 = 86_400
+
+    /// The key of an instance in `RegistryState.leases` (service ids have no `/`).
+    public static func key(_ serviceId: String, _ instanceId: String) -> String { serviceId + "/" + instanceId }
+
+    /// The lease's length in seconds, when the attribute is a whole number in range; nil otherwise.
+    public static func seconds(_ attributes: [String: String]) -> Int64? {
+        guard let text = attributes[attribute], !text.isEmpty, text.utf8.count <= 6, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let value = Int64(text), (shortest...longest).contains(value)
+        else { return nil }
+        return value
     }
 }

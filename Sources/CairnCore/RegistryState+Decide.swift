@@ -48,6 +48,27 @@ extension RegistryState {
                 let instance = instances[serviceId]?[instanceId], instance.registeredAt == registeredAt, instance.health != status
             else { return Decision(events: [], result: .none) }
             return Decision(events: [.healthSet(serviceId: serviceId, instanceId: instanceId, status: status)], result: .none)
+        case .renewLease(let serviceId, let instanceId):
+            let service = try service(serviceId, in: context)
+            let instance = try instance(instanceId, of: service)
+            guard let seconds = Lease.seconds(instance.attributes) else {
+                throw CairnError(
+                    .invalidInput, "Instance \(instanceId) has no lease: register it with \(Lease.attribute) to make it ephemeral.")
+            }
+            return Decision(
+                events: [.leaseRenewed(serviceId: service.id, instanceId: instanceId, at: now)],
+                result: .lease(expiresAt: now + seconds * 1000))
+        case .expireLease(let serviceId, let instanceId, let renewedAt):
+            guard let service = services[serviceId], instances[serviceId]?[instanceId] != nil,
+                leases[Lease.key(serviceId, instanceId)] == renewedAt
+            else { return Decision(events: [], result: .none) }
+            let op = newOperation(
+                .DEREGISTER_INSTANCE, target: "instance/\(service.id)/\(instanceId)",
+                targets: ["INSTANCE": instanceId, "SERVICE": service.id], RequestContext(region: service.region, account: service.account),
+                now)
+            return Decision(
+                events: [.instanceDeleted(serviceId: service.id, instanceId: instanceId), .operationPut(op)],
+                result: .operation(id: op.id))
         case .updateServiceAttributes(let serviceId, let attributes):
             var service = try service(serviceId, in: context)
             service.attributes.merge(attributes) { _, new in new }

@@ -30,6 +30,11 @@ extension RegistryState {
             return ["svc:" + service.id, "inst:" + service.id + "/" + instanceId]
         case .setProbedHealth(let serviceId, let instanceId, _, _):
             return ["svc:" + serviceId, "inst:" + serviceId + "/" + instanceId]
+        case .renewLease(let serviceId, let instanceId):
+            guard let service = try? service(serviceId, in: context) else { return nil }
+            return ["svc:" + service.id, "inst:" + service.id + "/" + instanceId]
+        case .expireLease(let serviceId, let instanceId, _):
+            return ["svc:" + serviceId, "inst:" + serviceId + "/" + instanceId]
         default:
             return nil
         }
@@ -85,7 +90,8 @@ extension RegistryState {
                     keys.insert("count:" + serviceId)
                     keys.insert("nscount:" + ns)
                     present[key] = false
-                case .healthSet(let serviceId, let instanceId, _): keys.insert("inst:" + serviceId + "/" + instanceId)
+                case .healthSet(let serviceId, let instanceId, _), .leaseRenewed(let serviceId, let instanceId, _):
+                    keys.insert("inst:" + serviceId + "/" + instanceId)
                 case .operationPut(let op): keys.insert("op:" + op.id)
                 case .tokenRecorded(let key, _): keys.insert("token:" + key)
                 case .operationsPruned: return nil

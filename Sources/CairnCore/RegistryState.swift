@@ -29,6 +29,11 @@ public struct RegistryState: Sendable, Codable {
     public private(set) var namespacesVersion: UInt64 = 0
     /// Sequence number of the last service creation, change or deletion (not instance changes).
     public private(set) var servicesVersion: UInt64 = 0
+    /// Ephemeral instances (`Lease.attribute`): `serviceId/instanceId` → when the lease was last taken or renewed
+    /// (ms). Not in checkpoints: after a load it starts at each instance's registration, and the lease expirer waits
+    /// one lease from its own start before it expires anything, so a renewal a checkpoint did not keep is never
+    /// needed to keep an instance alive.
+    public private(set) var leases: Table<Int64> = [:]
 
     private enum CodingKeys: String, CodingKey {
         case sequence, namespaces, services, instances, operations, tokens
@@ -76,6 +81,12 @@ public struct RegistryState: Sendable, Codable {
         servicesByNamespace = [:]
         namespacesVersion = sequence
         servicesVersion = sequence
+        leases = [:]
+        for (serviceId, table) in instances {
+            for instance in table.values where instance.attributes[Lease.attribute] != nil {
+                leases[Lease.key(serviceId, instance.id)] = instance.registeredAt
+            }
+        }
         for ns in namespaces.values {
             httpNameIndex[Self.httpNameKey(region: ns.region, account: ns.account, httpName: ns.httpName)] = ns.id
         }
@@ -141,6 +152,9 @@ public struct RegistryState: Sendable, Codable {
                 servicesByNamespace[old.namespaceId]?.remove(id)
                 instancesPerNamespace[old.namespaceId, default: 0] -= instances[id]?.count ?? 0
             }
+            if let gone = instances[id] {
+                for instanceId in gone.keys { leases[Lease.key(id, instanceId)] = nil }
+            }
             instances[id] = nil
         case .instancePut(let instance):
             guard var service = services[instance.serviceId] else { return }
@@ -148,6 +162,7 @@ public struct RegistryState: Sendable, Codable {
                 instancesPerNamespace[service.namespaceId, default: 0] += 1
             }
             instances[instance.serviceId, default: [:]][instance.id] = instance
+            leases[Lease.key(instance.serviceId, instance.id)] = instance.attributes[Lease.attribute] == nil ? nil : instance.registeredAt
             service.instancesRevision = seq
             service.viewVersion = seq
             services[service.id] = service
@@ -156,6 +171,7 @@ public struct RegistryState: Sendable, Codable {
             if instances[serviceId]?.removeValue(forKey: instanceId) != nil {
                 instancesPerNamespace[service.namespaceId, default: 1] -= 1
             }
+            leases[Lease.key(serviceId, instanceId)] = nil
             if instances[serviceId]?.isEmpty == true { instances[serviceId] = nil }
             service.instancesRevision = seq
             service.viewVersion = seq
@@ -164,6 +180,10 @@ public struct RegistryState: Sendable, Codable {
             guard instances[serviceId]?[instanceId] != nil else { return }
             instances[serviceId]![instanceId]!.health = status
             services[serviceId]?.viewVersion = seq
+        case .leaseRenewed(let serviceId, let instanceId, let at):
+            // Nothing a reader sees changes: no revision moves.
+            let key = Lease.key(serviceId, instanceId)
+            if let renewed = leases[key], at > renewed { leases[key] = at }
         case .operationPut(let op):
             operations[op.id] = op
         case .tokenRecorded(let key, let record):

@@ -119,7 +119,7 @@ public final class ServiceWatchers: Sendable {
                 case .servicePut(let service): ids.insert(service.id)
                 case .serviceDeleted(let id): ids.insert(id)
                 case .namespacePut, .namespaceDeleted: return nil
-                case .operationPut, .tokenRecorded, .operationsPruned: break
+                case .operationPut, .tokenRecorded, .operationsPruned, .leaseRenewed: break
                 }
             }
         }

@@ -57,6 +57,11 @@ public enum Validation {
     public static func checkAttributes(
         _ attributes: [String: String], instanceId: String, service: Service, namespace: Namespace, limits: RegistryLimits
     ) throws(CairnError) {
+        if let lease = attributes[Lease.attribute], Lease.seconds(attributes) == nil {
+            throw CairnError.invalid(
+                "\(Lease.attribute) must be a whole number of seconds from \(Lease.shortest) to \(Lease.longest), not '\(lease.prefix(32))'."
+            )
+        }
         let custom = attributes.keys.count { !reservedAttributeKeys.contains($0) }
         if custom > limits.customAttributesPerInstance {
             throw CairnError.invalid(

@@ -145,6 +145,7 @@ public struct CairnServer: Sendable {
             services.append(.init(service: DNSService(server: dns)))
         }
         if let health { services.append(.init(service: HealthService(runner: health))) }
+        services.append(.init(service: LeaseExpiryService(expirer: LeaseExpirer(api: api, logger: logger))))
         if configuration.audit.retentionDays > 0 {
             services.append(
                 .init(service: AuditRetentionService(registry: registry, days: configuration.audit.retentionDays, logger: logger)))
@@ -289,6 +290,15 @@ struct AuditRetentionService: ServiceLifecycle.Service {
 }
 
 /// Answers every waiting long-poll call when shutdown begins.
+/// Cairn's deregistration of ephemeral instances whose lease ran out, until shutdown.
+struct LeaseExpiryService: ServiceLifecycle.Service {
+    let expirer: LeaseExpirer
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await expirer.run() }
+    }
+}
+
 struct LongPollShutdown: ServiceLifecycle.Service {
     let watchers: ServiceWatchers
 
