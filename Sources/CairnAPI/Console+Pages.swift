@@ -141,10 +141,16 @@ extension Console {
         return render("service", model, title: "Service \(text(s["Name"]))", session: session, flash: Flash(request), live: true)
     }
 
-    /// The live part alone, for live.js: 204 while the service is unchanged since the version the page shows.
+    /// The live part alone, for live.js, as a long poll: while the service is at the version the page shows, the
+    /// answer waits for a change (woken by the writer, like long-poll discovery), and is 204 if none came within
+    /// `liveWait`.
     func liveFragment(_ session: Session, id: String, since: Substring?) async -> Response {
         guard let service = api.state.services[id] else { return Response(status: .notFound) }
-        if let since, UInt64(since) == service.viewVersion { return Response(status: .noContent, headers: [.cacheControl: "no-store"]) }
+        if let since, let version = UInt64(since), version == service.viewVersion {
+            _ = await api.registry.awaitChange(ofService: id, beyond: version, timeout: Self.liveWait)
+            guard let now = api.state.services[id] else { return Response(status: .notFound) }
+            if now.viewVersion == version { return Response(status: .noContent, headers: [.cacheControl: "no-store"]) }
+        }
         let markup = ConsoleTemplates.library.render(await liveModel(session, serviceId: id), withTemplate: "live") ?? ""
         return Response(
             status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],

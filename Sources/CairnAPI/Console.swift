@@ -10,6 +10,9 @@ import NIOCore
 /// validation and policies, and the audit trail records each call with userAgent `cairn-console`. A small
 /// script keeps the service page current by asking whether the service changed.
 public struct Console: Sendable {
+    /// How long the service page's live part waits for a change before answering 204 (and being asked again).
+    static let liveWait: Duration = .seconds(25)
+
     /// What the console shows that only other parts of the server know.
     public struct Sources: Sendable {
         /// The probe history of an actively checked instance (`GET /cairn/v1/probe-history`'s body), or nil.

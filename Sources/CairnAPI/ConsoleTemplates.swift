@@ -186,20 +186,26 @@ enum ConsoleTemplates {
 
     /// Asks once a second whether the service changed (the live view's version is the service's `viewVersion`,
     /// which every registration, deregistration and health change moves) and swaps in the new part when it did.
+    /// Follows the service: one long poll after another (the server answers on a change, or with 204 after
+    /// `Console.liveWait`); after an error it waits 2 s before asking again.
     static let liveScript = """
         (function () {
           var live = document.getElementById('live');
           if (!live || !window.fetch) return;
           window.cairnLive = { updates: 0 };
-          setInterval(function () {
+          function later() { return new Promise(function (done) { setTimeout(done, 2000); }); }
+          function poll() {
             live = document.getElementById('live');
             fetch(live.dataset.source + '?since=' + live.dataset.version, { credentials: 'same-origin', cache: 'no-store' })
               .then(function (r) {
-                if (r.status !== 200) return;
+                if (r.status === 204) return;
+                if (r.status !== 200) return later();
                 return r.text().then(function (markup) { live.outerHTML = markup; window.cairnLive.updates += 1; });
               })
-              .catch(function () {});
-          }, 1000);
+              .catch(later)
+              .then(poll);
+          }
+          poll();
         })();
         """
 }
