@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Watch streams at scale (issue 13): STREAMS server-sent-event streams (default 10,000) on one service of one node.
+# Prints the server's memory per stream, how long one registration a second takes to reach every stream (p50/p99,
+# measured by one client process reading all streams, so it includes that client's own delay) and the server's CPU
+# meanwhile, and durable RegisterInstance/s without streams and with them, to the watched service and to another.
+# Usage: bench/watch.sh [seconds per write measurement, default 10]   (STREAMS=N CHANGES=N to change the load)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:-10}
+STREAMS=${STREAMS:-10000}
+CHANGES=${CHANGES:-10}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}
+source bench/lib.sh
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # the streams' sockets, on both sides
+limit=$(( $(ulimit -n) - 1000 ))
+[ "$STREAMS" -le "$limit" ] || { echo "only $limit streams fit the descriptor limit"; STREAMS=$limit; }
+port=$(free_port)
+cat >"$work/cairn.yaml" <<YAML
+api:
+  maxConnections: $((STREAMS + 1000))
+  watch: {maxStreams: $((STREAMS + 100)), maxWaiting: $((STREAMS + 100))}
+YAML
+"$CAIRN_BIN" serve --dev --no-throttling --port "$port" --no-dns --data-dir "$work/data" --log-level warning \
+  --config "$work/cairn.yaml" &
+pid=$!
+bench_pids+=($pid)
+wait_for_tcp "$port"
+watched=$(python3 bench/load.py "http://127.0.0.1:$port" 10)
+other=$(python3 - "$port" <<'PY'
+import sys, boto3
+from botocore.config import Config
+sd = boto3.client("servicediscovery", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
+                  aws_access_key_id="bench", aws_secret_access_key="bench", config=Config(inject_host_prefix=False))
+ns = next(n["Id"] for n in sd.list_namespaces()["Namespaces"] if n["Name"] == "bench")
+print(sd.create_service(Name="other", NamespaceId=ns)["Service"]["Id"])
+PY
+)
+writes() { # service -> "rps p99_ms non2xx"
+  local out
+  out=$(BENCH_SERVICE="$1" wrk -t2 -c32 -d"${SECONDS_EACH}s" --latency -s bench/register.lua "http://127.0.0.1:$port/")
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/Non-2xx/ {print $5}' <<<"$out")"
+}
+read -r w0_rps w0_p99 w0_bad < <(writes "$other")
+python3 bench/watch_load.py 127.0.0.1 "$port" "$pid" bench svc "$watched" "$STREAMS" "$CHANGES" >"$work/fanout.txt" &
+loader=$!
+# The streams stay open while writes run: wait until the fan-out part has finished, then measure with them open.
+while ! grep -q server_cores_during_fanout "$work/fanout.txt" 2>/dev/null; do
+  kill -0 "$loader" 2>/dev/null || { cat "$work/fanout.txt"; echo "watch_load.py failed" >&2; exit 1; }
+  sleep 1
+done
+read -r w1_rps w1_p99 w1_bad < <(writes "$other")
+read -r w2_rps w2_p99 w2_bad < <(writes "$watched")
+kill "$loader" 2>/dev/null || true
+val() { awk -v k="$1" '$1==k {print $2}' "$work/fanout.txt"; }
+printf 'watch streams open: %s of %s; server RSS %s → %s KiB: %s KiB per stream\n' \
+  "$(val streams_open)" "$STREAMS" "$(val rss_before_kib)" "$(val rss_after_kib)" "$(val kib_per_stream)"
+printf 'one registration a second to the watched service (%s changes): events %s of %s, reached every stream p50 %s ms, p99 %s ms, max %s ms; server %s cores meanwhile\n' \
+  "$(val changes)" "$(val events_delivered)" "$(val events_expected)" "$(val fanout_p50_ms)" "$(val fanout_p99_ms)" \
+  "$(val fanout_max_ms)" "$(val server_cores_during_fanout)"
+printf 'RegisterInstance/s (32 conns) to another service: without streams %.0f (p99 %s), with %s streams open %.0f (p99 %s): ratio %s\n' \
+  "$w0_rps" "$w0_p99" "$STREAMS" "$w1_rps" "$w1_p99" "$(ratio "$w1_rps" "$w0_rps")"
+printf 'RegisterInstance/s (32 conns) to the watched service, %s streams open: %.0f (p99 %s): ratio to without streams %s  (non-2xx: %s %s %s)\n' \
+  "$STREAMS" "$w2_rps" "$w2_p99" "$(ratio "$w2_rps" "$w0_rps")" "${w0_bad:-0}" "${w1_bad:-0}" "${w2_bad:-0}"
