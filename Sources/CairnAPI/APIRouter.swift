@@ -149,18 +149,15 @@ extension CloudMapAPI {
                 headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.requestIdHeader: RequestID.next()],
                 body: ResponseBody { writer in
                     // A client that stops reading holds one event in flight, for at most `timeout`.
-                    let watchdog = Task {
-                        while (try? await Task.sleep(for: .milliseconds(500))) != nil {
-                            guard progress.stalled(longerThan: timeout) else { continue }
-                            logger.warning(
-                                "watch stream cut off: its client accepted no event for the write timeout",
-                                metadata: ["peer": "\(peer)", "seconds": "\(timeout.components.seconds)"])
-                            self.watchStreams.cutOff()
-                            context.closeConnection()
-                            return
-                        }
+                    let streams = self.watchStreams
+                    let token = streams.guardWrites(progress, timeout: timeout) {
+                        logger.warning(
+                            "watch stream cut off: its client accepted no event for the write timeout",
+                            metadata: ["peer": "\(peer)", "seconds": "\(timeout.components.seconds)"])
+                        streams.cutOff()
+                        context.closeConnection()
                     }
-                    defer { watchdog.cancel() }
+                    defer { streams.unguard(token) }
                     try await stream.run(progress: progress) { try await writer.write($0) }
                     try await writer.finish(nil)
                 })

@@ -134,7 +134,8 @@ enum WatchEvent {
     }
 }
 
-/// The watch streams open at once, bounded, and those cut off for not reading.
+/// The watch streams open at once, bounded, and those cut off for not reading; the events they share; the one
+/// watchdog of them all.
 public final class WatchStreams: Sendable {
     public let limit: Int
     private let open = Atomic<Int>(0)
@@ -162,6 +163,100 @@ public final class WatchStreams: Sendable {
     }
 
     func cutOff() { cutOffs.wrappingAdd(1, ordering: .relaxed) }
+
+    // MARK: Events rendered once
+
+    /// The last event each service's streams sent: a `reset` at an index, a `change` between two indexes. Every
+    /// stream of a service woken by the same change sends the same bytes, so one renders them and the others reuse
+    /// them (10,000 streams on a service are one diff and one rendering per change, not 10,000).
+    private struct Rendered {
+        var reset: (index: UInt64, event: ByteBuffer)?
+        /// `event` nil: nothing a client sees changed between the two indexes.
+        var change: (from: UInt64, to: UInt64, event: ByteBuffer?)?
+    }
+    private let rendered = Mutex<[String: Rendered]>([:])
+
+    /// The `reset` event of `service` at `entry`'s index.
+    func reset(service: String, revision: UInt64, _ entry: DiscoveryCache.Entry) -> ByteBuffer {
+        if let hit = rendered.withLock({ $0[service]?.reset }), hit.index == entry.version { return hit.event }
+        let event = WatchEvent.reset(entry, revision: revision)
+        store(service) { $0.reset = (entry.version, event) }
+        return event
+    }
+
+    /// The `change` event of `service` from `old` to `new`; nil when a client sees no difference.
+    func change(service: String, revision: UInt64, from old: DiscoveryCache.Entry, to new: DiscoveryCache.Entry) -> ByteBuffer? {
+        if let hit = rendered.withLock({ $0[service]?.change }), hit.from == old.version, hit.to == new.version {
+            return hit.event
+        }
+        let diff = WatchDiff.between(old, new)
+        let event = diff.isEmpty ? nil : WatchEvent.change(new, diff, revision: revision)
+        store(service) { $0.change = (old.version, new.version, event) }
+        return event
+    }
+
+    /// Bounded by the services with streams: once the table outgrows the streams it starts over.
+    private func store(_ service: String, _ update: (inout Rendered) -> Void) {
+        rendered.withLock { table in
+            if table.count > 2 * count + 16 { table = [:] }
+            update(&table[service, default: Rendered()])
+        }
+    }
+
+    func forget(_ service: String) { _ = rendered.withLock { $0.removeValue(forKey: service) } }
+
+    // MARK: The watchdog
+
+    private struct Guarded {
+        let progress: WatchStream.Progress
+        let timeout: Duration
+        let onStall: @Sendable () -> Void
+    }
+    private struct Guards {
+        var streams: [Int: Guarded] = [:]
+        var next = 0
+        var running = false
+    }
+    private let guards = Mutex(Guards())
+    /// How often the watchdog looks at the streams' writes.
+    static let watchdogPeriod: Duration = .milliseconds(500)
+
+    /// Watches a stream's writes: `onStall` runs (once) when one waits longer than `timeout`. One task looks at
+    /// every stream twice a second while any is open (a task per stream would be 20,000 wake-ups a second).
+    func guardWrites(_ progress: WatchStream.Progress, timeout: Duration, onStall: @escaping @Sendable () -> Void) -> Int {
+        let (token, start) = guards.withLock { g -> (Int, Bool) in
+            g.next &+= 1
+            g.streams[g.next] = Guarded(progress: progress, timeout: timeout, onStall: onStall)
+            defer { g.running = true }
+            return (g.next, !g.running)
+        }
+        if start {
+            Task.detached { [weak self] in
+                while true {
+                    try? await Task.sleep(for: WatchStreams.watchdogPeriod)
+                    guard let self, self.checkWrites() else { return }
+                }
+            }
+        }
+        return token
+    }
+
+    func unguard(_ token: Int) { _ = guards.withLock { $0.streams.removeValue(forKey: token) } }
+
+    /// Cuts off the stalled streams; false (the watchdog stops) when none is left to watch.
+    private func checkWrites() -> Bool {
+        let (stalled, more) = guards.withLock { g -> ([@Sendable () -> Void], Bool) in
+            var stalled: [@Sendable () -> Void] = []
+            for (token, guarded) in g.streams where guarded.progress.stalled(longerThan: guarded.timeout) {
+                stalled.append(guarded.onStall)
+                g.streams[token] = nil
+            }
+            if g.streams.isEmpty { g.running = false }
+            return (stalled, g.running)
+        }
+        for onStall in stalled { onStall() }
+        return more
+    }
 }
 
 /// A watch stream admitted, or the error reply that refused it.
@@ -205,20 +300,23 @@ public struct WatchStream: Sendable {
         while !Task.isCancelled {
             let state = registry.snapshot.state
             guard let service = state.services[serviceId], let namespace = state.namespaces[service.namespaceId] else {
+                place.streams.forget(serviceId)
                 try await send(WatchEvent.deleted(index: sent?.version ?? request.index ?? 0))
                 return
             }
             let entry = api.discoveryCache.entry(service: service, namespace: namespace, state: state)
+            let streams = place.streams
             if let previous = sent {
                 if previous.version != entry.version {
-                    let diff = WatchDiff.between(previous, entry)
-                    if !diff.isEmpty { try await send(WatchEvent.change(entry, diff, revision: service.instancesRevision)) }
+                    if let event = streams.change(service: service.id, revision: service.instancesRevision, from: previous, to: entry) {
+                        try await send(event)
+                    }
                     sent = entry
                 }
             } else if request.index == entry.version {
                 sent = entry  // the client has this very answer: nothing to send until it changes
             } else {
-                try await send(WatchEvent.reset(entry, revision: service.instancesRevision))
+                try await send(streams.reset(service: service.id, revision: service.instancesRevision, entry))
                 sent = entry
             }
             let version = sent?.version ?? entry.version

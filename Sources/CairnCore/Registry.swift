@@ -241,14 +241,7 @@ public final class Registry: Sendable {
     /// `Configuration.longPollLimit` calls already wait.
     public func awaitChange(ofService id: String, beyond version: UInt64, timeout: Duration) async -> Bool {
         guard let ticket = watchers.ticket() else { return false }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [watchers] in
-                await watchers.wait(ticket, service: id, version: version) { self.snapshot.state.services[id]?.viewVersion }
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            _ = await group.next()
-            group.cancelAll()
-        }
+        await watchers.wait(ticket, service: id, version: version, timeout: timeout) { self.snapshot.state.services[id]?.viewVersion }
         return true
     }
 

@@ -8,10 +8,18 @@ public final class ServiceWatchers: Sendable {
     struct Waiter {
         let version: UInt64
         let continuation: CheckedContinuation<Void, Never>
+        /// The tick at which the wait times out (nil: never).
+        let tick: Int64?
     }
 
     struct Table {
         var byService: [String: [Int: Waiter]] = [:]
+        /// The timed waits by the tick they end at: ticket → service. A timer wheel, so a wait costs no timer of
+        /// its own (10,000 watch streams would otherwise be 10,000 timers and child tasks re-armed on every change).
+        var deadlines: [Int64: [Int: String]] = [:]
+        /// The last tick swept: every deadline is after it.
+        var swept: Int64 = 0
+        var sweeping = false
         var count = 0
         var next = 0
         /// Tickets cancelled before their waiter was added (the add then returns at once).
@@ -23,6 +31,11 @@ public final class ServiceWatchers: Sendable {
     private let table = Mutex(Table())
     /// The number of waiters, read without the lock on every publish.
     private let waiting = Atomic<Int>(0)
+    private let origin = ContinuousClock.now
+    /// How finely timeouts are kept: a wait ends within one tick after its timeout.
+    static let tick: Duration = .milliseconds(50)
+    /// Woken waiters resumed by the writer itself up to this many; more are resumed by a task of their own.
+    static let resumeInline = 256
 
     public init(limit: Int = 10_000) { self.limit = max(0, limit) }
 
@@ -30,6 +43,11 @@ public final class ServiceWatchers: Sendable {
 
     /// The waiters of one service in the table (tests).
     func waiting(on service: String) -> Int { table.withLock { $0.byService[service]?.count ?? 0 } }
+
+    /// The timed waits in the timer wheel, and whether its sweeper runs (tests).
+    var timers: (waits: Int, sweeping: Bool) {
+        table.withLock { t in (t.deadlines.values.reduce(0) { $0 + $1.count }, t.sweeping) }
+    }
 
     /// A ticket for one wait, or nil when `limit` callers already wait (or the registry is shutting down).
     func ticket() -> Int? {
@@ -42,32 +60,96 @@ public final class ServiceWatchers: Sendable {
         }
     }
 
-    /// Waits until `current()` (read under the lock) is not `version`, the ticket is cancelled, or shutdown.
-    func wait(_ ticket: Int, service: String, version: UInt64, current: () -> UInt64?) async {
+    private func tick(at instant: ContinuousClock.Instant) -> Int64 {
+        let elapsed = (instant - origin).components
+        let ticks = Self.tick.components
+        let nanos = elapsed.seconds &* 1_000_000_000 &+ elapsed.attoseconds / 1_000_000_000
+        let per = max(1, ticks.seconds &* 1_000_000_000 &+ ticks.attoseconds / 1_000_000_000)
+        return nanos / per + 1
+    }
+
+    /// Waits until `current()` (read under the lock) is not `version`, `timeout` passed, the ticket is cancelled,
+    /// or shutdown.
+    func wait(_ ticket: Int, service: String, version: UInt64, timeout: Duration? = nil, current: () -> UInt64?) async {
+        let deadline = timeout.map { tick(at: .now + $0) }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = table.withLock { t -> Bool in
+                let (now, startSweeper) = table.withLock { t -> (Bool, Bool) in
                     if t.closed || t.cancelled.remove(ticket) != nil || current() != version {
                         release(&t)
-                        return true
+                        return (true, false)
                     }
-                    t.byService[service, default: [:]][ticket] = Waiter(version: version, continuation: continuation)
-                    return false
+                    var tick = deadline
+                    var start = false
+                    if let wanted = deadline {
+                        let at = max(wanted, t.swept + 1)
+                        tick = at
+                        t.deadlines[at, default: [:]][ticket] = service
+                        if !t.sweeping {
+                            t.sweeping = true
+                            start = true
+                        }
+                    }
+                    t.byService[service, default: [:]][ticket] = Waiter(version: version, continuation: continuation, tick: tick)
+                    return (false, start)
                 }
                 if now { continuation.resume() }
+                if startSweeper { startSweeping() }
             }
         } onCancel: {
             let waiter = table.withLock { t -> Waiter? in
-                guard let waiter = t.byService[service]?.removeValue(forKey: ticket) else {
+                guard let waiter = remove(ticket, service: service, from: &t) else {
                     t.cancelled.insert(ticket)
                     return nil
                 }
-                if t.byService[service]?.isEmpty == true { t.byService[service] = nil }
-                release(&t)
                 return waiter
             }
             waiter?.continuation.resume()
         }
+    }
+
+    /// Takes a waiter out of the table (and its deadline), freeing its place.
+    private func remove(_ ticket: Int, service: String, from t: inout Table) -> Waiter? {
+        guard let waiter = t.byService[service]?.removeValue(forKey: ticket) else { return nil }
+        if t.byService[service]?.isEmpty == true { t.byService[service] = nil }
+        if let tick = waiter.tick {
+            t.deadlines[tick]?[ticket] = nil
+            if t.deadlines[tick]?.isEmpty == true { t.deadlines[tick] = nil }
+        }
+        release(&t)
+        return waiter
+    }
+
+    /// One task ends the timed waits, a tick at a time, while there are any; it holds the table weakly.
+    private func startSweeping() {
+        Task.detached { [weak self] in
+            while true {
+                try? await Task.sleep(for: ServiceWatchers.tick)
+                guard let self, self.sweep() else { return }
+            }
+        }
+    }
+
+    /// Ends the waits whose deadline passed; false (and the sweeper stops) when no timed wait is left.
+    private func sweep() -> Bool {
+        let now = tick(at: .now)
+        var woken: [CheckedContinuation<Void, Never>] = []
+        let more = table.withLock { t -> Bool in
+            while t.swept < now {
+                t.swept += 1
+                guard let due = t.deadlines.removeValue(forKey: t.swept) else { continue }
+                for (ticket, service) in due {
+                    if let waiter = remove(ticket, service: service, from: &t) { woken.append(waiter.continuation) }
+                }
+            }
+            if t.deadlines.isEmpty || t.closed {
+                t.sweeping = false
+                return false
+            }
+            return true
+        }
+        for continuation in woken { continuation.resume() }
+        return more
     }
 
     /// Wakes the waiters of `services` (nil: every service) whose version is no longer the one `version(of:)` gives.
@@ -80,14 +162,16 @@ public final class ServiceWatchers: Sendable {
                 guard let waiters = t.byService[id] else { continue }
                 let now = version(id)
                 for (ticket, waiter) in waiters where waiter.version != now {
-                    t.byService[id]?[ticket] = nil
-                    woken.append(waiter.continuation)
-                    release(&t)
+                    if let waiter = remove(ticket, service: id, from: &t) { woken.append(waiter.continuation) }
                 }
-                if t.byService[id]?.isEmpty == true { t.byService[id] = nil }
             }
         }
-        for continuation in woken { continuation.resume() }
+        // The writer calls this: many waiters (a watched service's streams) are resumed beside it, not by it.
+        if woken.count <= Self.resumeInline {
+            for continuation in woken { continuation.resume() }
+        } else {
+            Task.detached { for continuation in woken { continuation.resume() } }
+        }
     }
 
     /// Shutdown: every waiter answers now, and no new one waits.
@@ -96,6 +180,7 @@ public final class ServiceWatchers: Sendable {
             t.closed = true
             let all = t.byService.values.flatMap { $0.values.map(\.continuation) }
             t.byService = [:]
+            t.deadlines = [:]
             t.count = 0
             waiting.store(0, ordering: .relaxed)
             return all

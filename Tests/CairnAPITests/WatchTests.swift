@@ -62,4 +62,26 @@ struct WatchTests {
         )
         #expect(String(buffer: WatchEvent.end("bye")) == "event: end\ndata: {\"Reason\":\"bye\"}\n\n")
     }
+
+    @Test("Streams of one service at the same index share one rendering of each event; other indexes render anew")
+    func sharedEvents() {
+        let streams = WatchStreams(limit: 10)
+        let v1 = Self.entry(1, [("a", "A1")])
+        let v2 = Self.entry(2, [("a", "A2"), ("b", "B1")])
+        let v3 = Self.entry(3, [("a", "A2"), ("b", "B1")])
+        let first = streams.change(service: "s", revision: 2, from: v1, to: v2)
+        #expect(first.map { String(buffer: $0) } == String(buffer: WatchEvent.change(v2, WatchDiff.between(v1, v2), revision: 2)))
+        // The same change again: the bytes stored, even when the caller's revision differs (it is the same change).
+        #expect(streams.change(service: "s", revision: 99, from: v1, to: v2) == first)
+        // Another service, or another pair of indexes, renders its own.
+        #expect(streams.change(service: "t", revision: 7, from: v1, to: v2) != first)
+        #expect(streams.change(service: "s", revision: 2, from: Self.entry(0, [("a", "A2")]), to: v2) != first)
+        // Nothing a client sees changed: no event.
+        #expect(streams.change(service: "s", revision: 3, from: v2, to: v3) == nil)
+        let reset = streams.reset(service: "s", revision: 3, v3)
+        #expect(String(buffer: reset) == String(buffer: WatchEvent.reset(v3, revision: 3)))
+        #expect(streams.reset(service: "s", revision: 3, v3) == reset)
+        streams.forget("s")
+        #expect(String(buffer: streams.reset(service: "s", revision: 4, v3)) == String(buffer: WatchEvent.reset(v3, revision: 4)))
+    }
 }

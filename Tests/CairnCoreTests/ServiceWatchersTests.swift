@@ -70,6 +70,41 @@ struct ServiceWatchersTests {
         }
     }
 
+    @Test("A timed wait ends at its timeout with no change; one woken first leaves no timer behind; the sweeper stops")
+    func timeouts() async throws {
+        let watchers = ServiceWatchers(limit: 10)
+        // Ends by itself: nothing changes.
+        await watchers.wait(try #require(watchers.ticket()), service: "a", version: 1, timeout: .milliseconds(120)) { 1 }
+        #expect(watchers.count == 0)
+        // Woken by a change long before its timeout: its deadline goes with it.
+        let ticket = try #require(watchers.ticket())
+        let waiter = Task { await watchers.wait(ticket, service: "a", version: 1, timeout: .seconds(3600)) { 1 } }
+        await Self.settle(watchers, "a", 1)
+        #expect(watchers.timers.waits == 1)
+        watchers.changed(["a"]) { _ in 2 }
+        await waiter.value
+        #expect(watchers.timers.waits == 0 && watchers.count == 0)
+        // With no timed wait left, the sweeper ends within a tick or two.
+        while watchers.timers.sweeping { try await Task.sleep(for: .milliseconds(10)) }
+        // Many at once, on several services, each ends; cancelled ones free their timers too.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                let ticket = try #require(watchers.ticket())
+                group.addTask {
+                    await watchers.wait(ticket, service: "s\(i % 3)", version: 1, timeout: .milliseconds(50 * (i + 1))) { 1 }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(watchers.count == 0 && watchers.timers.waits == 0)
+        let cancelled = try #require(watchers.ticket())
+        let task = Task { await watchers.wait(cancelled, service: "a", version: 1, timeout: .seconds(3600)) { 1 } }
+        await Self.settle(watchers, "a", 1)
+        task.cancel()
+        await task.value
+        #expect(watchers.count == 0 && watchers.timers.waits == 0)
+    }
+
     @Test("A namespace change may change any service's answer; operations change none")
     func touchedServices() {
         let put = ChangeLogEntry(sequence: 1, time: 0, events: [.healthSet(serviceId: "s", instanceId: "i", status: .HEALTHY)])
