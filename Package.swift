@@ -44,7 +44,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "CairnClient",
-            dependencies: ["CloudMapWire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CloudMapWire", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "DNSWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .target(
@@ -125,8 +125,11 @@ let package = Package(
         .target(
             name: "CairnCLI",
             dependencies: [
-                "CairnServer", "CairnClient", "CloudMapWire", "CairnCore", "CairnStore", "CairnPostgres",
+                "CairnServer", "CairnClient", "CloudMapWire", "CairnCore", "CairnStore", "CairnPostgres", "CairnHealth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -146,6 +149,7 @@ let package = Package(
         ),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"], swiftSettings: swiftSettings),
         .testTarget(name: "CloudMapWireTests", dependencies: ["CloudMapWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "CairnClientTests", dependencies: ["CairnClient"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CairnHealthTests",
             dependencies: ["CairnHealth", "CairnCore", "CairnTesting", .product(name: "Logging", package: "swift-log")],

@@ -18,6 +18,21 @@ public struct ProbeTarget: Sendable, Hashable {
 
     public var key: String { "\(serviceId)/\(instanceId)" }
 
+    public init(
+        serviceId: String, instanceId: String, registeredAt: Int64, type: HealthCheckType, path: String, threshold: Int,
+        address: String, port: Int, hostHeader: String
+    ) {
+        self.serviceId = serviceId
+        self.instanceId = instanceId
+        self.registeredAt = registeredAt
+        self.type = type
+        self.path = path
+        self.threshold = threshold
+        self.address = address
+        self.port = port
+        self.hostHeader = hostHeader
+    }
+
     /// Why an address is off limits unless loopback targets are allowed: loopback (127.0.0.0/8, ::1), link-local
     /// (169.254.0.0/16, fe80::/10) or unspecified (0.0.0.0, ::); nil for any other address.
     public static func restricted(_ address: String) -> String? {
