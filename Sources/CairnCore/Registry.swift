@@ -245,6 +245,15 @@ public final class Registry: Sendable {
         return true
     }
 
+    /// Waits until a state newer than `sequence` is published (any change, from this node or applied from others),
+    /// or the wait is cancelled, or shutdown. For Cairn's own loops (the health checker): it does not count against
+    /// `Configuration.longPollLimit`. False, at once, after shutdown.
+    public func awaitPublish(beyond sequence: UInt64) async -> Bool {
+        guard let ticket = watchers.ticket(exempt: true) else { return false }
+        await watchers.wait(ticket, service: ServiceWatchers.anyChange, version: sequence) { self.snapshot.state.sequence }
+        return true
+    }
+
     /// The writer loop. Run it exactly once. Checkpoints run beside it as a child task, so writers never wait
     /// for the state to be encoded. What to do next is `WriterStateMachine`'s decision; this loop does the work.
     public func run() async {
@@ -639,7 +648,9 @@ public final class Registry: Sendable {
     private func publish(_ state: RegistryState, changed: [ChangeLogEntry]?) {
         published.withLock { $0 = RegistrySnapshot(state) }
         guard watchers.count > 0 else { return }
-        watchers.changed(changed.flatMap { ServiceWatchers.services(touchedBy: $0) }) { state.services[$0]?.viewVersion }
+        watchers.changed(changed.flatMap { ServiceWatchers.services(touchedBy: $0) }.map { $0.union([ServiceWatchers.anyChange]) }) {
+            $0 == ServiceWatchers.anyChange ? state.sequence : state.services[$0]?.viewVersion
+        }
     }
 }
 

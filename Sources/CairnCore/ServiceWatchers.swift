@@ -28,6 +28,9 @@ public final class ServiceWatchers: Sendable {
     }
 
     public let limit: Int
+    /// The key of waits for any published change (`Registry.awaitPublish`), whose version is the state's sequence:
+    /// no service id is empty.
+    public static let anyChange = ""
     private let table = Mutex(Table())
     /// The number of waiters, read without the lock on every publish.
     private let waiting = Atomic<Int>(0)
@@ -49,10 +52,11 @@ public final class ServiceWatchers: Sendable {
         table.withLock { t in (t.deadlines.values.reduce(0) { $0 + $1.count }, t.sweeping) }
     }
 
-    /// A ticket for one wait, or nil when `limit` callers already wait (or the registry is shutting down).
-    func ticket() -> Int? {
+    /// A ticket for one wait, or nil when `limit` callers already wait (or the registry is shutting down). Cairn's
+    /// own waits (`exempt`, the health checker's one) do not count against the limit.
+    func ticket(exempt: Bool = false) -> Int? {
         table.withLock { t in
-            guard !t.closed, t.count < limit else { return nil }
+            guard !t.closed, exempt || t.count < limit else { return nil }
             t.count += 1
             waiting.store(t.count, ordering: .relaxed)
             t.next &+= 1

@@ -252,8 +252,28 @@ public final class HealthCheckRunner: Sendable {
             }
             // Ticks at least 10 ms apart: a probe starts up to 10 ms late (on an interval of a second or more), and
             // each tick hands its probes to the event loops in one task per loop, not one cross-thread wake-up each.
-            let wait = due.min.map { min($0.at - ContinuousClock.now, .milliseconds(50)) } ?? .milliseconds(50)
-            try? await Task.sleep(for: max(wait, .milliseconds(10)))
+            // Between ticks the checker sleeps until the next probe is due or the writer publishes a change (the
+            // change feed: a new instance is probed at once, and an idle registry costs no wake-ups), and at most a
+            // second on a cluster, where the live nodes can change without a write.
+            let tick = ContinuousClock.now
+            var wait = due.min.map { $0.at - tick } ?? .seconds(3600)
+            if membership != nil { wait = min(wait, .seconds(1)) }
+            if wait > .milliseconds(10) {
+                let registry = self.registry
+                let seen = state.sequence
+                let wait = wait
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await Task.sleep(for: wait) }
+                    group.addTask {
+                        // Too many calls wait already: look again every 50 ms instead.
+                        if !(await registry.awaitPublish(beyond: seen)) { try? await Task.sleep(for: min(wait, .milliseconds(50))) }
+                    }
+                    _ = await group.next()
+                    group.cancelAll()
+                }
+            }
+            let since = ContinuousClock.now - tick
+            if since < .milliseconds(10) { try? await Task.sleep(for: .milliseconds(10) - since) }
         }
     }
 

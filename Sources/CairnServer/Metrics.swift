@@ -189,7 +189,7 @@ final class PrometheusTelemetry: Telemetry {
         text += "cairn_throttled_requests_total \(throttledRequests)\n"
         text += "# HELP cairn_change_log_sequence The change log's sequence number\n# TYPE cairn_change_log_sequence gauge\n"
         text += "cairn_change_log_sequence \(state.sequence)\n"
-        text += "# HELP cairn_waiting_calls Long polls and watch streams waiting for a change\n# TYPE cairn_waiting_calls gauge\n"
+        text += "# HELP cairn_waiting_calls Long polls, watch streams and console live views waiting for a change (and the health checker's one wait)\n# TYPE cairn_waiting_calls gauge\n"
         text += "cairn_waiting_calls \(watching.waiting)\n"
         text += "# HELP cairn_watch_streams Watch streams open\n# TYPE cairn_watch_streams gauge\n"
         text += "cairn_watch_streams \(watching.streams)\n"
