@@ -10,7 +10,8 @@ import Synchronization
 /// - `reset`: every instance (`Instances`), first on a new stream, and whenever the client's `Last-Event-ID` (or
 ///   `index`) is not the service's current index: the stream keeps no history, so a client that is behind starts over;
 /// - `change`: the instances that were added or changed since the last event (`Changed`) and the ids removed
-///   (`Removed`); changes made while the client was still reading an earlier event are folded into one event;
+///   (`Removed`); changes made while the client was still reading an earlier event, or within 100 ms of the last
+///   `change` event (a stream sends at most ten a second), are folded into one event;
 /// - `deleted`: the service was deleted; the stream ends;
 /// - `end`: the server ends the stream (shutting down, or too many waiting), with a `Reason`;
 /// - a comment line (`: heartbeat`) every `heartbeat` seconds (default 15) when nothing changed.
@@ -276,6 +277,9 @@ public struct WatchStream: Sendable {
     /// waits, what a stalled client holds is bounded.
     public static let sendBufferBytes: Int32 = 64 << 10
 
+    /// The least time between two `change` events of one stream.
+    static let pace: Duration = .milliseconds(100)
+
     /// When the write under way started (nil: none), for the watchdog that cuts off a client that stopped reading.
     public final class Progress: Sendable {
         private let started = Mutex<ContinuousClock.Instant?>(nil)
@@ -310,6 +314,9 @@ public struct WatchStream: Sendable {
                 if previous.version != entry.version {
                     if let event = streams.change(service: service.id, revision: service.instancesRevision, from: previous, to: entry) {
                         try await send(event)
+                        // Paced: changes that come faster than this are folded into the next event, so a service
+                        // written thousands of times a second costs its streams at most 10 events a second each.
+                        await registry.pause(for: Self.pace)
                     }
                     sent = entry
                 }

@@ -254,6 +254,13 @@ public final class Registry: Sendable {
         return true
     }
 
+    /// Sleeps for about `duration` (within one tick of the waiters' timer wheel) without a timer of its own: for
+    /// the many loops that pace themselves (watch streams). Returns early at shutdown or after a namespace change.
+    public func pause(for duration: Duration) async {
+        guard let ticket = watchers.ticket(exempt: true) else { return }
+        await watchers.wait(ticket, service: ServiceWatchers.pausing, version: 0, timeout: duration) { 0 }
+    }
+
     /// The writer loop. Run it exactly once. Checkpoints run beside it as a child task, so writers never wait
     /// for the state to be encoded. What to do next is `WriterStateMachine`'s decision; this loop does the work.
     public func run() async {

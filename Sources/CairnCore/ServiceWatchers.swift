@@ -31,6 +31,8 @@ public final class ServiceWatchers: Sendable {
     /// The key of waits for any published change (`Registry.awaitPublish`), whose version is the state's sequence:
     /// no service id is empty.
     public static let anyChange = ""
+    /// The key of pauses (`Registry.pause`): never a service id, never changed.
+    static let pausing = "\u{0}pause"
     private let table = Mutex(Table())
     /// The number of waiters, read without the lock on every publish.
     private let waiting = Atomic<Int>(0)
