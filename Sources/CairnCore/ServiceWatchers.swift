@@ -37,7 +37,7 @@ public final class ServiceWatchers: Sendable {
     /// The number of waiters, read without the lock on every publish.
     private let waiting = Atomic<Int>(0)
     private let origin = ContinuousClock.now
-    /// How finely timeouts are kept: a wait ends within one tick after its timeout.
+    /// How finely timeouts are kept: a wait ends within about one tick after its timeout, never before it.
     static let tick: Duration = .milliseconds(50)
     /// Woken waiters resumed by the writer itself up to this many; more are resumed by a task of their own.
     static let resumeInline = 256
@@ -77,7 +77,9 @@ public final class ServiceWatchers: Sendable {
     /// Waits until `current()` (read under the lock) is not `version`, `timeout` passed, the ticket is cancelled,
     /// or shutdown.
     func wait(_ ticket: Int, service: String, version: UInt64, timeout: Duration? = nil, current: () -> UInt64?) async {
-        let deadline = timeout.map { tick(at: .now + $0) }
+        // The tick after the one the timeout falls in: the sweep that ends it runs once that tick has begun, so
+        // after the timeout (the tick the timeout falls in may have begun already before it).
+        let deadline = timeout.map { tick(at: .now + $0) &+ 1 }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let (now, startSweeper) = table.withLock { t -> (Bool, Bool) in

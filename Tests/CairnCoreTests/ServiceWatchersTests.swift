@@ -76,9 +76,14 @@ struct ServiceWatchersTests {
     @Test("A timed wait ends at its timeout with no change; one woken first leaves no timer behind; the sweeper stops")
     func timeouts() async throws {
         let watchers = ServiceWatchers(limit: 10)
-        // Ends by itself: nothing changes.
-        await watchers.wait(try #require(watchers.ticket()), service: "a", version: 1, timeout: .milliseconds(120)) { 1 }
-        #expect(watchers.count == 0)
+        // Ends by itself: nothing changes; never before its timeout, whatever part of a tick it started in.
+        for offset in 0..<4 {
+            try await Task.sleep(for: .milliseconds(13 * offset))
+            let started = ContinuousClock.now
+            await watchers.wait(try #require(watchers.ticket()), service: "a", version: 1, timeout: .milliseconds(120)) { 1 }
+            #expect(ContinuousClock.now - started >= .milliseconds(120))
+            #expect(watchers.count == 0)
+        }
         // Woken by a change long before its timeout: its deadline goes with it.
         let ticket = try #require(watchers.ticket())
         let waiter = Task { await watchers.wait(ticket, service: "a", version: 1, timeout: .seconds(3600)) { 1 } }

@@ -133,6 +133,29 @@ def test_a_stream_starts_with_every_instance_then_tells_each_change_health_inclu
         stream.close()
 
 
+def test_a_burst_of_writes_is_folded_into_at_most_ten_events_a_second(cairn, sd, region, name, web):
+    stream = Stream(cairn.endpoint, region=region, namespace=name, service="web")
+    try:
+        assert stream.next()["event"] == "reset"
+        wanted = {f"b{n}" for n in range(40)}
+        started = time.monotonic()
+        for n in range(40):
+            sd.register_instance(ServiceId=web, InstanceId=f"b{n}", Attributes={"AWS_INSTANCE_IPV4": f"10.1.0.{n}"})
+        seen, events = set(), 0
+        while not wanted <= seen:
+            event = stream.next()
+            assert event["event"] == "change"
+            seen |= set(ids(event["data"]["Changed"]))
+            events += 1
+        elapsed = time.monotonic() - started
+        # The first change goes out at once, each later one at least 100 ms after the one before: a slower machine
+        # only makes the bound looser. Without the pacing a stream sends about one event per write.
+        assert events <= elapsed / 0.1 + 1, f"{events} events in {elapsed:.2f} s"
+        assert seen == wanted
+    finally:
+        stream.close()
+
+
 def test_last_event_id_resumes_without_a_reset_and_an_old_one_starts_over(cairn, sd, region, name, web):
     first = Stream(cairn.endpoint, region=region, namespace=name, service="web")
     reset = first.next()
