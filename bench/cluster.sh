@@ -101,9 +101,20 @@ pgdb=$(newdb)
 "$CAIRN_BIN" serve --dev --store "$pgdb" --port 0 --no-dns --log-level warning >"$work/schema.log" 2>&1 &
 schema_pid=$!; sleep 3; kill "$schema_pid"; wait "$schema_pid" 2>/dev/null || true
 entry=$(python3 -c "print('\\\\x' + ('7b22' + '61'*380 + '227d'))")
-# The statements one batch of Cairn's costs, for a batch of one write: lock the clock (cairn_lock, which also reads
-# the node's term, the entries after its cursor and the audit head), one statement that writes the change-log row,
-# the audit row, the clock's advance and the NOTIFY, and the commit.
+# What one batch of Cairn's costs, for a batch of one write (schema version 4): one CALL of cairn_propose, which locks
+# the clock, reads the entries after the cursor and checks their keys, writes the change-log row and the audit row
+# (hashed and chained in the database), advances the clock, notifies and commits; the cursor is read first, as a
+# node knows it from following the others.
+cat >"$work/write.sql" <<SQL
+SELECT revision AS cursor FROM cairn_clock WHERE id = 1 \\gset
+CALL cairn_propose(:cursor, 'bench', 10, NULL, '{inst:bench}'::TEXT[], false, '{}'::BIGINT[], '{}'::BOOLEAN[], '{0}'::BIGINT[],
+  ARRAY['$entry'::bytea], '{inst:other}'::TEXT[], '{1}'::INT[], '{1}'::INT[], '{0}'::BIGINT[], '{RegisterInstance}'::TEXT[],
+  '{" bench dev "}'::TEXT[], '{" arn "}'::TEXT[], ARRAY['$entry'::bytea], NULL, NULL, NULL, NULL, NULL, NULL);
+SQL
+if [ "$(psql_ "$pgdb" "SELECT to_regproc('cairn_propose') IS NOT NULL")" != t ]; then
+# A binary from before schema version 4: the statements its batch of one write costs: lock the clock (cairn_lock,
+# which also reads the node's term, the entries after its cursor and the audit head), one statement that writes the
+# change-log row, the audit row, the clock's advance and the NOTIFY, and the commit.
 cat >"$work/write.sql" <<SQL
 BEGIN;
 SELECT revision, coalesce(audit_seq, 0) AS audit_seq FROM cairn_lock(9223372036854775807, 'bench', 10) \\gset
@@ -115,6 +126,7 @@ WITH log AS (INSERT INTO cairn_change_log (seq, time, entry) SELECT * FROM unnes
 SELECT pg_notify('cairn_changes', 'bench');
 COMMIT;
 SQL
+fi
 if [ "$(psql_ "$pgdb" "SELECT to_regproc('cairn_lock') IS NOT NULL")" != t ]; then
   # A binary from before schema version 3 (CAIRN_BIN set to an older build): the statements its write costs.
   cat >"$work/write.sql" <<SQL

@@ -11,7 +11,9 @@ import Foundation
 ///
 /// Checkpoint: magic `CAIRNCK1`, then varints and length-prefixed byte strings: sequence, namespaces+services JSON,
 /// the string table, instances (per service), operations, tokens. Entry: magic `CA 01`, sequence, time, events (a
-/// kind byte each). Both end with the FNV-1a 64 checksum of all before it.
+/// kind byte each). Both end with the FNV-1a 64 checksum of all before it. An entry without its position (magic
+/// `CA 02`, for a store that numbers entries as it stores them) leaves the sequence out and writes each operation's
+/// sequence as its distance from the entry's: the store's sequence column completes it when it is read.
 enum CheckpointCodec {
     static let magic = Array("CAIRNCK1".utf8)
 
@@ -102,12 +104,14 @@ enum CheckpointCodec {
     /// Entries are binary too, for the same reason: every node decodes every entry any node wrote, and encodes its
     /// own, on the write path. Strings are inline (no table); namespaces and services, rare, are JSON inside.
     static let entryMagic: [UInt8] = [0xCA, 0x01]
+    static let unplacedEntryMagic: [UInt8] = [0xCA, 0x02]
 
-    static func encode(_ entry: ChangeLogEntry) throws -> Data {
+    /// `placed: false` writes the entry without its position (`CA 02`).
+    static func encode(_ entry: ChangeLogEntry, placed: Bool = true) throws -> Data {
         var writer = Writer()
         writer.bytes.reserveCapacity(256)
-        writer.bytes.append(contentsOf: entryMagic)
-        writer.varint(entry.sequence)
+        writer.bytes.append(contentsOf: placed ? entryMagic : unplacedEntryMagic)
+        if placed { writer.varint(entry.sequence) }
         writer.signed(entry.time)
         writer.varint(UInt64(entry.events.count))
         for event in entry.events {
@@ -138,7 +142,7 @@ enum CheckpointCodec {
                 writer.byte(Self.code(status))
             case .operationPut(let operation):
                 writer.byte(7)
-                writer.operation(operation, key: nil)
+                writer.operation(operation, key: nil, relativeTo: placed ? nil : entry.sequence)
             case .tokenRecorded(let key, let record):
                 writer.byte(8)
                 writer.string(key)
@@ -159,11 +163,23 @@ enum CheckpointCodec {
         return Data(writer.bytes)
     }
 
-    static func isBinaryEntry(_ data: Data) -> Bool { data.starts(with: entryMagic) }
+    static func isBinaryEntry(_ data: Data) -> Bool { data.starts(with: entryMagic) || data.starts(with: unplacedEntryMagic) }
 
-    static func decodeEntry(_ data: Data) throws -> ChangeLogEntry {
-        var reader = try Reader(sealed: data, magic: entryMagic, what: "change-log entry")
-        let sequence = try reader.varint()
+    /// `sequence` is where the store keeps the entry: it places an entry written without its position, and must agree
+    /// with one written with it.
+    static func decodeEntry(_ data: Data, at position: UInt64? = nil) throws -> ChangeLogEntry {
+        let placed = data.starts(with: entryMagic)
+        var reader = try Reader(sealed: data, magic: placed ? entryMagic : unplacedEntryMagic, what: "change-log entry")
+        let sequence: UInt64
+        if placed {
+            sequence = try reader.varint()
+            if let position, position != sequence {
+                throw CheckpointDamage("a change-log entry numbered \(sequence) is stored as \(position)")
+            }
+        } else {
+            guard let position else { throw CheckpointDamage("a change-log entry without its position, read where none is stored") }
+            sequence = position
+        }
         let time = try reader.signed()
         var events: [RegistryEvent] = []
         let count = try reader.count()
@@ -179,7 +195,7 @@ enum CheckpointCodec {
             case 6:
                 events.append(
                     .healthSet(serviceId: try reader.string(), instanceId: try reader.string(), status: try health(reader.byte())))
-            case 7: events.append(.operationPut(try reader.operation(key: nil)))
+            case 7: events.append(.operationPut(try reader.operation(key: nil, relativeTo: placed ? nil : sequence)))
             case 8:
                 events.append(
                     .tokenRecorded(
@@ -266,7 +282,9 @@ enum CheckpointCodec {
             signed(instance.registeredAt)
         }
 
-        mutating func operation(_ operation: Operation, key: String?) {
+        /// `relativeTo`: the operation's sequence is written as its distance from this one (an entry without its
+        /// position).
+        mutating func operation(_ operation: Operation, key: String?, relativeTo base: UInt64? = nil) {
             string(operation.id == key ? "" : operation.id)
             shared(operation.region)
             shared(operation.account)
@@ -282,7 +300,11 @@ enum CheckpointCodec {
                 shared(transition.status.rawValue)
                 signed(transition.at)
             }
-            varint(operation.sequence)
+            if let base {
+                signed(Int64(truncatingIfNeeded: operation.sequence &- base))
+            } else {
+                varint(operation.sequence)
+            }
         }
         mutating func byte(_ value: UInt8) { bytes.append(value) }
         mutating func varint(_ value: UInt64) {
@@ -360,7 +382,7 @@ enum CheckpointCodec {
                 createdByAccount: try shared(), health: try CheckpointCodec.health(byte()), registeredAt: try signed())
         }
 
-        mutating func operation(key: String?) throws -> Operation {
+        mutating func operation(key: String?, relativeTo base: UInt64? = nil) throws -> Operation {
             let id = try string()
             let region = try shared()
             let account = try shared()
@@ -377,10 +399,18 @@ enum CheckpointCodec {
                 guard let status = OperationStatus(rawValue: try shared()) else { throw CheckpointDamage("an unknown operation status") }
                 history.append(OperationTransition(status: status, at: try signed()))
             }
+            let sequence: UInt64
+            if let base {
+                let (placed, overflow) = Int64(clamping: base).addingReportingOverflow(try signed())
+                guard !overflow, placed >= 0 else { throw CheckpointDamage("an operation placed before the log's start") }
+                sequence = UInt64(placed)
+            } else {
+                sequence = try varint()
+            }
             return Operation(
                 id: id.isEmpty ? key ?? "" : id, region: region, account: account, type: type, status: status, errorCode: errorCode,
                 errorMessage: errorMessage, createDate: createDate, updateDate: updateDate, targets: targets, history: history,
-                sequence: try varint())
+                sequence: sequence)
         }
 
         mutating func byte() throws -> UInt8 {

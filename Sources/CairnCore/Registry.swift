@@ -266,7 +266,7 @@ public final class Registry: Sendable {
     public func run() async {
         var state = initial
         var ids = IdentifierGenerator(seed: seed)
-        var machine = WriterStateMachine(shared: store.changes != nil, maxAttempts: Self.maxAttempts)
+        var machine = WriterStateMachine(shared: store.changes != nil, proposes: store.proposes, maxAttempts: Self.maxAttempts)
         // Checkpoints follow the log's growth, whoever wrote it: on a cluster every node sees the same growth and
         // the holder of the checkpoint lease writes it (the others would only repeat the work).
         var checkpointed = state.sequence
@@ -404,6 +404,59 @@ public final class Registry: Sendable {
                     configuration.telemetry.speculation(kept: disjoint)
                     action = machine.locked(.locked)
                 }
+            case .propose:
+                released()
+                // Decide against the state this node has, and let the store check the others' newer entries
+                // against what the batch read: one round trip, and the database holds the lock for none of ours.
+                let (late, lateBarriers) = takeQueued()
+                batch += late
+                barriers += lateBarriers
+                let base = state
+                var scratch = base
+                var nextIds = ids
+                var decided = Decided()
+                let now = clock()
+                decide(batch[...], state: &scratch, ids: &nextIds, now: now, into: &decided, tracking: true)
+                prune(&scratch, now: now, into: &decided)
+                outcomes = decided.outcomes
+                // Divided work refused for its term is sent too: the term this node last read may be out of date,
+                // and the store answers with the one it holds.
+                guard !decided.entries.isEmpty || !decided.audit.isEmpty || !decided.terms.isEmpty else {
+                    ids = nextIds
+                    action = machine.proposed(.nothing)
+                    continue
+                }
+                do {
+                    let started = ContinuousClock.now
+                    let proposal = Proposal(
+                        entries: decided.entries, writes: decided.writes, audit: decided.audit, after: base.sequence,
+                        reads: decided.everything ? nil : decided.reads, terms: decided.terms)
+                    switch try await store.propose(proposal) {
+                    case .committed(let newer):
+                        configuration.telemetry.storeCommit(
+                            seconds: Self.seconds(ContinuousClock.now - started), entries: decided.entries.count,
+                            auditRecords: decided.audit.count)
+                        configuration.telemetry.speculation(kept: true)
+                        storeProblem.withLock { $0.problem = nil }
+                        ids = nextIds
+                        let offset = UInt64(newer.count)
+                        let own = offset > 0 ? decided.entries.map { $0.renumbered(by: offset) } : decided.entries
+                        for entry in newer { state.apply(entry) }
+                        for entry in own { state.apply(entry) }
+                        if !newer.isEmpty || !own.isEmpty { publish(state, changed: newer + own) }
+                        action = machine.proposed(.committed)
+                    case .conflict(let newer):
+                        configuration.telemetry.speculation(kept: false)
+                        action = apply(newer, to: &state) ? machine.proposed(.conflict) : machine.proposed(.behind)
+                    case .behind:
+                        action = machine.proposed(.behind)
+                    }
+                } catch {
+                    logger.error(
+                        "store commit failed; the batch is refused and the node is unready until the store commits again",
+                        metadata: ["error": "\(error)", "entries": "\(decided.entries.count)", "auditRecords": "\(decided.audit.count)"])
+                    action = machine.proposed(.failed(Self.failure(error)))
+                }
             case .decide where kept != nil:
                 let (decided, newer, speculatedIds) = kept!
                 kept = nil
@@ -419,7 +472,7 @@ public final class Registry: Sendable {
                 do {
                     let started = ContinuousClock.now
                     let expecting = base.sequence + UInt64(newer.count)
-                    switch try await store.append(decided.entries, audit: decided.audit, expecting: expecting) {
+                    switch try await store.append(decided.entries, audit: decided.audit, expecting: expecting, writes: decided.writes) {
                     case .committed:
                         configuration.telemetry.storeCommit(
                             seconds: Self.seconds(ContinuousClock.now - started), entries: decided.entries.count,
@@ -451,7 +504,7 @@ public final class Registry: Sendable {
                 var decided = Decided()
                 decide(batch[...], state: &state, ids: &ids, now: clock(), into: &decided)
                 prune(&state, now: decided.now ?? clock(), into: &decided)
-                let (entries, audit) = (decided.entries, decided.audit)
+                let (entries, audit, writes) = (decided.entries, decided.audit, decided.writes)
                 outcomes = decided.outcomes
                 guard !entries.isEmpty || !audit.isEmpty else {
                     await store.abandonWrite()
@@ -460,7 +513,7 @@ public final class Registry: Sendable {
                 }
                 do {
                     let started = ContinuousClock.now
-                    switch try await store.append(entries, audit: audit, expecting: before.sequence) {
+                    switch try await store.append(entries, audit: audit, expecting: before.sequence, writes: writes) {
                     case .committed:
                         configuration.telemetry.storeCommit(
                             seconds: Self.seconds(ContinuousClock.now - started), entries: entries.count, auditRecords: audit.count)
@@ -503,6 +556,9 @@ public final class Registry: Sendable {
         var audit: [AuditEntry] = []
         var outcomes: [Result<CommandResult, CairnError>?] = []
         var reads = Set<String>()
+        /// The keys each entry writes, one per entry, on a store that takes proposals (which keeps them for the
+        /// next proposals to be checked against); empty otherwise.
+        var writes: [Set<String>?] = []
         var everything = false
         var now: Int64?
         /// The membership terms the batch's divided work was admitted in (or not), as decided: the term the database
@@ -549,6 +605,7 @@ public final class Registry: Sendable {
                 if !decision.events.isEmpty {
                     changed = true
                     let entry = ChangeLogEntry(sequence: state.sequence + 1, time: now, events: decision.events)
+                    if store.proposes { decided.writes.append(state.speculativeWrites(of: CollectionOfOne(entry))) }
                     state.apply(entry)
                     decided.entries.append(entry)
                     if tracking { decided.reads.formUnion(RegistryState.speculativeReads(ofEvents: decision.events)) }
@@ -568,6 +625,7 @@ public final class Registry: Sendable {
         guard let pruning = state.pruningEntry(keeping: configuration.rules.limits.operationsRetained, time: now) else { return }
         state.apply(pruning)
         decided.entries.append(pruning)
+        if store.proposes { decided.writes.append(nil) }
         decided.everything = true
     }
 

@@ -25,6 +25,17 @@ public protocol RegistryStore: Sendable {
     func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]?
     /// Gives the lock `lockForWrite` took back without writing.
     func abandonWrite() async
+    /// Whether `propose` stores a batch decided without the lock in one round trip, checking the other writers'
+    /// newer entries against the keys the batch read itself (the cluster store); otherwise the writer locks first.
+    var proposes: Bool { get }
+    /// A store other writers share: stores a batch decided against the state at `proposal.after`, without the lock,
+    /// in one durable transaction, unless an entry another writer appended after that writes a key the batch read
+    /// (or its membership terms answer differently now). Committed, the batch's entries are stored after those
+    /// newer entries, moved up by their count; otherwise nothing is written.
+    func propose(_ proposal: Proposal) async throws -> ProposalOutcome
+    /// `append(_:audit:expecting:)`, recording the keys each entry writes (nil: any) for later proposals to check.
+    func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64, writes: [Set<String>?]) async throws
+        -> AppendOutcome
     /// Takes or renews the lease on the singleton job `name` (checkpoints, audit retention) for `duration`: true
     /// while this process holds it, so of several nodes on one store one does the job. Always true for a store
     /// that only this process writes.
@@ -57,6 +68,20 @@ extension RegistryStore {
     public var membership: ClusterMembership? { nil }
     public func lockForWrite(after sequence: UInt64) async throws -> [ChangeLogEntry]? { [] }
     public func abandonWrite() async {}
+    public var proposes: Bool { false }
+    /// Without a check of keys: any newer entry is a conflict.
+    public func propose(_ proposal: Proposal) async throws -> ProposalOutcome {
+        switch try await append(proposal.entries, audit: proposal.audit, expecting: proposal.after, writes: proposal.writes) {
+        case .committed: return .committed(newer: [])
+        case .conflict(let newer?): return .conflict(newer: newer)
+        case .conflict(nil): return .behind
+        }
+    }
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64, writes: [Set<String>?]) async throws
+        -> AppendOutcome
+    {
+        try await append(entries, audit: audit, expecting: expecting)
+    }
     public func lease(_ name: String, for duration: Duration) async throws -> Bool { true }
 }
 
@@ -66,6 +91,45 @@ public enum AppendOutcome: Sendable, Equatable {
     /// Another writer appended first; nothing was written. Its entries after the expected sequence, or nil when
     /// the caller must reload the whole state (the log was pruned past it, or the store is behind it).
     case conflict(newer: [ChangeLogEntry]?)
+}
+
+/// A batch decided without the store's lock (`RegistryStore.propose`).
+public struct Proposal: Sendable {
+    /// Numbered from `after + 1`.
+    public var entries: [ChangeLogEntry]
+    /// The keys each entry writes (`RegistryState.speculativeWrites`); nil: any.
+    public var writes: [Set<String>?]
+    public var audit: [AuditEntry]
+    /// The sequence the batch was decided after.
+    public var after: UInt64
+    /// The keys the batch's decisions read; nil: anything (any newer entry is a conflict).
+    public var reads: Set<String>?
+    /// The membership terms the batch's divided work was decided as admitted in, or not.
+    public var terms: [(term: UInt64, admitted: Bool)]
+
+    public init(
+        entries: [ChangeLogEntry], writes: [Set<String>?], audit: [AuditEntry], after: UInt64, reads: Set<String>?,
+        terms: [(term: UInt64, admitted: Bool)]
+    ) {
+        self.entries = entries
+        self.writes = writes
+        self.audit = audit
+        self.after = after
+        self.reads = reads
+        self.terms = terms
+    }
+}
+
+/// What `propose` did.
+public enum ProposalOutcome: Sendable, Equatable {
+    /// Stored after `newer`, the entries other writers appended after the proposal's sequence; the batch's entries
+    /// were moved up by their count.
+    case committed(newer: [ChangeLogEntry])
+    /// Nothing written: `newer` wrote a key the batch read (or the terms answer differently).
+    case conflict(newer: [ChangeLogEntry])
+    /// Nothing written: the log no longer follows the proposal's sequence (pruned past it, behind it, or another
+    /// database); reload.
+    case behind
 }
 
 /// Stored files that would load less than was acknowledged, or cannot be read whole: the server refuses to start.
@@ -137,9 +201,13 @@ public struct StoredRegistry: Sendable {
 public enum RegistryCodec {
     /// Entries are binary (`CheckpointCodec`); a JSON entry an earlier version wrote still decodes.
     public static func encode(_ entry: ChangeLogEntry) throws -> Data { try CheckpointCodec.encode(entry) }
-    public static func decodeEntry(_ data: Data) throws -> ChangeLogEntry {
+    /// The entry without its position, for a store that numbers entries as it stores them (the cluster store's
+    /// `cairn_propose`): read back with `decodeEntry(_:at:)`.
+    public static func encodeUnplaced(_ entry: ChangeLogEntry) throws -> Data { try CheckpointCodec.encode(entry, placed: false) }
+    /// `position`: the sequence the store keeps the entry under, when it keeps one.
+    public static func decodeEntry(_ data: Data, at position: UInt64? = nil) throws -> ChangeLogEntry {
         CheckpointCodec.isBinaryEntry(data)
-            ? try CheckpointCodec.decodeEntry(data) : try JSONDecoder().decode(ChangeLogEntry.self, from: data)
+            ? try CheckpointCodec.decodeEntry(data, at: position) : try JSONDecoder().decode(ChangeLogEntry.self, from: data)
     }
     /// Checkpoints are binary (`CheckpointCodec`); a JSON checkpoint an earlier version wrote still decodes.
     public static func encode(_ state: RegistryState) throws -> Data { try CheckpointCodec.encode(state) }
@@ -172,7 +240,7 @@ public actor InMemoryRegistryStore: RegistryStore {
     public func load() async throws -> StoredRegistry {
         StoredRegistry(
             checkpoint: try checkpointData.map(RegistryCodec.decodeState),
-            entries: try entries.map(RegistryCodec.decodeEntry))
+            entries: try entries.map { try RegistryCodec.decodeEntry($0) })
     }
 
     public func append(_ new: [ChangeLogEntry], audit events: [AuditEntry]) async throws {

@@ -29,6 +29,9 @@ public struct WriterStateMachine: Sendable, Equatable {
         /// Take the shared store's write lock, with the entries appended since this node's sequence. The writer
         /// decides the batch while it waits and keeps that decision when the newer entries touch nothing it read.
         case lock
+        /// Decide the batch against the state without the lock and have the store keep it in one round trip
+        /// (`RegistryStore.propose`) unless the entries other writers appended meanwhile wrote a key it read.
+        case propose
         /// Decide the batch against the state and append what it changes (or give the lock back if nothing).
         case decide
         /// Answer each caller with its outcome.
@@ -58,6 +61,18 @@ public struct WriterStateMachine: Sendable, Equatable {
         case failed(CairnError)
     }
 
+    public enum Proposed: Sendable, Equatable {
+        /// Stored (after the newer entries, which were applied first).
+        case committed
+        /// The batch changed nothing and recorded nothing; nothing was sent.
+        case nothing
+        /// Newer entries wrote a key the batch read; they were applied, nothing was written.
+        case conflict
+        /// The log no longer follows this node's state: nothing was written.
+        case behind
+        case failed(CairnError)
+    }
+
     public enum Append: Sendable, Equatable {
         case committed
         /// The batch changed nothing and recorded nothing; the lock was given back.
@@ -70,13 +85,17 @@ public struct WriterStateMachine: Sendable, Equatable {
     public private(set) var state: State = .writable
     /// Attempts at the batch in hand (a reload or a conflict makes another).
     public private(set) var attempt = 0
-    /// Whether other writers share the store (a cluster): then every batch locks first.
+    /// Whether other writers share the store (a cluster): then every batch locks first, or is proposed first.
     public let shared: Bool
+    /// Whether the shared store takes proposals (`RegistryStore.proposes`): a batch's first attempt is a proposal,
+    /// and the attempts after a conflict lock.
+    public let proposes: Bool
     public let maxAttempts: Int
     private var batch = false
 
-    public init(shared: Bool, maxAttempts: Int = 32) {
+    public init(shared: Bool, proposes: Bool = false, maxAttempts: Int = 32) {
         self.shared = shared
+        self.proposes = shared && proposes
         self.maxAttempts = max(1, maxAttempts)
     }
 
@@ -121,6 +140,26 @@ public struct WriterStateMachine: Sendable, Equatable {
         switch outcome {
         case .locked:
             return .decide
+        case .behind:
+            return attempt < maxAttempts ? .reload : .refuse(Self.caughtUpFailure)
+        case .failed(let error):
+            unable(error)
+            return .refuse(error)
+        }
+    }
+
+    /// The proposed batch was stored (or not). A conflict is decided again under the lock, so a batch that lost
+    /// to another node's entries once cannot lose again.
+    public mutating func proposed(_ outcome: Proposed) -> Action {
+        switch outcome {
+        case .committed:
+            if case .readOnly = state { state = .writable }
+            return .answer
+        case .nothing:
+            return .answer
+        case .conflict:
+            guard attempt < maxAttempts else { return .refuse(Self.conflictFailure) }
+            return again()
         case .behind:
             return attempt < maxAttempts ? .reload : .refuse(Self.caughtUpFailure)
         case .failed(let error):
@@ -180,6 +219,7 @@ public struct WriterStateMachine: Sendable, Equatable {
 
     private mutating func again() -> Action {
         attempt += 1
-        return shared ? .lock : .decide
+        guard shared else { return .decide }
+        return proposes && attempt == 1 ? .propose : .lock
     }
 }

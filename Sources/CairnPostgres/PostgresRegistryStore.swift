@@ -69,6 +69,118 @@ public actor PostgresRegistryStore: RegistryStore {
             END $$
             """
         ],
+        [
+            // The keys each entry writes (RegistryState.speculativeWrites; NULL: any), so a batch decided without the
+            // lock can be checked against the entries appended meanwhile by the database itself (`cairn_propose`).
+            "ALTER TABLE cairn_change_log ADD COLUMN writes TEXT[]",
+            // Entries are now stored without their position (`CA 02`: the sequence is the row's), so the lock's
+            // read returns the sequences with them.
+            "DROP FUNCTION cairn_lock(BIGINT, TEXT, DOUBLE PRECISION)",
+            """
+            CREATE FUNCTION cairn_lock(after_seq BIGINT, node TEXT, timeout_secs DOUBLE PRECISION,
+                OUT revision BIGINT, OUT epoch TEXT, OUT term BIGINT, OUT seqs BIGINT[], OUT entries BYTEA[], OUT audit_seq BIGINT,
+                OUT audit_hash TEXT)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                SELECT c.revision, c.epoch INTO revision, epoch FROM cairn_clock c WHERE c.id = 1 FOR UPDATE;
+                SELECT n.term INTO term FROM cairn_nodes n WHERE n.id = node AND n.seen > now() - make_interval(secs => timeout_secs);
+                seqs := '{}';
+                entries := '{}';
+                IF revision > after_seq THEN
+                    SELECT coalesce(array_agg(l.seq ORDER BY l.seq), '{}'), coalesce(array_agg(l.entry ORDER BY l.seq), '{}')
+                        INTO seqs, entries FROM cairn_change_log l WHERE l.seq > after_seq;
+                END IF;
+                SELECT a.seq, a.hash INTO audit_seq, audit_hash FROM cairn_audit_log a ORDER BY a.seq DESC LIMIT 1;
+                IF NOT FOUND THEN
+                    SELECT a.seq, a.hash INTO audit_seq, audit_hash FROM cairn_audit_anchor a WHERE a.id = 1;
+                END IF;
+            END $$
+            """,
+            // A batch decided without the lock, stored in one round trip: CALLed outside a transaction block, it takes
+            // the clock's lock, checks the entries appended after the batch's cursor against the keys the batch read
+            // (and this node's membership term against what the batch assumed), and either writes nothing
+            // ('conflict', 'behind') or numbers the entries after the newer ones, chains the audit records to the
+            // trail's head (the record's bytes and SHA-256 exactly as AuditEntry.record and the SQLite store make
+            // them), advances the clock, notifies, and COMMITs inside the procedure, so the answer arrives only once
+            // the commit is durable and the lock is held for no round trip of the client's.
+            """
+            CREATE PROCEDURE cairn_propose(after_seq BIGINT, node TEXT, timeout_secs DOUBLE PRECISION, expected_epoch TEXT,
+                reads TEXT[], read_all BOOLEAN, terms BIGINT[], admitted BOOLEAN[],
+                times BIGINT[], blobs BYTEA[], write_keys TEXT[], write_starts INT[], write_counts INT[],
+                audit_times BIGINT[], audit_names TEXT[], audit_principals TEXT[], audit_resources TEXT[], audit_members BYTEA[],
+                INOUT outcome TEXT, INOUT revision BIGINT, INOUT epoch TEXT, INOUT term BIGINT, INOUT newer_seqs BIGINT[],
+                INOUT newer BYTEA[])
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                clash BOOLEAN;
+                head_seq BIGINT;
+                head_hash TEXT;
+                line BYTEA;
+                line_seqs BIGINT[] := '{}';
+                lines BYTEA[] := '{}';
+                hashes TEXT[] := '{}';
+                found_at BIGINT;
+                added INT := coalesce(array_length(blobs, 1), 0);
+            BEGIN
+                SELECT c.revision, c.epoch INTO revision, epoch FROM cairn_clock c WHERE c.id = 1 FOR UPDATE;
+                SELECT n.term INTO term FROM cairn_nodes n WHERE n.id = node AND n.seen > now() - make_interval(secs => timeout_secs);
+                newer_seqs := '{}';
+                newer := '{}';
+                IF (expected_epoch IS NOT NULL AND expected_epoch <> epoch) OR revision < after_seq THEN
+                    outcome := 'behind';
+                    RETURN;
+                END IF;
+                IF revision > after_seq THEN
+                    SELECT coalesce(array_agg(l.seq ORDER BY l.seq), '{}'), coalesce(array_agg(l.entry ORDER BY l.seq), '{}'),
+                        coalesce(bool_or(l.writes IS NULL OR l.writes && reads), false)
+                        INTO newer_seqs, newer, clash FROM cairn_change_log l WHERE l.seq > after_seq;
+                    IF coalesce(array_length(newer_seqs, 1), 0) <> revision - after_seq OR newer_seqs[1] <> after_seq + 1 THEN
+                        outcome := 'behind';
+                        RETURN;
+                    END IF;
+                    IF read_all OR clash THEN
+                        outcome := 'conflict';
+                        RETURN;
+                    END IF;
+                END IF;
+                IF EXISTS (SELECT 1 FROM unnest(terms, admitted) AS t(tm, ok) WHERE (term IS NOT DISTINCT FROM tm) <> ok) THEN
+                    outcome := 'conflict';
+                    RETURN;
+                END IF;
+                INSERT INTO cairn_change_log (seq, time, entry, writes)
+                    SELECT revision + i, times[i], blobs[i],
+                        CASE WHEN write_counts[i] < 0 THEN NULL ELSE coalesce(write_keys[write_starts[i]:write_starts[i] + write_counts[i] - 1], '{}') END
+                    FROM generate_subscripts(blobs, 1) AS i;
+                IF coalesce(array_length(audit_members, 1), 0) > 0 THEN
+                    SELECT a.seq, a.hash INTO head_seq, head_hash FROM cairn_audit_log a ORDER BY a.seq DESC LIMIT 1;
+                    IF NOT FOUND THEN
+                        SELECT a.seq, a.hash INTO head_seq, head_hash FROM cairn_audit_anchor a WHERE a.id = 1;
+                    END IF;
+                    head_seq := coalesce(head_seq, 0);
+                    head_hash := coalesce(head_hash, repeat('0', 64));
+                    FOR i IN 1 .. array_length(audit_members, 1) LOOP
+                        head_seq := head_seq + 1;
+                        line := '\\x7b'::bytea || audit_members[i]
+                            || convert_to(',"cairnSequence":' || head_seq || ',"cairnPreviousHash":"'
+                                || translate(head_hash, '"\\', '') || '"}', 'UTF8');
+                        head_hash := encode(sha256(line), 'hex');
+                        line_seqs := line_seqs || head_seq;
+                        lines := lines || line;
+                        hashes := hashes || head_hash;
+                    END LOOP;
+                    INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash)
+                        SELECT * FROM unnest(line_seqs, audit_times, audit_names, audit_principals, audit_resources, lines, hashes);
+                END IF;
+                IF added > 0 THEN
+                    found_at := revision;
+                    UPDATE cairn_clock SET revision = found_at + added WHERE id = 1;
+                    PERFORM pg_notify('cairn_changes', epoch || ':' || (found_at + added));
+                END IF;
+                COMMIT;
+                outcome := 'committed';
+            END $$
+            """,
+        ],
     ]
 
     /// The advisory lock key migrations hold ("cairn" in ASCII).
@@ -321,12 +433,13 @@ public actor PostgresRegistryStore: RegistryStore {
     ) async throws -> (Clock, [ChangeLogEntry]) {
         var clock = Clock(revision: 0, epoch: "", term: nil, auditHead: (0, AuditChain.genesis))
         var entries: [ChangeLogEntry] = []
-        for try await (revision, epoch, term, found, auditSeq, auditHash) in try await connection.query(
-            "SELECT revision, epoch, term, entries, audit_seq, audit_hash FROM cairn_lock(\(after), \(node), \(timeout))", logger: logger
-        ).decode((Int64, String, Int64?, [ByteBuffer], Int64?, String?).self) {
+        for try await (revision, epoch, term, sequences, found, auditSeq, auditHash) in try await connection.query(
+            "SELECT revision, epoch, term, seqs, entries, audit_seq, audit_hash FROM cairn_lock(\(after), \(node), \(timeout))",
+            logger: logger
+        ).decode((Int64, String, Int64?, [Int64], [ByteBuffer], Int64?, String?).self) {
             clock = Clock(
                 revision: revision, epoch: epoch, term: term, auditHead: (UInt64(clamping: auditSeq ?? 0), auditHash ?? AuditChain.genesis))
-            entries = try found.map { try RegistryCodec.decodeEntry(Data($0.readableBytesView)) }
+            entries = try Self.decode(sequences, found)
         }
         return (clock, entries)
     }
@@ -381,9 +494,9 @@ public actor PostgresRegistryStore: RegistryStore {
     }
 
     /// Writes and commits inside the transaction `lockForWrite` opened: the clock is locked, nothing can conflict.
-    private func commitLocked(_ held: (connection: PostgresConnection, clock: Clock), _ entries: [ChangeLogEntry], _ audit: [AuditEntry])
-        async throws -> AppendOutcome
-    {
+    private func commitLocked(
+        _ held: (connection: PostgresConnection, clock: Clock), _ entries: [ChangeLogEntry], _ audit: [AuditEntry], writes: [Set<String>?]
+    ) async throws -> AppendOutcome {
         locked = nil
         defer { release() }
         let connection = held.connection
@@ -393,7 +506,7 @@ public actor PostgresRegistryStore: RegistryStore {
         let sent = Waiter<Bool>()
         do {
             try await bounded(connection) {
-                let next = try await Self.write(entries, audit: audit, under: held.clock, connection, logger)
+                let next = try await Self.write(entries, audit: audit, writes: writes, under: held.clock, connection, logger)
                 membership?.update(databaseRevision: UInt64(clamping: next))
                 sent.set(true)
                 try await connection.query("COMMIT", logger: logger)
@@ -629,26 +742,42 @@ public actor PostgresRegistryStore: RegistryStore {
     static func entries(after sequence: Int64, _ connection: PostgresConnection, _ logger: Logger) async throws -> [ChangeLogEntry] {
         var entries: [ChangeLogEntry] = []
         let rows = try await connection.query(
-            "SELECT entry FROM cairn_change_log WHERE seq > \(sequence) ORDER BY seq", logger: logger)
-        for try await buffer in rows.decode(ByteBuffer.self) {
-            entries.append(try RegistryCodec.decodeEntry(Data(buffer.readableBytesView)))
+            "SELECT seq, entry FROM cairn_change_log WHERE seq > \(sequence) ORDER BY seq", logger: logger)
+        for try await (seq, buffer) in rows.decode((Int64, ByteBuffer).self) {
+            entries.append(try RegistryCodec.decodeEntry(Data(buffer.readableBytesView), at: UInt64(clamping: seq)))
         }
         return entries
+    }
+
+    /// Entries as the log's rows hold them: each at its row's sequence (entries are stored without their position).
+    static func decode(_ sequences: [Int64], _ blobs: [ByteBuffer]) throws -> [ChangeLogEntry] {
+        guard sequences.count == blobs.count else {
+            throw PostgresStoreError("the change log returned \(sequences.count) sequences for \(blobs.count) entries")
+        }
+        return try zip(sequences, blobs).map { try RegistryCodec.decodeEntry(Data($1.readableBytesView), at: UInt64(clamping: $0)) }
     }
 
     /// Appends without looking at the clock (a sequence already in the log still fails): for tools that own the
     /// numbering, such as tests. Nodes append conditionally.
     public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry]) async throws {
-        _ = try await write(entries, audit: audit, expecting: nil)
+        _ = try await write(entries, audit: audit, expecting: nil, writes: [])
     }
 
     public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64) async throws -> AppendOutcome {
-        try await write(entries, audit: audit, expecting: expecting)
+        try await write(entries, audit: audit, expecting: expecting, writes: [])
     }
 
-    private func write(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64?) async throws -> AppendOutcome {
+    public func append(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64, writes: [Set<String>?]) async throws
+        -> AppendOutcome
+    {
+        try await write(entries, audit: audit, expecting: expecting, writes: writes)
+    }
+
+    private func write(_ entries: [ChangeLogEntry], audit: [AuditEntry], expecting: UInt64?, writes: [Set<String>?]) async throws
+        -> AppendOutcome
+    {
         let logger = self.logger
-        if let held = locked { return try await commitLocked(held, entries, audit) }
+        if let held = locked { return try await commitLocked(held, entries, audit, writes: writes) }
         let epoch = self.epoch
         let node = self.node
         let timeout = options.memberTimeoutSeconds
@@ -663,7 +792,7 @@ public actor PostgresRegistryStore: RegistryStore {
                 guard clock.revision > after else { return (.conflict(newer: nil), nil) }
                 return (.conflict(newer: newer), nil)
             }
-            let next = try await Self.write(entries, audit: audit, under: clock, connection, logger)
+            let next = try await Self.write(entries, audit: audit, writes: writes, under: clock, connection, logger)
             membership?.update(databaseRevision: UInt64(clamping: next))
             return (.committed, (next, clock.epoch))
         }
@@ -675,7 +804,8 @@ public actor PostgresRegistryStore: RegistryStore {
     /// rows, the audit records chained after `clock.auditHead`, the clock's advance and its notification. Returns the
     /// clock's new revision.
     static func write(
-        _ entries: [ChangeLogEntry], audit: [AuditEntry], under clock: Clock, _ connection: PostgresConnection, _ logger: Logger
+        _ entries: [ChangeLogEntry], audit: [AuditEntry], writes: [Set<String>?], under clock: Clock, _ connection: PostgresConnection,
+        _ logger: Logger
     ) async throws -> Int64 {
         var sequences: [Int64] = []
         var times: [Int64] = []
@@ -686,8 +816,9 @@ public actor PostgresRegistryStore: RegistryStore {
         for entry in entries {
             sequences.append(Int64(clamping: entry.sequence))
             times.append(entry.time)
-            blobs.append(ByteBuffer(data: try RegistryCodec.encode(entry)))
+            blobs.append(ByteBuffer(data: try RegistryCodec.encodeUnplaced(entry)))
         }
+        let (keys, starts, counts) = Self.flatten(writes, entries: entries.count)
         var head = clock.auditHead
         var auditSequences: [Int64] = []
         var auditTimes: [Int64] = []
@@ -716,7 +847,12 @@ public actor PostgresRegistryStore: RegistryStore {
         // row stream left unread would never report it.
         let rows = try await connection.query(
             """
-            WITH log AS (INSERT INTO cairn_change_log (seq, time, entry) SELECT * FROM unnest(\(sequences)::BIGINT[], \(times)::BIGINT[], \(blobs)::BYTEA[])),
+            WITH input AS (SELECT \(sequences)::BIGINT[] AS s, \(times)::BIGINT[] AS t, \(blobs)::BYTEA[] AS e, \(keys)::TEXT[] AS k,
+                \(starts)::INT[] AS st, \(counts)::INT[] AS c),
+            log AS (INSERT INTO cairn_change_log (seq, time, entry, writes)
+                SELECT input.s[i], input.t[i], input.e[i],
+                    CASE WHEN input.c[i] < 0 THEN NULL ELSE coalesce(input.k[input.st[i]:input.st[i] + input.c[i] - 1], '{}') END
+                FROM input, generate_subscripts(input.s, 1) AS i),
             audit AS (INSERT INTO cairn_audit_log (seq, time, event_name, principals, resources, record, hash)
                 SELECT * FROM unnest(\(auditSequences)::BIGINT[], \(auditTimes)::BIGINT[], \(names)::TEXT[], \(principals)::TEXT[],
                     \(resources)::TEXT[], \(records)::BYTEA[], \(hashes)::TEXT[])),
@@ -725,6 +861,113 @@ public actor PostgresRegistryStore: RegistryStore {
             """, logger: logger)
         for try await _ in rows {}
         return next
+    }
+
+    /// The keys each entry writes as the log's `writes` column takes them: every key in one array, and each entry's
+    /// first index (from 1) and count (-1: any key, stored as NULL). Without one key set per entry, every entry is "any".
+    static func flatten(_ writes: [Set<String>?], entries: Int) -> (keys: [String], starts: [Int32], counts: [Int32]) {
+        guard writes.count == entries else { return ([], Array(repeating: 1, count: entries), Array(repeating: -1, count: entries)) }
+        var keys: [String] = []
+        var starts: [Int32] = []
+        var counts: [Int32] = []
+        starts.reserveCapacity(entries)
+        counts.reserveCapacity(entries)
+        for written in writes {
+            starts.append(Int32(clamping: keys.count + 1))
+            guard let written else {
+                counts.append(-1)
+                continue
+            }
+            counts.append(Int32(clamping: written.count))
+            keys += written
+        }
+        return (keys, starts, counts)
+    }
+
+    public nonisolated var proposes: Bool { true }
+
+    /// One round trip (`CALL cairn_propose`, which commits inside the procedure): the lock is taken, checked and
+    /// given back by the database, so no client round trip is made while it is held.
+    public func propose(_ proposal: Proposal) async throws -> ProposalOutcome {
+        if locked != nil { await abandonWrite() }
+        var times: [Int64] = []
+        var blobs: [ByteBuffer] = []
+        times.reserveCapacity(proposal.entries.count)
+        blobs.reserveCapacity(proposal.entries.count)
+        for entry in proposal.entries {
+            times.append(entry.time)
+            blobs.append(ByteBuffer(data: try RegistryCodec.encodeUnplaced(entry)))
+        }
+        let (keys, starts, counts) = Self.flatten(proposal.writes, entries: proposal.entries.count)
+        let audit = proposal.audit
+        let auditTimes = audit.map(\.time)
+        let names = audit.map(\.eventName)
+        let principals = audit.map { " " + $0.principals.map { "\($0) " }.joined() }
+        let resources = audit.map { " " + $0.resources.joined(separator: " ") + " " }
+        let members = audit.map { ByteBuffer(bytes: $0.members) }
+        let reads = proposal.reads.map { Array($0) } ?? []
+        let readAll = proposal.reads == nil
+        let terms = proposal.terms.map { Int64(clamping: $0.term) }
+        let admitted = proposal.terms.map(\.admitted)
+        let after = Int64(clamping: proposal.after)
+        let node = self.node
+        let timeout = options.memberTimeoutSeconds
+        let epoch = self.epoch
+        let logger = self.logger
+        let call: PostgresQuery = """
+            CALL cairn_propose(\(after), \(node), \(timeout), \(epoch), \(reads)::TEXT[], \(readAll), \(terms)::BIGINT[],
+                \(admitted)::BOOLEAN[], \(times)::BIGINT[], \(blobs)::BYTEA[], \(keys)::TEXT[], \(starts)::INT[], \(counts)::INT[],
+                \(auditTimes)::BIGINT[], \(names)::TEXT[], \(principals)::TEXT[], \(resources)::TEXT[], \(members)::BYTEA[],
+                NULL, NULL, NULL, NULL, NULL, NULL)
+            """
+        typealias Answer = (outcome: String, revision: Int64, epoch: String, term: Int64?, sequences: [Int64], entries: [ByteBuffer])
+        await acquire()
+        let connection: PostgresConnection
+        do {
+            connection = try await openConnection()
+        } catch {
+            release()
+            throw error
+        }
+        let answer: Answer
+        do {
+            answer = try await bounded(connection) { () async throws -> Answer in
+                var answer: Answer?
+                for try await row in try await connection.query(call, logger: logger).decode(
+                    (String, Int64, String, Int64?, [Int64], [ByteBuffer]).self)
+                {
+                    answer = row
+                }
+                guard let answer else { throw PostgresStoreError("cairn_propose returned no row") }
+                return answer
+            }
+        } catch {
+            let cause = failed(connection, error)
+            release()
+            // A refusal from the server (the procedure raised before its COMMIT) stored nothing. A call that got no
+            // answer may have committed, as the procedure commits before it answers: say so; a later look at the log
+            // adopts it if it is there.
+            if let refused = error as? PSQLError, refused.serverInfo != nil { throw cause }
+            throw CairnError(
+                .serviceUnavailable,
+                "The database did not confirm the commit (\(PostgresStoreError.describe(cause))); the change may or may not have been stored. Read it back before retrying."
+            )
+        }
+        release()
+        membership?.update(lockedTerm: answer.term.map { UInt64(clamping: $0) })
+        membership?.update(databaseRevision: UInt64(clamping: answer.revision))
+        if let epoch, epoch != answer.epoch { return .behind }
+        switch answer.outcome {
+        case "committed":
+            let next = answer.revision + Int64(proposal.entries.count)
+            membership?.update(databaseRevision: UInt64(clamping: next))
+            committed.raise(to: next, epoch: answer.epoch)
+            return .committed(newer: try Self.decode(answer.sequences, answer.entries))
+        case "conflict":
+            return .conflict(newer: try Self.decode(answer.sequences, answer.entries))
+        default:
+            return .behind
+        }
     }
 
     public func entries(after sequence: UInt64) async throws -> [ChangeLogEntry]? {

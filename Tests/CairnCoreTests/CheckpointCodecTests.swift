@@ -148,4 +148,23 @@ struct EntryCodecTests {
             #expect(throws: (any Error).self) { try RegistryCodec.decodeEntry(damaged) }
         }
     }
+
+    @Test("An entry stored without its position takes it from the store, operations included, as a move would")
+    func anUnplacedEntryTakesItsPositionFromTheStore() throws {
+        let entry = try Self.entry()
+        let data = try RegistryCodec.encodeUnplaced(entry)
+        #expect(data.starts(with: [0xCA, 0x02]))
+        #expect(try RegistryCodec.decodeEntry(data, at: entry.sequence) == entry)
+        // Stored further on (another node's entries came first): the same as moving it there.
+        #expect(try RegistryCodec.decodeEntry(data, at: entry.sequence + 7) == entry.renumbered(by: 7))
+        // Without a position there is nothing to place it at.
+        #expect(throws: (any Error).self) { try RegistryCodec.decodeEntry(data) }
+        // A placed entry must agree with where the store keeps it.
+        let placed = try RegistryCodec.encode(entry)
+        #expect(try RegistryCodec.decodeEntry(placed, at: entry.sequence) == entry)
+        #expect(throws: (any Error).self) { try RegistryCodec.decodeEntry(placed, at: entry.sequence + 1) }
+        for length in 0..<data.count {
+            #expect(throws: (any Error).self) { try RegistryCodec.decodeEntry(data.prefix(length), at: 1) }
+        }
+    }
 }

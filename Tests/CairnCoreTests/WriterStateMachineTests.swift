@@ -196,4 +196,71 @@ struct WriterStateMachineTests {
         #expect(machine.finished() == .finish)
         #expect(machine.woke(followed: false, batch: false) == .finish)
     }
+
+    // MARK: Proposals (a shared store that checks the others' entries itself)
+
+    @Test("Proposing store: a batch's first attempt is a proposal; committed answers and is idle")
+    func proposalCommits() {
+        var machine = WriterStateMachine(shared: true, proposes: true)
+        #expect(machine.woke(followed: true, batch: true) == .propose)
+        #expect(machine.attempt == 1)
+        #expect(machine.proposed(.committed) == .answer)
+        #expect(machine.finished() == .idle)
+        #expect(machine.state == .writable)
+    }
+
+    @Test("A proposal that lost to newer entries is decided again under the lock, never proposed twice")
+    func proposalConflictLocks() {
+        var machine = WriterStateMachine(shared: true, proposes: true)
+        _ = machine.woke(followed: false, batch: true)
+        #expect(machine.proposed(.conflict) == .lock)
+        #expect(machine.attempt == 2)
+        #expect(machine.locked(.locked) == .decide)
+        #expect(machine.appended(.committed) == .answer)
+        #expect(machine.finished() == .idle)
+        // The next batch proposes again.
+        #expect(machine.woke(followed: false, batch: true) == .propose)
+    }
+
+    @Test("A proposal the log no longer follows reloads, then locks")
+    func proposalBehindReloads() {
+        var machine = WriterStateMachine(shared: true, proposes: true)
+        _ = machine.woke(followed: false, batch: true)
+        #expect(machine.proposed(.behind) == .reload)
+        #expect(machine.reloaded() == .lock)
+        #expect(machine.attempt == 2)
+    }
+
+    @Test("A proposal that changes nothing answers without a store call")
+    func proposalNothing() {
+        var machine = WriterStateMachine(shared: true, proposes: true)
+        _ = machine.woke(followed: false, batch: true)
+        #expect(machine.proposed(.nothing) == .answer)
+        #expect(machine.finished() == .idle)
+    }
+
+    @Test("A failed proposal refuses the batch and makes the node read-only; a committed one makes it writable again")
+    func proposalFailureThenRecovery() {
+        var machine = WriterStateMachine(shared: true, proposes: true)
+        _ = machine.woke(followed: false, batch: true)
+        #expect(machine.proposed(.failed(Self.down)) == .refuse(Self.down))
+        #expect(machine.state == .readOnly("connection refused"))
+        #expect(machine.finished() == .idle)
+        #expect(machine.woke(followed: false, batch: true) == .propose)
+        #expect(machine.proposed(.committed) == .answer)
+        #expect(machine.state == .writable)
+    }
+
+    @Test("A proposal at the last attempt that conflicts is refused; a single store never proposes")
+    func proposalLimits() {
+        var machine = WriterStateMachine(shared: true, proposes: true, maxAttempts: 1)
+        _ = machine.woke(followed: false, batch: true)
+        guard case .refuse(let error) = machine.proposed(.conflict) else {
+            Issue.record("not refused at the attempt limit")
+            return
+        }
+        #expect(error.code == .serviceUnavailable)
+        var single = WriterStateMachine(shared: false, proposes: true)
+        #expect(single.woke(followed: false, batch: true) == .decide)
+    }
 }

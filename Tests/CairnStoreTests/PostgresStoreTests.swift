@@ -75,6 +75,65 @@ struct PostgresStoreTests {
         try await b.close()
     }
 
+    @Test("A proposal is stored after the newer entries that wrote nothing it read, and refused when they wrote a key it read")
+    func proposals() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let a = try await PostgresRegistryStore.open(url: url)
+        let b = try await PostgresRegistryStore.open(url: url)
+        let entries = try Self.entries()
+        let chain = SQLiteRegistryStore.chain
+        // a appends 1…3 under the lock, each writing one instance's record.
+        #expect(
+            try await a.append(
+                Array(entries.prefix(3)), audit: [StoreConformanceTests.event(1)], expecting: 0, writes: [["inst:s/a"], ["inst:s/a"], []])
+                == .committed)
+        // b decided entry 1 before it saw them, reading another instance: it is stored at 4, after them.
+        let mine = Proposal(
+            entries: [entries[0]], writes: [["inst:s/b"]], audit: [StoreConformanceTests.event(2)], after: 0, reads: ["inst:s/b", "svc:s"],
+            terms: [])
+        #expect(try await b.propose(mine) == .committed(newer: Array(entries.prefix(3))))
+        #expect(try await a.entries(after: 3) == [entries[0].renumbered(by: 3)])
+        // Decided after 0 again, but reading what a's entries wrote: nothing is written, the newer entries come back.
+        let reading = Proposal(
+            entries: [entries[3]], writes: [nil], audit: [StoreConformanceTests.event(3)], after: 0, reads: ["inst:s/a"], terms: [])
+        #expect(try await b.propose(reading) == .conflict(newer: Array(entries.prefix(3)) + [entries[0].renumbered(by: 3)]))
+        // Reading anything conflicts with any newer entry; b's own entry 4 wrote "inst:s/b" only.
+        var everything = reading
+        everything.after = 3
+        everything.reads = nil
+        #expect(try await b.propose(everything) == .conflict(newer: [entries[0].renumbered(by: 3)]))
+        var disjoint = everything
+        disjoint.reads = ["inst:s/c"]
+        disjoint.writes = [nil]
+        #expect(try await b.propose(disjoint) == .committed(newer: [entries[0].renumbered(by: 3)]))
+        // An entry that may write anything (NULL) conflicts with every later proposal decided before it.
+        var afterAny = disjoint
+        afterAny.entries = [entries[4]]
+        afterAny.writes = [[]]
+        afterAny.audit = []
+        #expect(try await a.propose(afterAny) == .conflict(newer: [entries[0].renumbered(by: 3), entries[3].renumbered(by: 1)]))
+        // A term the database does not hold for this node fences the batch off; a node ahead of the clock reloads.
+        var fenced = afterAny
+        fenced.after = 5
+        fenced.terms = [(term: 999, admitted: true)]
+        #expect(try await a.propose(fenced) == .conflict(newer: []))
+        fenced.terms = [(term: 999, admitted: false)]
+        fenced.writes = [nil]
+        #expect(try await a.propose(fenced) == .committed(newer: []))
+        fenced.after = 9
+        #expect(try await a.propose(fenced) == .behind)
+        #expect(try await a.load().replayed().sequence == 6)
+        // The audit trail is one chain, with records made byte for byte as every store makes them.
+        let records = try await a.auditRecords(AuditQuery(limit: 10)).records.sorted { $0.sequence < $1.sequence }
+        #expect(records.map(\.sequence) == [1, 2, 3])
+        #expect(records[1].record == StoreConformanceTests.event(2).record(sequence: 2, previousHash: records[0].hash))
+        #expect(chain.verify(records, anchor: AuditChain.genesis).firstBroken == nil)
+        let verification = try await b.verifyAudit()
+        #expect(verification.records == 3 && verification.firstBroken == nil)
+        try await a.close()
+        try await b.close()
+    }
+
     @Test("A writer that waited for the clock's lock sees what the holder committed, and the audit chain's new head")
     func lockAfterWait() async throws {
         let url = try await PostgresTestDatabase.create()
