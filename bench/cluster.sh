@@ -4,11 +4,10 @@
 #     (p50/p99 over 300 registrations);
 #  2. durable RegisterInstance/s at 64 connections with 1 node and with 3 nodes (ROUNDS rounds, default 3, each on
 #     fresh databases: this host's speed drifts within minutes, so the ratio is the median of the rounds' ratios),
-#     with what bounds 3 nodes read from their /metrics (batches, the time each held the clock's lock, and how many
-#     batches decided ahead of the lock were kept),
-#     beside pgbench running the SQL one
-#     write costs (BEGIN, cairn_lock, one statement with the change-log row, the audit row, the clock and the NOTIFY,
-#     COMMIT) at 64 clients;
+#     with what bounds 3 nodes read from their /metrics (batches, how many proposals were stored and how many were
+#     decided again under the clock's lock, and how long those held it),
+#     beside pgbench running the SQL one write costs (reading the clock, then CALL cairn_propose, which locks,
+#     checks, writes the change-log row and the audit row, advances the clock, notifies and commits) at 64 clients;
 #  3. idle database load: statements (counted in PostgreSQL's log) and transactions per second per node, 3 idle nodes;
 #  4. cold start of a node with COLD instances (default 100,000) in the database: seconds to /readyz and to an answer.
 # Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N: the cold-start size; ROUNDS=N; IDLE_SECONDS=N)
@@ -79,7 +78,8 @@ for round in $(seq "$ROUNDS"); do
   three+=("$rps"); three_p99s+=("$(cat "${ports[@]/#/$work/three-}" | awk '{if ($2>m) m=$2} END {print m}')")
   bad=$((bad + $(cat "${ports[@]/#/$work/three-}" | awk '{s+=$3} END {print s}')))
   printf 'round %d: 1 node %.0f/s, 3 nodes %.0f/s, 3 nodes / 1 node %s\n' "$round" "${one[-1]}" "$rps" "$(ratio "$rps" "${one[-1]}")"
-  # What bounds the cluster: how long a batch holds the clock's lock, and how many batches decided ahead of it stood.
+  # What bounds the cluster: how many batches decided ahead stood (proposals stored), how many were decided again
+  # under the lock, and how long those held it.
   for p in "${ports[@]}"; do curl -s "http://127.0.0.1:$p/metrics"; done | python3 -c '
 import re, sys
 m = {}
@@ -89,7 +89,9 @@ for line in sys.stdin:
 held, batches = m.get("cairn_store_lock_held_seconds_sum", 0), m.get("cairn_store_lock_held_seconds_count", 0)
 kept, again = m.get("cairn_writer_speculations_total{outcome=\"kept\"}", 0), m.get("cairn_writer_speculations_total{outcome=\"decided_again\"}", 0)
 writes = m.get("cairn_store_commit_batch_entries_sum", 0) / max(1, m.get("cairn_store_commit_batch_entries_count", 0))
-if batches: print(f"  3 nodes: {batches:.0f} batches of {writes:.1f} entries, lock held {1000 * held / batches:.2f} ms per batch ({held / '"$SECONDS_EACH"' * 100:.0f}% of the time); decided ahead of the lock and kept: {kept:.0f} of {kept + again:.0f}")
+commits = m.get("cairn_store_commit_batch_entries_count", 0)
+held_text = f", holding it {1000 * held / batches:.2f} ms each ({held / '"$SECONDS_EACH"' * 100:.0f}% of the time)" if batches else ""
+if commits: print(f"  3 nodes: {commits:.0f} batches of {writes:.1f} entries; kept as decided ahead: {kept:.0f}, decided again: {again:.0f}; batches under the node-held lock: {batches:.0f}{held_text}")
 '
   if [ "$round" -lt "$ROUNDS" ]; then kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=(); fi
 done

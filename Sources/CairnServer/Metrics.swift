@@ -100,13 +100,13 @@ final class PrometheusTelemetry: Telemetry {
             labels: [], buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
         let speculations = MetricNameDescriptor(
             namespace: "cairn", subsystem: "writer", metricName: "speculations", unitName: "total",
-            helpText: "Cluster batches decided while the store's lock was awaited: kept, or decided again under the lock")
+            helpText: "Cluster batches decided ahead of the store's lock (proposed or awaiting it): kept, or decided again under it")
         speculationsKept = registry.makeCounter(descriptor: speculations, labels: [("outcome", "kept")])
         speculationsDecidedAgain = registry.makeCounter(descriptor: speculations, labels: [("outcome", "decided_again")])
         lockHeld = registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(
                 namespace: "cairn", subsystem: "store", metricName: "lock_held", unitName: "seconds",
-                helpText: "Cluster: time a batch held the store's write lock, from granted to the commit answered"),
+                helpText: "Cluster: time a batch decided again under the store's write lock held it, from granted to the commit answered"),
             labels: [], buckets: Self.latencyBuckets)
     }
 
