@@ -152,19 +152,11 @@ public struct WriterStateMachine: Sendable, Equatable {
     /// to another node's entries once cannot lose again.
     public mutating func proposed(_ outcome: Proposed) -> Action {
         switch outcome {
-        case .committed:
-            if case .readOnly = state { state = .writable }
-            return .answer
-        case .nothing:
-            return .answer
-        case .conflict:
-            guard attempt < maxAttempts else { return .refuse(Self.conflictFailure) }
-            return again()
-        case .behind:
-            return attempt < maxAttempts ? .reload : .refuse(Self.caughtUpFailure)
-        case .failed(let error):
-            unable(error)
-            return .refuse(error)
+        case .committed: return appended(.committed)
+        case .nothing: return appended(.nothing)
+        case .conflict: return appended(.conflict)
+        case .behind: return locked(.behind)
+        case .failed(let error): return appended(.failed(error))
         }
     }
 
