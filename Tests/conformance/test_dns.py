@@ -240,6 +240,57 @@ def test_opcodes_and_edns(server):
     assert dns.query.udp(q, "127.0.0.1", port=server.dns_port, timeout=3).payload == 1232
 
 
+def dig_reply(out):
+    """(status, header flags, EDNS line or None, answer lines) of one dig answer in its default format."""
+    status = out.split("status: ", 1)[1].split(",", 1)[0]
+    flags = out.split(";; flags:", 1)[1].split(";", 1)[0].split()
+    edns = next((line for line in out.splitlines() if line.startswith("; EDNS:")), None)
+    answer = out.split(";; ANSWER SECTION:\n", 1)[1].split("\n\n", 1)[0].splitlines() if ";; ANSWER SECTION:" in out else []
+    return status, flags, edns, answer
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_rfc8906_edns_checks(server, sd, name, tcp):
+    """RFC 8906 section 8's checks, each with the dig command the RFC gives, against a public zone's SOA."""
+    zone = f"{name}.example.net"
+    public_namespace(sd, zone)
+    via = ["+tcp"] if tcp else []
+
+    def check(*args):
+        out = dig(server, zone, "SOA", "+norec", *via, *args)
+        assert "status: " in out, out
+        return dig_reply(out)
+
+    # 8.2.1 DNS: no OPT in, none out; the SOA, authoritative.
+    status, flags, edns, answer = check("+noedns")
+    assert (status, edns) == ("NOERROR", None) and "aa" in flags and "SOA" in answer[0]
+    # 8.2.2 EDNS: an OPT record back, version 0.
+    status, flags, edns, answer = check("+edns=0", "+nocookie")
+    assert status == "NOERROR" and edns.startswith("; EDNS: version: 0") and "SOA" in answer[0]
+    # 8.2.3 unknown EDNS version: BADVERS, an OPT of version 0, no answer.
+    status, flags, edns, answer = check("+edns=1", "+noednsneg", "+nocookie")
+    assert status == "BADVERS" and edns.startswith("; EDNS: version: 0") and answer == []
+    # 8.2.4 and 8.2.5 unknown option (empty and with data): answered, the option not echoed.
+    for option in ("+ednsopt=100", "+ednsopt=100:abcd"):
+        out = dig(server, zone, "SOA", "+norec", *via, "+edns=0", "+nocookie", option)
+        status, flags, edns, answer = dig_reply(out)
+        assert status == "NOERROR" and "SOA" in answer[0] and "OPT=100" not in out
+    # 8.2.6 unknown EDNS flag: answered, the flag cleared (must be zero).
+    status, flags, edns, answer = check("+edns=0", "+nocookie", "+ednsflags=0x80")
+    assert status == "NOERROR" and "SOA" in answer[0] and "MBZ" not in edns
+    # 8.2.7 DO=1: answered (Cairn signs nothing yet, so it sets no DO bit and adds no RRSIG).
+    status, flags, edns, answer = check("+edns=0", "+nocookie", "+dnssec")
+    assert status == "NOERROR" and "SOA" in answer[0] and all("RRSIG" not in line for line in answer)
+    # 8.2.8 unknown version with an unknown option: BADVERS, no option echoed.
+    out = dig(server, zone, "SOA", "+norec", *via, "+edns=1", "+noednsneg", "+nocookie", "+ednsopt=100")
+    status, flags, edns, answer = dig_reply(out)
+    assert status == "BADVERS" and edns.startswith("; EDNS: version: 0") and "OPT=100" not in out
+    # 8.2.9 a response that must fit 512 bytes when asked for it (DNSKEY +dnssec +bufsize=512 +ignore).
+    out = dig(server, zone, "DNSKEY", "+norec", *via, "+dnssec", "+bufsize=512", "+ignore", "+nocookie")
+    status, flags, edns, answer = dig_reply(out)
+    assert status == "NOERROR" and "aa" in flags
+
+
 def test_query_log_lines(server):
     if not server.query_log:
         pytest.skip("the query log is off in this run")
