@@ -64,6 +64,23 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
+    @Test("A proposal decided at the log's end is stored whole, entries and audit records, and loads back", arguments: Self.kinds)
+    func proposalAtTheEnd(kind: Kind) async throws {
+        let store = try await Self.make(kind, directory: Self.temporaryDirectory())
+        let entries = try Self.entries()
+        try await store.append(Array(entries.prefix(2)), audit: [Self.event(1)])
+        let proposal = Proposal(
+            entries: Array(entries[2...4]), writes: [["inst:a"], nil, []], audit: [Self.event(2), Self.event(3)], after: 2,
+            reads: ["inst:b"], terms: [])
+        #expect(try await store.propose(proposal) == .committed(newer: []))
+        #expect(try await store.load().entries == Array(entries.prefix(5)))
+        let records = try await store.auditRecords(AuditQuery(limit: 10)).records
+        #expect(records.map(\.sequence) == [3, 2, 1])
+        let verification = try await store.verifyAudit()
+        #expect(verification.records == 3 && verification.firstBroken == nil)
+        try await store.close()
+    }
+
     @Test("A checkpoint replaces the entries it covers", arguments: Self.kinds)
     func checkpoint(kind: Kind) async throws {
         let store = try await Self.make(kind, directory: Self.temporaryDirectory())
