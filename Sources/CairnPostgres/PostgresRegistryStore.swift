@@ -834,8 +834,8 @@ public actor PostgresRegistryStore: RegistryStore {
             auditSequences.append(Int64(clamping: sequence))
             auditTimes.append(event.time)
             names.append(event.eventName)
-            principals.append(" " + event.principals.map { "\($0) " }.joined())
-            resources.append(" " + event.resources.joined(separator: " ") + " ")
+            principals.append(event.principalsColumn)
+            resources.append(event.resourcesColumn)
             records.append(ByteBuffer(bytes: bytes))
             hashes.append(hash)
             head = (sequence, hash)
@@ -902,8 +902,8 @@ public actor PostgresRegistryStore: RegistryStore {
         let audit = proposal.audit
         let auditTimes = audit.map(\.time)
         let names = audit.map(\.eventName)
-        let principals = audit.map { " " + $0.principals.map { "\($0) " }.joined() }
-        let resources = audit.map { " " + $0.resources.joined(separator: " ") + " " }
+        let principals = audit.map(\.principalsColumn)
+        let resources = audit.map(\.resourcesColumn)
         let members = audit.map { ByteBuffer(bytes: $0.members) }
         let reads = proposal.reads.map { Array($0) } ?? []
         let readAll = proposal.reads == nil
@@ -1183,6 +1183,12 @@ public actor PostgresRegistryStore: RegistryStore {
             try? await connection.close()
         }
     }
+}
+
+extension AuditEntry {
+    /// The columns audit look-ups search for ` value ` (`strpos`): the values, each between spaces.
+    var principalsColumn: String { " " + principals.map { "\($0) " }.joined() }
+    var resourcesColumn: String { " " + resources.joined(separator: " ") + " " }
 }
 
 /// A failure of the PostgreSQL store, in words an operator can act on (PostgresNIO's own errors print nothing
