@@ -198,6 +198,12 @@ def test_conflicting_writes_from_two_nodes_have_exactly_one_winner_each(cluster)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     report = json.loads(verify.stdout)
     assert report["intact"] is True and report["records"] > 4 * names
+    # Batches are proposed (cairn_propose) and only those that lost take the lock on the node: fewer batches held the
+    # lock than were committed (the upserts of "shared" from both nodes never read what the other wrote).
+    with urllib.request.urlopen(a.endpoint + "/metrics", timeout=10) as r:
+        metrics = dict(line.rsplit(" ", 1) for line in r.read().decode().splitlines() if line and not line.startswith("#"))
+    held, committed = float(metrics["cairn_store_lock_held_seconds_count"]), float(metrics["cairn_store_commit_batch_entries_count"])
+    assert held < committed, (held, committed)
 
 
 def test_kill_9_of_a_node_under_write_load_loses_no_acknowledged_write(cluster):
