@@ -440,9 +440,16 @@ public final class Registry: Sendable {
                         storeProblem.withLock { $0.problem = nil }
                         ids = nextIds
                         let offset = UInt64(newer.count)
-                        let own = offset > 0 ? decided.entries.map { $0.renumbered(by: offset) } : decided.entries
-                        for entry in newer { state.apply(entry) }
-                        for entry in own { state.apply(entry) }
+                        let own: [ChangeLogEntry]
+                        if offset == 0 {
+                            // Nothing came first: the state the batch was decided on is the state it made.
+                            own = decided.entries
+                            state = scratch
+                        } else {
+                            own = decided.entries.map { $0.renumbered(by: offset) }
+                            for entry in newer { state.apply(entry) }
+                            for entry in own { state.apply(entry) }
+                        }
                         if !newer.isEmpty || !own.isEmpty { publish(state, changed: newer + own) }
                         action = machine.proposed(.committed)
                     case .conflict(let newer):
