@@ -25,13 +25,19 @@ public final class CloudMapAPI: Sendable {
         public var watchStreams: Int
         /// How long a watch stream's client may take to accept one event before it is cut off.
         public var watchWriteTimeout: Duration
+        /// The `change` events, and their bytes, all watch streams send per second at most, together: the fan-out budget.
+        public var watchEventsPerSecond: Int
+        public var watchBytesPerSecond: Int
 
         public init(
             defaultRegion: String = "us-east-1", account: String = "000000000000", maxBodyBytes: Int = CloudMapAPI.defaultMaxBodyBytes,
             accessKeys: [String: Credential]? = nil, throttling: Throttle.Configuration = Throttle.Configuration(),
             audit: AuditSettings = AuditSettings(), regions: RegionSet = .default, watchStreams: Int = 10_000,
-            watchWriteTimeout: Duration = .seconds(30)
+            watchWriteTimeout: Duration = .seconds(30), watchEventsPerSecond: Int = WatchStreams.defaultEventsPerSecond,
+            watchBytesPerSecond: Int = WatchStreams.defaultBytesPerSecond
         ) {
+            self.watchEventsPerSecond = watchEventsPerSecond
+            self.watchBytesPerSecond = watchBytesPerSecond
             self.watchStreams = watchStreams
             self.watchWriteTimeout = watchWriteTimeout
             self.regions = regions
@@ -116,7 +122,9 @@ public final class CloudMapAPI: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.throttle = Throttle(configuration: configuration.throttling)
-        self.watchStreams = WatchStreams(limit: configuration.watchStreams)
+        self.watchStreams = WatchStreams(
+            limit: configuration.watchStreams, eventsPerSecond: configuration.watchEventsPerSecond,
+            bytesPerSecond: configuration.watchBytesPerSecond)
         self.clock = clock
     }
 

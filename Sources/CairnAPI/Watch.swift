@@ -11,7 +11,9 @@ import Synchronization
 ///   `index`) is not the service's current index: the stream keeps no history, so a client that is behind starts over;
 /// - `change`: the instances that were added or changed since the last event (`Changed`) and the ids removed
 ///   (`Removed`); changes made while the client was still reading an earlier event, or within 100 ms of the last
-///   `change` event (a stream sends at most ten a second), are folded into one event;
+///   `change` event (a stream sends at most ten a second, and fewer when the streams open together would send more
+///   than the fan-out budget, `api.watch.maxEventsPerSecond` and `maxBytesPerSecond`: see `WatchStreams.pace`), are
+///   folded into one event;
 /// - `deleted`: the service was deleted; the stream ends;
 /// - `end`: the server ends the stream (shutting down, or too many waiting), with a `Reason`;
 /// - a comment line (`: heartbeat`) every `heartbeat` seconds (default 15) when nothing changed.
@@ -139,10 +141,41 @@ enum WatchEvent {
 /// watchdog of them all.
 public final class WatchStreams: Sendable {
     public let limit: Int
+    /// The fan-out budget: the `change` events, and their bytes, all streams send per second at most, together.
+    public let eventsPerSecond: Int
+    public let bytesPerSecond: Int
     private let open = Atomic<Int>(0)
     private let cutOffs = Atomic<Int>(0)
 
-    public init(limit: Int) { self.limit = max(0, limit) }
+    public static let defaultEventsPerSecond = 20_000
+    public static let defaultBytesPerSecond = 64 << 20
+    /// The least time between two `change` events of one stream, however few streams are open.
+    static let shortestPace: Duration = .milliseconds(100)
+
+    public init(
+        limit: Int, eventsPerSecond: Int = WatchStreams.defaultEventsPerSecond, bytesPerSecond: Int = WatchStreams.defaultBytesPerSecond
+    ) {
+        self.limit = max(0, limit)
+        self.eventsPerSecond = max(1, eventsPerSecond)
+        self.bytesPerSecond = max(1, bytesPerSecond)
+    }
+
+    /// How long a stream waits after sending a `change` of `bytes` before it sends the next: 100 ms, or longer when
+    /// the streams open, each sending such an event a pace, would send more than the budget's events or bytes a
+    /// second together. Every event costs a wake-up, a socket write and the copy of its bytes (and the same again
+    /// on the client's side): with 10,000 streams open on a service written continuously, each event carries most
+    /// of the service, and the fan-out would otherwise take the writers' CPU.
+    public func pace(afterSending bytes: Int) -> Duration {
+        Self.pace(streams: count, bytes: bytes, eventsPerSecond: eventsPerSecond, bytesPerSecond: bytesPerSecond)
+    }
+
+    static func pace(streams: Int, bytes: Int, eventsPerSecond: Int, bytesPerSecond: Int) -> Duration {
+        let streams = Double(max(0, streams))
+        let budgeted = max(
+            streams / Double(max(1, eventsPerSecond)), streams * Double(max(0, bytes)) / Double(max(1, bytesPerSecond)))
+        guard budgeted > 0.1 else { return shortestPace }
+        return .milliseconds(Int64(min(budgeted, 3600) * 1000))
+    }
 
     public var count: Int { open.load(ordering: .relaxed) }
     public var cutOffCount: Int { cutOffs.load(ordering: .relaxed) }
@@ -277,9 +310,6 @@ public struct WatchStream: Sendable {
     /// waits, what a stalled client holds is bounded.
     public static let sendBufferBytes: Int32 = 64 << 10
 
-    /// The least time between two `change` events of one stream.
-    static let pace: Duration = .milliseconds(100)
-
     /// When the write under way started (nil: none), for the watchdog that cuts off a client that stopped reading.
     public final class Progress: Sendable {
         private let started = Mutex<ContinuousClock.Instant?>(nil)
@@ -315,8 +345,17 @@ public struct WatchStream: Sendable {
                     if let event = streams.change(service: service.id, revision: service.instancesRevision, from: previous, to: entry) {
                         try await send(event)
                         // Paced: changes that come faster than this are folded into the next event, so a service
-                        // written thousands of times a second costs its streams at most 10 events a second each.
-                        await registry.pause(for: Self.pace)
+                        // written thousands of times a second costs its streams at most 10 events a second each,
+                        // and all streams together at most the fan-out budget (`WatchStreams.pace`).
+                        // A pace longer than the heartbeat still sends the heartbeats, so clients see a live stream.
+                        var pause = streams.pace(afterSending: event.readableBytes)
+                        let heartbeat = Duration.seconds(request.heartbeatSeconds)
+                        while pause > heartbeat, !Task.isCancelled {
+                            await registry.pause(for: heartbeat)
+                            pause -= heartbeat
+                            try await send(WatchEvent.heartbeat)
+                        }
+                        await registry.pause(for: pause)
                     }
                     sent = entry
                 }

@@ -56,6 +56,8 @@ extension CairnConfiguration {
                             case "maxWaiting": api.watch.maxWaiting = try int(tv, full)
                             case "maxStreams": api.watch.maxStreams = try int(tv, full)
                             case "writeTimeoutSeconds": api.watch.writeTimeoutSeconds = try double(tv, full)
+                            case "maxEventsPerSecond": api.watch.maxEventsPerSecond = try int(tv, full)
+                            case "maxBytesPerSecond": api.watch.maxBytesPerSecond = try int(tv, full)
                             default: throw ConfigurationError(key: full, "is not a known key")
                             }
                         }

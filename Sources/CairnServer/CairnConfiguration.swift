@@ -28,6 +28,9 @@ public struct CairnConfiguration: Sendable, Equatable {
         public var maxWaiting = 10_000
         public var maxStreams = 10_000
         public var writeTimeoutSeconds = 30.0
+        /// The `change` events, and their bytes, all streams send per second at most, together (the fan-out budget).
+        public var maxEventsPerSecond = 20_000
+        public var maxBytesPerSecond = 64 << 20
         public init() {}
     }
 
@@ -181,6 +184,12 @@ public struct CairnConfiguration: Sendable, Equatable {
         if api.watch.maxStreams < 0 { throw ConfigurationError(key: "api.watch.maxStreams", "must be 0 or more") }
         if !(api.watch.writeTimeoutSeconds >= 1 && api.watch.writeTimeoutSeconds <= 3600) {
             throw ConfigurationError(key: "api.watch.writeTimeoutSeconds", "must be 1 to 3600 seconds")
+        }
+        if !(1...10_000_000).contains(api.watch.maxEventsPerSecond) {
+            throw ConfigurationError(key: "api.watch.maxEventsPerSecond", "must be 1 to 10000000")
+        }
+        if !(65_536...(1 << 40)).contains(api.watch.maxBytesPerSecond) {
+            throw ConfigurationError(key: "api.watch.maxBytesPerSecond", "must be 65536 to 1099511627776")
         }
         if dataDir.isEmpty && store == .sqlite { throw ConfigurationError(key: "dataDir", "must not be empty") }
         if !(10...60_000).contains(cluster.pollMilliseconds) {

@@ -80,7 +80,9 @@ public struct CairnServer: Sendable {
                 accessKeys: keys, throttling: configuration.throttling,
                 audit: CloudMapAPI.AuditSettings(reads: configuration.audit.reads, discover: configuration.audit.discover),
                 regions: RegionSet(configuration.regions) ?? .default, watchStreams: configuration.api.watch.maxStreams,
-                watchWriteTimeout: .milliseconds(Int64(configuration.api.watch.writeTimeoutSeconds * 1000))),
+                watchWriteTimeout: .milliseconds(Int64(configuration.api.watch.writeTimeoutSeconds * 1000)),
+                watchEventsPerSecond: configuration.api.watch.maxEventsPerSecond,
+                watchBytesPerSecond: configuration.api.watch.maxBytesPerSecond),
             logger: logger, telemetry: telemetry)
         return CairnServer(configuration: configuration, registry: registry, api: api, store: store, logger: logger, telemetry: telemetry)
     }

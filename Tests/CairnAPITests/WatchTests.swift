@@ -84,4 +84,26 @@ struct WatchTests {
         streams.forget("s")
         #expect(String(buffer: streams.reset(service: "s", revision: 4, v3)) == String(buffer: WatchEvent.reset(v3, revision: 4)))
     }
+
+    @Test("A stream's pace: 100 ms while the streams together stay within the fan-out budget, longer beyond it")
+    func pace() {
+        func pace(_ streams: Int, _ bytes: Int, events: Int = 10_000, budget: Int = 64 << 20) -> Duration {
+            WatchStreams.pace(streams: streams, bytes: bytes, eventsPerSecond: events, bytesPerSecond: budget)
+        }
+        #expect(pace(0, 0) == .milliseconds(100))
+        #expect(pace(1_000, 300) == .milliseconds(100))
+        // Events: 10,000 small events a second at most.
+        #expect(pace(10_000, 300) == .seconds(1))
+        #expect(pace(25_000, 300) == .milliseconds(2_500))
+        // Bytes: 1,024 streams of a 64 KiB event are 64 MiB, one second of the default budget.
+        #expect(pace(1_024, 64 << 10) == .seconds(1))
+        #expect(pace(10_000, 64 << 10) == .milliseconds(9_765))
+        #expect(pace(10, 64 << 10, budget: 1 << 20) == .milliseconds(625))
+        // Never more than an hour, and nothing traps.
+        #expect(pace(10_000, 300, events: 0) == .seconds(3_600))
+        #expect(pace(Int.max, Int.max, events: 1, budget: 1) == .seconds(3_600))
+        #expect(pace(-1, -1) == .milliseconds(100))
+        let streams = WatchStreams(limit: 10, eventsPerSecond: -5, bytesPerSecond: 0)
+        #expect(streams.eventsPerSecond == 1 && streams.bytesPerSecond == 1)
+    }
 }

@@ -33,6 +33,8 @@ def serve(args, env=None, timeout=20):
         (["--dev", "--region", "eu-west-1", "--regions", "us-east-1"], None, "region"),
         (["--dev"], "api:\n  timeouts: {idleSeconds: 0}\n", "api.timeouts.idleSeconds"),
         (["--dev"], "dns:\n  rateLimit: {slip: 99}\n", "dns.rateLimit.slip"),
+        (["--dev"], "api:\n  watch: {maxEventsPerSecond: 0}\n", "api.watch.maxEventsPerSecond"),
+        (["--dev"], "api:\n  watch: {maxBytesPerSecond: 1000}\n", "api.watch.maxBytesPerSecond"),
     ],
 )
 def test_bad_settings_stop_the_server_with_the_key_named(tmp_path, args, config, fragment):

@@ -156,6 +156,43 @@ def test_a_burst_of_writes_is_folded_into_at_most_ten_events_a_second(cairn, sd,
         stream.close()
 
 
+def test_the_fan_out_budget_folds_changes_over_a_longer_pace_and_heartbeats_go_on_meanwhile():
+    # A budget of one event a second for all streams: with 8 streams open each stream waits 8 s after a change.
+    server = CairnProcess(config="api:\n  watch:\n    maxEventsPerSecond: 1\n", extra_args=["--health-interval", "3600"]).start()
+    streams = []
+    try:
+        sd = client_for(server.endpoint, "us-east-1")
+        ns = http_namespace(sd, "budget")
+        service = sd.create_service(Name="web", NamespaceId=ns)["Service"]["Id"]
+        streams = [Stream(server.endpoint, namespace="budget", service="web", heartbeat=1) for _ in range(8)]
+        watched = streams[0]
+        assert watched.next()["event"] == "reset"
+        sd.register_instance(ServiceId=service, InstanceId="first", Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1"})
+        assert ids(watched.next()["data"]["Changed"]) == ["first"]  # the first change after a quiet spell: at once
+        started = time.monotonic()
+        wanted = {f"b{n}" for n in range(5)}
+        for n in range(5):
+            sd.register_instance(ServiceId=service, InstanceId=f"b{n}", Attributes={"AWS_INSTANCE_IPV4": f"10.1.0.{n}"})
+        seen, events, heartbeats = set(), 0, 0
+        while not wanted <= seen:
+            event = watched.next(comments=True)
+            if "comment" in event:
+                heartbeats += 1
+                continue
+            assert event["event"] == "change"
+            seen |= set(ids(event["data"]["Changed"]))
+            events += 1
+        elapsed = time.monotonic() - started
+        # Each change waits 8 s after the one before (a slower machine only loosens the bound); the stream still
+        # sent its heartbeats meanwhile. Without the budget the five writes would be about five events.
+        assert events <= elapsed / 8 + 1, f"{events} events in {elapsed:.2f} s"
+        assert heartbeats >= 1 and seen == wanted
+    finally:
+        for stream in streams:
+            stream.close()
+        server.stop()
+
+
 def test_last_event_id_resumes_without_a_reset_and_an_old_one_starts_over(cairn, sd, region, name, web):
     first = Stream(cairn.endpoint, region=region, namespace=name, service="web")
     reset = first.next()
