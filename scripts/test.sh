@@ -24,6 +24,8 @@ command -v dig >/dev/null 2>&1 || debs+=(bind9-dnsutils)           # dig, for th
 command -v chromium >/dev/null 2>&1 || debs+=(chromium)            # headless browser, for the console tests
 command -v prometheus >/dev/null 2>&1 || debs+=(prometheus)        # a real Prometheus, for service discovery
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || debs+=(postgresql)  # the cluster store's tests
+[ -x /usr/sbin/nsd ] || command -v nsd >/dev/null 2>&1 || debs+=(nsd)        # real secondaries, for zone transfers
+[ -x /usr/sbin/knotd ] || command -v knotd >/dev/null 2>&1 || debs+=(knot)   # (Knot DNS too)
 if [ ${#debs[@]} -gt 0 ]; then
   # As root directly; otherwise through sudo (which may ask for a password).
   as_root=()

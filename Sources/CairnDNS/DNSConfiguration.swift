@@ -14,6 +14,8 @@ public struct DNSConfiguration: Sendable {
     public var networks: [String: [CIDR]]
     /// TTL of the NS records at each apex.
     public var nsTTL: UInt32
+    /// Who may transfer zones (AXFR, IXFR over TCP); nobody when empty.
+    public var transferAllow: [CIDR]
 
     /// The defaults, in one place: `cairn serve`'s configuration starts from these too.
     public static let defaultServerName = "ns1.cairn.internal"
@@ -26,8 +28,9 @@ public struct DNSConfiguration: Sendable {
         hostmaster: DNSName = DNSName(DNSConfiguration.defaultHostmaster)!,
         maxAnswers: Int = DNSConfiguration.defaultMaxAnswers, ednsPayloadSize: Int = DNSConfiguration.defaultEDNSPayloadSize,
         networks: [String: [CIDR]] = ["default": [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]],
-        nsTTL: UInt32 = 172_800
+        nsTTL: UInt32 = 172_800, transferAllow: [CIDR] = []
     ) {
+        self.transferAllow = transferAllow
         self.serverName = serverName
         self.hostmaster = hostmaster
         self.maxAnswers = maxAnswers

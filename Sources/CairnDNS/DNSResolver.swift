@@ -75,17 +75,13 @@ public final class DNSResolver: Sendable {
     /// What `answer` draws from; the same for every client with the same `networkMask`.
     public func plan(_ question: DNSQuestion, client: [UInt8], state: RegistryState) -> DNSAnswerPlan {
         guard question.qclass == DNSClass.in || question.qclass == DNSClass.any else { return .refused() }
-        // Zone transfers are not offered (RFC 5936 §4.2: a server that does not permit the transfer refuses it).
+        // Zone transfers run over TCP only (`ZoneTransfer`, `DNSResponder.respondTCP`); over UDP they are refused
+        // (RFC 5936 §4.2: a server that does not permit the transfer refuses it).
         if question.type == DNSType.axfr || question.type == DNSType.ixfr { return .refused() }
         guard let zone = zone(for: question.name, client: client, state: state) else { return .refused() }
         let ns = zone.namespace
         let soaTTL = UInt32(clamping: ns.soaTTL ?? 900)
-        let soa = DNSRecord(
-            name: zone.apex, type: DNSType.soa, ttl: min(soaTTL, 86_400),
-            data: .soa(
-                SOAData(
-                    mname: configuration.serverName, rname: configuration.hostmaster, serial: UInt32(truncatingIfNeeded: state.sequence),
-                    refresh: 7200, retry: 900, expire: 1_209_600, minimum: 86_400)))
+        let soa = soaRecord(zone, state: state)
         var answer = DNSAnswerPlan(rcode: DNSRcode.noError, authoritative: true, pool: [], pick: nil, authority: [])
         let relative = question.name.relative(to: zone.apex)
         let qname = question.name

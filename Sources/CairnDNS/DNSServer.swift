@@ -182,6 +182,23 @@ struct DNSQueryAnswerer: Sendable {
             let (reply, message) = responder.respond(
                 to: Array(query.readableBytesView), client: addressBytes(client), transport: transport, state: registry.snapshot.state)
         else { return nil }
+        observe(message, client: client, transport: transport, started: started)
+        return reply
+    }
+
+    /// A TCP query's replies: several messages for a zone transfer.
+    func replies(toTCP query: ByteBuffer, from client: SocketAddress?) -> [[UInt8]]? {
+        let started = ContinuousClock.now
+        guard
+            let (replies, message) = responder.respondTCP(
+                to: Array(query.readableBytesView), client: addressBytes(client), state: registry.snapshot.state)
+        else { return nil }
+        observe(message, client: client, transport: .tcp, started: started)
+        return replies
+    }
+
+    private func observe(_ message: DNSMessage, client: SocketAddress?, transport: DNSResponder.Transport, started: ContinuousClock.Instant)
+    {
         let elapsed = ContinuousClock.now - started
         telemetry.dnsQuery(
             type: message.questions.first?.type ?? 0, rcode: UInt8(truncatingIfNeeded: message.rcode),
@@ -192,7 +209,6 @@ struct DNSQueryAnswerer: Sendable {
                 "\(client?.ipAddress ?? "?") \(transport) \(q?.name.description ?? "-") \(q.map { String($0.type) } ?? "-") rcode=\(message.rcode) answers=\(message.answers.count)\(message.header.truncated ? " TC" : "")"
             )
         }
-        return reply
     }
 }
 
@@ -264,14 +280,17 @@ final class DNSTCPHandler: ChannelInboundHandler, Sendable {
     init(answerer: DNSQueryAnswerer) { self.answerer = answerer }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let reply = answerer.reply(to: unwrapInboundIn(data), from: context.channel.remoteAddress, transport: .tcp) else {
+        guard let replies = answerer.replies(toTCP: unwrapInboundIn(data), from: context.channel.remoteAddress) else {
             context.close(promise: nil)
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: reply.count + 2)
-        buffer.writeInteger(UInt16(reply.count))
-        buffer.writeBytes(reply)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        for reply in replies {
+            var buffer = context.channel.allocator.buffer(capacity: reply.count + 2)
+            buffer.writeInteger(UInt16(truncatingIfNeeded: reply.count))
+            buffer.writeBytes(reply)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
+        context.flush()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -129,6 +129,17 @@ extension CairnConfiguration {
                         }
                     case "ednsPayloadSize": dns.ednsPayloadSize = try int(v, full)
                     case "queryLog": dns.queryLog = try bool(v, full)
+                    case "transfer":
+                        for (t, tv) in try mapping(v, full) {
+                            let key = "\(full).\(t)"
+                            guard let list = tv as? [Any] else { throw ConfigurationError(key: key, "must be a list") }
+                            let items = try list.map { (item: Any) throws(ConfigurationError) -> String in try string(item, key) }
+                            switch t {
+                            case "allow": dns.transferAllow = items
+                            case "notify": dns.notify = items
+                            default: throw ConfigurationError(key: key, "is not a known key")
+                            }
+                        }
                     default: throw ConfigurationError(key: full, "is not a known key")
                     }
                 }

@@ -88,6 +88,10 @@ public struct CairnConfiguration: Sendable, Equatable {
         public var rateLimitPerSecond = 1000.0
         /// Past the rate, every `rateLimitSlip`-th answer is sent truncated (TC), the rest dropped; 0 drops all.
         public var rateLimitSlip = 2
+        /// Zone transfers: the CIDRs that may transfer (AXFR/IXFR over TCP; none by default) and the secondaries
+        /// (`host:port`) sent a NOTIFY when a zone changes.
+        public var transferAllow: [String] = []
+        public var notify: [String] = []
         public init() {}
     }
 
@@ -190,6 +194,13 @@ public struct CairnConfiguration: Sendable, Equatable {
         }
         if !(65_536...(1 << 40)).contains(api.watch.maxBytesPerSecond) {
             throw ConfigurationError(key: "api.watch.maxBytesPerSecond", "must be 65536 to 1099511627776")
+        }
+        for cidr in dns.transferAllow where CIDR(cidr) == nil {
+            throw ConfigurationError(key: "dns.transfer.allow", "'\(cidr.prefix(64))' is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+        }
+        for target in dns.notify where DNSNotifier.Target(target) == nil {
+            throw ConfigurationError(
+                key: "dns.transfer.notify", "'\(target.prefix(64))' is not HOST:PORT with an IP address (or [IPv6]:PORT)")
         }
         if dataDir.isEmpty && store == .sqlite { throw ConfigurationError(key: "dataDir", "must not be empty") }
         if !(10...60_000).contains(cluster.pollMilliseconds) {

@@ -145,6 +145,11 @@ public struct CairnServer: Sendable {
                     responsesPerSecond: configuration.dns.rateLimitPerSecond, slip: configuration.dns.rateLimitSlip))
             logger.notice("cairn DNS listening on \(configuration.dns.host):\(dns.port) (udp, tcp)")
             services.append(.init(service: DNSService(server: dns)))
+            let targets = configuration.dns.notify.compactMap(DNSNotifier.Target.init)
+            if !targets.isEmpty {
+                let notifier = DNSNotifier(targets: targets, resolver: resolver, registry: registry, logger: logger, telemetry: telemetry)
+                services.append(.init(service: NotifyService(notifier: notifier)))
+            }
         }
         if let health { services.append(.init(service: HealthService(runner: health))) }
         services.append(.init(service: LeaseExpiryService(expirer: LeaseExpirer(api: api, logger: logger))))
@@ -241,7 +246,8 @@ extension CairnServer {
             serverName: DNSName(configuration.dns.serverName) ?? defaults.serverName,
             hostmaster: DNSName(configuration.dns.hostmaster) ?? defaults.hostmaster,
             maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
-            networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) })
+            networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) },
+            transferAllow: configuration.dns.transferAllow.compactMap(CIDR.init))
     }
 }
 
@@ -251,6 +257,15 @@ struct HealthService: ServiceLifecycle.Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await runner.run() }
+    }
+}
+
+/// NOTIFY to the configured secondaries as a lifecycle service: it stops when shutdown begins.
+struct NotifyService: ServiceLifecycle.Service {
+    let notifier: DNSNotifier
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await notifier.run() }
     }
 }
 

@@ -98,17 +98,22 @@ public struct DNSFuzzer {
                 }
             }
             for transport in [DNSResponder.Transport.udp, .tcp] {
-                guard
-                    let (reply, _) = responder.respond(to: input, client: client, transport: transport, state: state)
-                else { continue }
+                // Over TCP as the server answers there: zone transfers are several messages.
+                let replies =
+                    transport == .tcp
+                    ? responder.respondTCP(to: input, client: client, state: state)?.replies
+                    : responder.respond(to: input, client: client, transport: transport, state: state).map { [$0.reply] }
+                guard let replies else { continue }
                 report.replies += 1
                 let query = try? DNSMessage.parse(input)
                 let limit = transport == .tcp ? 65_535 : max(512, min(Int(query?.edns?.udpPayloadSize ?? 512), 1232))
-                if reply.count > limit, report.failures.count < 20 {
-                    report.failures.append("reply of \(reply.count) bytes over \(limit) for \(hexString(input))")
-                }
-                if (try? DNSMessage.parse(reply)) == nil, report.failures.count < 20 {
-                    report.failures.append("unparseable reply to \(hexString(input))")
+                for reply in replies {
+                    if reply.count > limit, report.failures.count < 20 {
+                        report.failures.append("reply of \(reply.count) bytes over \(limit) for \(hexString(input))")
+                    }
+                    if (try? DNSMessage.parse(reply)) == nil, report.failures.count < 20 {
+                        report.failures.append("unparseable reply to \(hexString(input))")
+                    }
                 }
             }
         }
@@ -128,7 +133,9 @@ extension DNSFuzzer {
             "web.corp.local", "_http._tcp.corp.local", "i1._http._tcp.corp.local", "alias.corp.local", "corp.local", "www.example.com",
             "nope.example.org",
         ]
-        let types = [DNSType.a, DNSType.aaaa, DNSType.srv, DNSType.cname, DNSType.soa, DNSType.ns, DNSType.any, 16]
+        let types = [
+            DNSType.a, DNSType.aaaa, DNSType.srv, DNSType.cname, DNSType.soa, DNSType.ns, DNSType.any, 16, DNSType.axfr, DNSType.ixfr,
+        ]
         for (i, name) in names.enumerated() {
             for (j, type) in types.enumerated() {
                 let question = DNSQuestion(name: DNSName(name)!, type: type)

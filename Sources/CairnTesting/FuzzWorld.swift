@@ -3,7 +3,9 @@ import CairnDNS
 
 /// A small registry with every kind of DNS service, for the fuzzer and the DNS tests.
 public enum FuzzWorld {
-    public static let configuration = DNSConfiguration(networks: ["lab": [CIDR("127.0.0.1/32")!], "default": [CIDR("127.0.0.0/8")!]])
+    /// 127.0.0.1 may transfer zones; 127.0.0.2 may not.
+    public static let configuration = DNSConfiguration(
+        networks: ["lab": [CIDR("127.0.0.1/32")!], "default": [CIDR("127.0.0.0/8")!]], transferAllow: [CIDR("127.0.0.1/32")!])
 
     public static let state: RegistryState = {
         var f = RegistryFixture()

@@ -73,7 +73,7 @@ public struct DNSQuestion: Sendable, Equatable {
     }
 }
 
-public struct SOAData: Sendable, Equatable {
+public struct SOAData: Sendable, Hashable {
     public var mname: DNSName
     public var rname: DNSName
     public var serial: UInt32
@@ -93,7 +93,7 @@ public struct SOAData: Sendable, Equatable {
     }
 }
 
-public enum RData: Sendable, Equatable {
+public enum RData: Sendable, Hashable {
     case a([UInt8])
     case aaaa([UInt8])
     case ns(DNSName)
@@ -105,7 +105,7 @@ public enum RData: Sendable, Equatable {
     case raw([UInt8])
 }
 
-public struct DNSRecord: Sendable, Equatable {
+public struct DNSRecord: Sendable, Hashable {
     public var name: DNSName
     public var type: UInt16
     public var rclass: UInt16

@@ -35,6 +35,9 @@ def serve(args, env=None, timeout=20):
         (["--dev"], "dns:\n  rateLimit: {slip: 99}\n", "dns.rateLimit.slip"),
         (["--dev"], "api:\n  watch: {maxEventsPerSecond: 0}\n", "api.watch.maxEventsPerSecond"),
         (["--dev"], "api:\n  watch: {maxBytesPerSecond: 1000}\n", "api.watch.maxBytesPerSecond"),
+        (["--dev"], "dns:\n  transfer: {allow: [10.0.0.0/33]}\n", "dns.transfer.allow"),
+        (["--dev"], "dns:\n  transfer: {notify: [ns2.example.com:53]}\n", "dns.transfer.notify"),
+        (["--dev"], "dns:\n  transfer: {notify: 127.0.0.1:53}\n", "dns.transfer.notify"),
     ],
 )
 def test_bad_settings_stop_the_server_with_the_key_named(tmp_path, args, config, fragment):

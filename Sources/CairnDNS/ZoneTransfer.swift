@@ -1,0 +1,150 @@
+import CairnCore
+import DNSWire
+
+/// Zone transfers (AXFR, RFC 5936; IXFR, RFC 1995, answered with the whole zone) of the DNS namespaces to the
+/// secondaries the configuration allows (`dns.transfer.allow`): the records a secondary serves are every record the
+/// zone publishes, each service's full record set (not the ≤ 8 of one MULTIVALUE answer), from one snapshot.
+public enum ZoneTransfer: Sendable, Equatable {
+    /// Not allowed, not over TCP, or not a zone apex this client may see: one REFUSED reply.
+    case refused
+    /// The zone's records, the SOA first and last (RFC 5936 §2.2).
+    case zone([DNSRecord])
+    /// An IXFR from a serial no older than the zone's: the SOA alone (RFC 1995 §2, "up to date").
+    case current(DNSRecord)
+
+    /// The most bytes of records one transfer message carries before the next message starts (a message can be
+    /// 65,535; smaller ones let a secondary start on the first while the rest are written).
+    static let messageBudget = 16_000
+}
+
+extension DNSResolver {
+    /// Whether `client` (4 or 16 bytes) may transfer zones.
+    public func mayTransfer(_ client: [UInt8]) -> Bool {
+        configuration.transferAllow.contains { $0.contains(client) }
+    }
+
+    /// The transfer a query asks for. `clientSerial` is the serial of the SOA in an IXFR query's authority section.
+    public func transfer(_ question: DNSQuestion, clientSerial: UInt32?, client: [UInt8], state: RegistryState) -> ZoneTransfer {
+        guard question.type == DNSType.axfr || question.type == DNSType.ixfr, question.qclass == DNSClass.in,
+            mayTransfer(client), let zone = zone(for: question.name, client: client, state: state),
+            zone.apex.key == question.name.key
+        else { return .refused }
+        let soa = soaRecord(zone, state: state, exactTTL: true)
+        if question.type == DNSType.ixfr, let clientSerial, case .soa(let data) = soa.data,
+            !Self.serial(data.serial, isNewerThan: clientSerial)
+        {
+            return .current(soa)
+        }
+        return .zone([soa] + zoneRecords(zone, state: state) + [soa])
+    }
+
+    /// The zone's SOA; its serial is the registry's sequence (RFC 1982 arithmetic: it wraps at 2^32), so it grows
+    /// with every change, the zone's own among them. `exactTTL`: the namespace's SOA TTL as it is (the apex answer
+    /// and transfers); otherwise capped at a day for negative answers.
+    func soaRecord(_ zone: ZoneIndex.Zone, state: RegistryState, exactTTL: Bool = false) -> DNSRecord {
+        let soaTTL = UInt32(clamping: zone.namespace.soaTTL ?? 900)
+        return DNSRecord(
+            name: zone.apex, type: DNSType.soa, ttl: exactTTL ? soaTTL : min(soaTTL, 86_400),
+            data: .soa(
+                SOAData(
+                    mname: configuration.serverName, rname: configuration.hostmaster, serial: UInt32(truncatingIfNeeded: state.sequence),
+                    refresh: 7200, retry: 900, expire: 1_209_600, minimum: 86_400)))
+    }
+
+    /// Every record of the zone but the SOA: the apex NS, then each service's published records (by service name),
+    /// without repeats.
+    func zoneRecords(_ zone: ZoneIndex.Zone, state: RegistryState) -> [DNSRecord] {
+        var out = [DNSRecord(name: zone.apex, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
+        var seen = Set<DNSRecord>()
+        let services = state.services.values.filter { $0.namespaceId == zone.namespace.id && $0.dnsConfig != nil }
+        for service in services.sorted(by: { $0.name < $1.name }) {
+            for record in publishedRecords(of: service, state: state) where seen.insert(record).inserted {
+                out.append(record)
+            }
+        }
+        return out
+    }
+
+    /// RFC 1982: whether serial `a` is newer than `b`.
+    static func serial(_ a: UInt32, isNewerThan b: UInt32) -> Bool {
+        a != b && (a &- b) < (1 << 31)
+    }
+}
+
+extension DNSResponder {
+    /// The replies to a query received over TCP: several messages for a zone transfer, one otherwise; nil when the
+    /// query deserves none.
+    public func respondTCP(to query: [UInt8], client: [UInt8], state: RegistryState) -> (replies: [[UInt8]], message: DNSMessage)? {
+        if let transfer = transferQuery(query), transfer.message.header.opcode == 0 {
+            return transferReplies(transfer.message, clientSerial: transfer.clientSerial, client: client, state: state)
+        }
+        return respond(to: query, client: client, transport: .tcp, state: state).map { ([$0.reply], $0.message) }
+    }
+
+    /// The query, when it is a well-formed AXFR or IXFR question (and the serial an IXFR carries).
+    func transferQuery(_ query: [UInt8]) -> (message: DNSMessage, clientSerial: UInt32?)? {
+        guard query.count >= 12, query[2] & 0x80 == 0, let message = try? DNSMessage.parse(query), message.questions.count == 1,
+            let question = message.questions.first, question.type == DNSType.axfr || question.type == DNSType.ixfr,
+            message.edns.map({ $0.version == 0 }) ?? true
+        else { return nil }
+        var serial: UInt32?
+        if question.type == DNSType.ixfr {
+            for record in message.authority {
+                if case .soa(let data) = record.data { serial = data.serial }
+            }
+        }
+        return (message, serial)
+    }
+
+    func transferReplies(_ message: DNSMessage, clientSerial: UInt32?, client: [UInt8], state: RegistryState) -> (
+        replies: [[UInt8]], message: DNSMessage
+    ) {
+        var header = DNSHeader(id: message.header.id, flags: (message.header.flags & 0x7900) | 0x8000)
+        header.authoritative = true
+        var first = DNSMessage(header: header, questions: message.questions)
+        if message.edns != nil { first.edns = EDNS(udpPayloadSize: UInt16(resolver.configuration.ednsPayloadSize)) }
+        switch resolver.transfer(message.questions[0], clientSerial: clientSerial, client: client, state: state) {
+        case .refused:
+            first.header.authoritative = false
+            first.header.rcode = DNSRcode.refused
+            return ([first.encode().bytes], first)
+        case .current(let soa):
+            first.answers = [soa]
+            return ([first.encode().bytes], first)
+        case .zone(let records):
+            var replies: [[UInt8]] = []
+            var chunk: [DNSRecord] = []
+            var size = 0
+            func flush() {
+                var reply = replies.isEmpty ? first : DNSMessage(header: header)
+                reply.answers = chunk
+                replies.append(reply.encode().bytes)
+                chunk = []
+                size = 0
+            }
+            for record in records {
+                let estimate = record.name.wireLength + 10 + record.wireDataEstimate
+                if size + estimate > ZoneTransfer.messageBudget && !chunk.isEmpty { flush() }
+                chunk.append(record)
+                size += estimate
+            }
+            if !chunk.isEmpty { flush() }
+            var summary = first
+            summary.answers = records
+            return (replies, summary)
+        }
+    }
+}
+
+extension DNSRecord {
+    /// The most bytes the record's data takes on the wire (names uncompressed).
+    var wireDataEstimate: Int {
+        switch data {
+        case .a(let b), .aaaa(let b), .raw(let b): b.count
+        case .ns(let n), .cname(let n): n.wireLength
+        case .soa(let s): s.mname.wireLength + s.rname.wireLength + 20
+        case .srv(_, _, _, let target): 6 + target.wireLength
+        case .hinfo(let cpu, let os): 2 + cpu.count + os.count
+        }
+    }
+}

@@ -1,0 +1,312 @@
+"""Zone transfers to secondaries (docs/dns.md, "Zone transfers"): AXFR and IXFR over TCP to the networks in
+`dns.transfer.allow`, NOTIFY to `dns.transfer.notify` on every change of a zone, read by dig and dnspython and
+followed by real NSD and Knot DNS secondaries."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import dns.exception
+import dns.message
+import dns.opcode
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.xfr
+import dns.zone
+import pytest
+
+from cairn_process import CairnProcess
+from conftest import client_for, public_namespace
+
+
+def free_port():
+    """A loopback port free for both UDP and TCP (a DNS server binds both)."""
+    while True:
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+        return port
+
+
+NSD_PORT = free_port()
+KNOT_PORT = free_port()
+CONFIG = f"""
+dns:
+  transfer:
+    allow: [127.0.0.1/32]
+    notify: ["127.0.0.1:{NSD_PORT}", "127.0.0.1:{KNOT_PORT}"]
+"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = CairnProcess(config=CONFIG, extra_args=["--health-interval", "3600"]).start()
+    yield s
+    assert s.stop() == 0
+
+
+def primary_port(server):
+    """The DNS port secondaries transfer from: the first node's on a cluster."""
+    return server.nodes[0].dns_port if server.nodes else server.dns_port
+
+
+@pytest.fixture
+def sd(server, region):
+    return client_for(server.endpoint, region)
+
+
+def make_zone(sd, name, instances=3):
+    zone = f"{name}.transfer.test"
+    ns = public_namespace(sd, zone)
+    svc = sd.create_service(Name="web", NamespaceId=ns, DnsConfig={
+        "RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 60}, {"Type": "SRV", "TTL": 60}]})["Service"]["Id"]
+    for n in range(instances):
+        sd.register_instance(ServiceId=svc, InstanceId=f"i{n}",
+                             Attributes={"AWS_INSTANCE_IPV4": f"10.7.{n // 250}.{n % 250 + 1}", "AWS_INSTANCE_PORT": "8080"})
+    return zone, svc
+
+
+def axfr(server, zone, source="127.0.0.1"):
+    """The transfer's messages (dnspython reads it as a secondary would)."""
+    query = dns.message.make_query(zone, "AXFR")
+    with socket.create_connection(("127.0.0.1", primary_port(server)), timeout=10, source_address=(source, 0)) as sock:
+        dns.query.send_tcp(sock, query, time.time() + 10)
+        messages = []
+        soas = 0
+        while soas < 2:
+            reply, _ = dns.query.receive_tcp(sock, time.time() + 10, one_rr_per_rrset=True)
+            messages.append(reply)
+            if reply.rcode() != dns.rcode.NOERROR:
+                return messages
+            soas += sum(1 for rrset in reply.answer if rrset.rdtype == dns.rdatatype.SOA)
+        return messages
+
+
+def records(messages):
+    return [(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), r.to_text())
+            for m in messages for rrset in m.answer for r in rrset]
+
+
+def test_axfr_sends_the_whole_zone_between_two_soas_and_every_instance_not_eight(server, sd, name):
+    zone, _ = make_zone(sd, name, instances=12)
+    got = records(axfr(server, zone))
+    assert got[0][1] == "SOA" and got[-1][1] == "SOA" and got[0] == got[-1]
+    assert sum(1 for r in got if r[1] == "SOA") == 2
+    assert (f"{zone}.", "NS", "ns1.cairn.internal.") in got
+    # Every instance's records, not the 8 a MULTIVALUE answer carries.
+    addresses = sorted(r[2] for r in got if r[0] == f"web.{zone}." and r[1] == "A")
+    assert addresses == sorted(f"10.7.0.{n + 1}" for n in range(12))
+    assert sum(1 for r in got if r[0] == f"web.{zone}." and r[1] == "SRV") == 12
+    assert (f"i3.web.{zone}.", "A", "10.7.0.4") in got
+    # dig reads it too.
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(primary_port(server)), zone, "AXFR", "+nocmd", "+nostats"],
+                         capture_output=True, text=True, timeout=20).stdout
+    lines = [line.split() for line in out.splitlines() if line and not line.startswith(";")]
+    assert sum(1 for f in lines if f[3] == "SOA") == 2, out
+    assert sum(1 for f in lines if f[0] == f"web.{zone}." and f[3] == "A") == 12, out
+
+
+def test_a_large_zone_comes_in_several_messages_that_a_secondary_reads_as_one_zone(server, sd, name):
+    zone, _ = make_zone(sd, name, instances=400)
+    messages = axfr(server, zone)
+    assert len(messages) > 1
+    assert len(messages[0].question) == 1 and all(m.id == messages[0].id for m in messages)
+    got = records(messages)
+    assert sum(1 for r in got if r[1] == "SRV") == 400 and sum(1 for r in got if r[1] == "SOA") == 2
+    # dnspython's secondary-side reader builds a zone from it.
+    built = dns.zone.Zone(zone)
+    dns.query.inbound_xfr("127.0.0.1", built, port=primary_port(server), timeout=20)
+    assert len(built.find_rdataset("web", "SRV")) == 400
+
+
+def test_the_serial_grows_with_a_change_and_ixfr_from_the_current_serial_is_one_soa(server, sd, name):
+    zone, svc = make_zone(sd, name)
+
+    def serial():
+        reply = dns.query.tcp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=primary_port(server), timeout=5)
+        return reply.answer[0][0].serial
+
+    before = serial()
+    sd.register_instance(ServiceId=svc, InstanceId="new", Attributes={"AWS_INSTANCE_IPV4": "10.7.9.9", "AWS_INSTANCE_PORT": "1"})
+    deadline = time.monotonic() + 30
+    while serial() == before:  # on a cluster the first node may apply the change a moment later
+        assert time.monotonic() < deadline, "the serial did not move"
+        time.sleep(0.05)
+    current = serial()
+    assert (current - before) % 2**32 < 2**31
+
+    def ixfr(serial):
+        query = dns.message.make_query(zone, "IXFR")
+        query.authority.append(dns.rrset.from_text(zone + ".", 0, "IN", "SOA", f"ns1.cairn.internal. hostmaster.cairn.internal. {serial} 1 1 1 1"))
+        with socket.create_connection(("127.0.0.1", primary_port(server)), timeout=10) as sock:
+            dns.query.send_tcp(sock, query, time.time() + 10)
+            reply, _ = dns.query.receive_tcp(sock, time.time() + 10, one_rr_per_rrset=True)
+            return reply
+
+    # Up to date, or a serial from the future (RFC 1995 section 2): the SOA alone.
+    for asked in (current, (current + 1000) % 2**32):
+        reply = ixfr(asked)
+        assert reply.rcode() == dns.rcode.NOERROR
+        assert [rrset.rdtype for rrset in reply.answer] == [dns.rdatatype.SOA] and len(reply.answer[0]) == 1
+    # An older serial: the whole zone in AXFR form (SOA, the records, SOA), which RFC 1995 allows.
+    reply = ixfr(before)
+    got = records([reply])
+    assert got[0][1] == "SOA" and got[-1][1] == "SOA" and (f"web.{zone}.", "A", "10.7.9.9") in got
+
+
+def test_transfers_are_refused_to_networks_not_allowed_over_udp_and_for_names_that_are_not_zones(server, sd, name):
+    zone, _ = make_zone(sd, name)
+    [reply] = axfr(server, zone, source="127.0.0.2")  # allow lists 127.0.0.1/32 only
+    assert reply.rcode() == dns.rcode.REFUSED and not reply.answer
+    reply = dns.query.udp(dns.message.make_query(zone, "AXFR"), "127.0.0.1", port=primary_port(server), timeout=5)
+    assert reply.rcode() == dns.rcode.REFUSED
+    [reply] = axfr(server, f"web.{zone}")  # a name inside a zone, not its apex
+    assert reply.rcode() == dns.rcode.REFUSED
+    [reply] = axfr(server, "nowhere.invalid")
+    assert reply.rcode() == dns.rcode.REFUSED
+    # A NOTIFY sent to Cairn (a primary) is not implemented; the server carries on answering.
+    notify = dns.message.make_query(zone, "SOA")
+    notify.set_opcode(dns.opcode.NOTIFY)
+    reply = dns.query.udp(notify, "127.0.0.1", port=primary_port(server), timeout=5)
+    assert reply.rcode() == dns.rcode.NOTIMP
+    assert dns.query.udp(dns.message.make_query(f"web.{zone}", "A"), "127.0.0.1", port=primary_port(server), timeout=5).answer
+
+
+def test_transfers_are_refused_by_default():
+    s = CairnProcess(extra_args=["--health-interval", "3600"]).start()
+    try:
+        sd = client_for(s.endpoint, "us-east-1")
+        zone, _ = make_zone(sd, "closed")
+        [reply] = axfr(s, zone)
+        assert reply.rcode() == dns.rcode.REFUSED
+    finally:
+        s.stop()
+
+
+def until(check, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def ask(port, name, rdtype="A"):
+    try:
+        reply = dns.query.udp(dns.message.make_query(name, rdtype), "127.0.0.1", port=port, timeout=1)
+    except dns.exception.Timeout:
+        return None
+    return sorted(r.to_text() for rrset in reply.answer for r in rrset if rrset.rdtype == dns.rdatatype.from_text(rdtype))
+
+
+class Secondary:
+    """A real secondary, NSD or Knot DNS, in a temp directory, transferring one zone from Cairn."""
+
+    def __init__(self, kind, port, primary, zone):
+        self.kind, self.port = kind, port
+        self.dir = tempfile.mkdtemp(prefix=f"cairn-{kind}-")
+        os.chmod(self.dir, 0o777)
+        conf = os.path.join(self.dir, f"{kind}.conf")
+        if kind == "nsd":
+            text = f"""server:
+  ip-address: 127.0.0.1
+  port: {port}
+  username: ""
+  zonesdir: "{self.dir}"
+  pidfile: "{self.dir}/nsd.pid"
+  xfrdfile: "{self.dir}/xfrd.state"
+  zonelistfile: "{self.dir}/zone.list"
+  database: ""
+  logfile: "{self.dir}/server.log"
+  verbosity: 2
+remote-control:
+  control-enable: no
+zone:
+  name: {zone}
+  zonefile: "{zone}.zone"
+  request-xfr: 127.0.0.1@{primary} NOKEY
+  allow-notify: 127.0.0.1 NOKEY
+"""
+            command = [shutil.which("nsd") or "/usr/sbin/nsd", "-d", "-c", conf]
+        else:
+            text = f"""server:
+    listen: 127.0.0.1@{port}
+    rundir: "{self.dir}"
+log:
+  - target: "{self.dir}/server.log"
+    any: info
+database:
+    storage: "{self.dir}"
+remote:
+  - id: primary
+    address: 127.0.0.1@{primary}
+acl:
+  - id: from_primary
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    storage: "{self.dir}"
+zone:
+  - domain: {zone}
+    master: primary
+    acl: from_primary
+"""
+            command = [shutil.which("knotd") or "/usr/sbin/knotd", "-c", conf]
+        with open(conf, "w") as f:
+            f.write(text)
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "server.log")) as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind,port", [("nsd", NSD_PORT), ("knot", KNOT_PORT)])
+def test_a_real_secondary_transfers_the_zone_and_follows_each_change_by_notify(server, sd, name, kind, port):
+    if not shutil.which(kind if kind == "nsd" else "knotd") and not os.path.exists(f"/usr/sbin/{'nsd' if kind == 'nsd' else 'knotd'}"):
+        pytest.fail(f"{kind} is not installed (scripts/test.sh installs it)")
+    zone, svc = make_zone(sd, f"{name}-{kind}")
+    secondary = Secondary(kind, port, primary_port(server), zone)
+    try:
+        # The zone arrives by the secondary's first transfer (and the NOTIFY Cairn sends for a new zone).
+        until(lambda: ask(port, f"web.{zone}") == ["10.7.0.1", "10.7.0.2", "10.7.0.3"],
+              f"{kind} never served the zone:\n{secondary.log()}")
+        # A registration: Cairn's NOTIFY makes the secondary transfer again (its refresh is two hours away).
+        sd.register_instance(ServiceId=svc, InstanceId="late", Attributes={"AWS_INSTANCE_IPV4": "10.7.5.5", "AWS_INSTANCE_PORT": "1"})
+        until(lambda: ask(port, f"late.web.{zone}") == ["10.7.5.5"], f"{kind} never served the new instance:\n{secondary.log()}")
+        # A deregistration too.
+        sd.deregister_instance(ServiceId=svc, InstanceId="i0")
+        until(lambda: ask(port, f"web.{zone}") == ["10.7.0.2", "10.7.0.3", "10.7.5.5"],
+              f"{kind} still served the deregistered instance:\n{secondary.log()}")
+        # What the secondary serves is what Cairn's transfer holds: the SOA serials agree.
+        serial = dns.query.tcp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=primary_port(server), timeout=5).answer[0][0].serial
+        until(lambda: ask(port, zone, "SOA") and int(ask(port, zone, "SOA")[0].split()[2]) == serial,
+              f"{kind} is not at Cairn's serial {serial}:\n{secondary.log()}")
+    finally:
+        secondary.stop()
