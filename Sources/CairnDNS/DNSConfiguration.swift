@@ -16,6 +16,8 @@ public struct DNSConfiguration: Sendable {
     public var nsTTL: UInt32
     /// Who may transfer zones (AXFR, IXFR over TCP); nobody when empty.
     public var transferAllow: [CIDR]
+    /// When set, transfers must be signed with this key (TSIG) and NOTIFY is signed with it.
+    public var transferKey: TSIGKey?
 
     /// The defaults, in one place: `cairn serve`'s configuration starts from these too.
     public static let defaultServerName = "ns1.cairn.internal"
@@ -28,9 +30,10 @@ public struct DNSConfiguration: Sendable {
         hostmaster: DNSName = DNSName(DNSConfiguration.defaultHostmaster)!,
         maxAnswers: Int = DNSConfiguration.defaultMaxAnswers, ednsPayloadSize: Int = DNSConfiguration.defaultEDNSPayloadSize,
         networks: [String: [CIDR]] = ["default": [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]],
-        nsTTL: UInt32 = 172_800, transferAllow: [CIDR] = []
+        nsTTL: UInt32 = 172_800, transferAllow: [CIDR] = [], transferKey: TSIGKey? = nil
     ) {
         self.transferAllow = transferAllow
+        self.transferKey = transferKey
         self.serverName = serverName
         self.hostmaster = hostmaster
         self.maxAnswers = maxAnswers

@@ -132,7 +132,10 @@ public final class DNSNotifier: Sendable {
         var message = DNSMessage(
             header: DNSHeader(id: id, flags: 4 << 11 | 0x0400), questions: [DNSQuestion(name: zone, type: DNSType.soa)])
         message.answers = [soa]
-        let bytes = message.encode().bytes
+        var bytes = message.encode().bytes
+        if let key = resolver.configuration.transferKey {
+            bytes = TSIG.sign(bytes, key: key, prior: nil, time: TSIG.now()).bytes
+        }
         guard let address = try? SocketAddress(ipAddress: target.host, port: target.port) else { return }
         for attempt in 1...Self.tries {
             guard !Task.isCancelled else { return }

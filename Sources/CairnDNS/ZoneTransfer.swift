@@ -74,9 +74,13 @@ extension DNSResolver {
 extension DNSResponder {
     /// The replies to a query received over TCP: several messages for a zone transfer, one otherwise; nil when the
     /// query deserves none.
-    public func respondTCP(to query: [UInt8], client: [UInt8], state: RegistryState) -> (replies: [[UInt8]], message: DNSMessage)? {
+    public func respondTCP(to query: [UInt8], client: [UInt8], state: RegistryState, now: UInt64 = TSIG.now()) -> (
+        replies: [[UInt8]], message: DNSMessage
+    )? {
         if let transfer = transferQuery(query), transfer.message.header.opcode == 0 {
-            return transferReplies(transfer.message, clientSerial: transfer.clientSerial, client: client, state: state)
+            let check = TSIG.check(query, key: resolver.configuration.transferKey, now: now)
+            return transferReplies(
+                transfer.message, clientSerial: transfer.clientSerial, client: client, state: state, signature: check, now: now)
         }
         return respond(to: query, client: client, transport: .tcp, state: state).map { ([$0.reply], $0.message) }
     }
@@ -96,21 +100,54 @@ extension DNSResponder {
         return (message, serial)
     }
 
-    func transferReplies(_ message: DNSMessage, clientSerial: UInt32?, client: [UInt8], state: RegistryState) -> (
-        replies: [[UInt8]], message: DNSMessage
-    ) {
+    /// The replies to a transfer query, signed when the query was (RFC 8945): each message's MAC chains to the one
+    /// before it, the first to the query's. With a key configured an unsigned query is refused; a wrong key or
+    /// signature gets NOTAUTH with BADKEY or BADSIG (unsigned), a time outside the fudge NOTAUTH with BADTIME (signed).
+    func transferReplies(
+        _ message: DNSMessage, clientSerial: UInt32?, client: [UInt8], state: RegistryState, signature: TSIG.Check = .unsigned,
+        now: UInt64 = 0
+    ) -> (replies: [[UInt8]], message: DNSMessage) {
         var header = DNSHeader(id: message.header.id, flags: (message.header.flags & 0x7900) | 0x8000)
         header.authoritative = true
         var first = DNSMessage(header: header, questions: message.questions)
         if message.edns != nil { first.edns = EDNS(udpPayloadSize: UInt16(resolver.configuration.ednsPayloadSize)) }
+        let key = resolver.configuration.transferKey
+        var prior: [UInt8]?
+        /// Signs the next message of the reply when the query was signed.
+        func signed(_ bytes: [UInt8]) -> [UInt8] {
+            guard case .valid(let request) = signature, let key else { return bytes }
+            let (out, mac) = TSIG.sign(bytes, key: key, prior: prior ?? request.mac, time: now, timersOnly: prior != nil)
+            prior = mac
+            return out
+        }
+        func refuse(_ rcode: UInt16) -> (replies: [[UInt8]], message: DNSMessage) {
+            first.header.authoritative = false
+            first.header.rcode = rcode
+            return ([signed(first.encode().bytes)], first)
+        }
+        switch signature {
+        case .malformed:
+            return refuse(DNSRcode.formErr)
+        case .failed(let error, let request):
+            first.header.authoritative = false
+            first.header.rcode = TSIG.notAuth
+            let bytes = first.encode().bytes
+            if error == TSIG.badTime, let key {
+                let out = TSIG.sign(bytes, key: key, prior: request.mac, time: now, error: error, other: TSIG.u48(now)).bytes
+                return ([out], first)
+            }
+            return ([TSIG.appendUnsigned(error: error, to: bytes, request: request, time: now)], first)
+        case .unsigned where key != nil:
+            return refuse(DNSRcode.refused)
+        case .unsigned, .valid:
+            break
+        }
         switch resolver.transfer(message.questions[0], clientSerial: clientSerial, client: client, state: state) {
         case .refused:
-            first.header.authoritative = false
-            first.header.rcode = DNSRcode.refused
-            return ([first.encode().bytes], first)
+            return refuse(DNSRcode.refused)
         case .current(let soa):
             first.answers = [soa]
-            return ([first.encode().bytes], first)
+            return ([signed(first.encode().bytes)], first)
         case .zone(let records):
             var replies: [[UInt8]] = []
             var chunk: [DNSRecord] = []
@@ -118,7 +155,7 @@ extension DNSResponder {
             func flush() {
                 var reply = replies.isEmpty ? first : DNSMessage(header: header)
                 reply.answers = chunk
-                replies.append(reply.encode().bytes)
+                replies.append(signed(reply.encode().bytes))
                 chunk = []
                 size = 0
             }

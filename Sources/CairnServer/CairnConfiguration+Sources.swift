@@ -132,6 +132,20 @@ extension CairnConfiguration {
                     case "transfer":
                         for (t, tv) in try mapping(v, full) {
                             let key = "\(full).\(t)"
+                            if t == "key" {
+                                for (k, kv) in try mapping(tv, key) {
+                                    switch k {
+                                    case "name": dns.transferKeyName = try string(kv, "\(key).name")
+                                    case "secret": dns.transferKeySecret = try string(kv, "\(key).secret")
+                                    case "algorithm":
+                                        guard try string(kv, "\(key).algorithm").lowercased() == "hmac-sha256" else {
+                                            throw ConfigurationError(key: "\(key).algorithm", "must be hmac-sha256")
+                                        }
+                                    default: throw ConfigurationError(key: "\(key).\(k)", "is not a known key")
+                                    }
+                                }
+                                continue
+                            }
                             guard let list = tv as? [Any] else { throw ConfigurationError(key: key, "must be a list") }
                             let items = try list.map { (item: Any) throws(ConfigurationError) -> String in try string(item, key) }
                             switch t {

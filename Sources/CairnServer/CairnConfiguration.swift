@@ -92,7 +92,17 @@ public struct CairnConfiguration: Sendable, Equatable {
         /// (`host:port`) sent a NOTIFY when a zone changes.
         public var transferAllow: [String] = []
         public var notify: [String] = []
+        /// The TSIG key (HMAC-SHA256) transfers must be signed with and NOTIFY is signed with: its name and its
+        /// secret in base64, as `tsig-keygen` prints them.
+        public var transferKeyName: String?
+        public var transferKeySecret: String?
         public init() {}
+
+        /// The transfer key, when both parts are set and valid (checked by `validate`).
+        public var transferKey: TSIGKey? {
+            guard let name = transferKeyName, let secret = transferKeySecret, let bytes = Data(base64Encoded: secret) else { return nil }
+            return TSIGKey(name: name, secret: Array(bytes))
+        }
     }
 
     public struct Health: Sendable, Equatable {
@@ -197,6 +207,10 @@ public struct CairnConfiguration: Sendable, Equatable {
         }
         for cidr in dns.transferAllow where CIDR(cidr) == nil {
             throw ConfigurationError(key: "dns.transfer.allow", "'\(cidr.prefix(64))' is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+        }
+        if (dns.transferKeyName != nil || dns.transferKeySecret != nil) && dns.transferKey == nil {
+            throw ConfigurationError(
+                key: "dns.transfer.key", "needs a name (a DNS name) and a secret of 16 to 512 bytes in base64, as tsig-keygen prints")
         }
         for target in dns.notify where DNSNotifier.Target(target) == nil {
             throw ConfigurationError(

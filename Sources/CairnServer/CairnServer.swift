@@ -247,7 +247,7 @@ extension CairnServer {
             hostmaster: DNSName(configuration.dns.hostmaster) ?? defaults.hostmaster,
             maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
             networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) },
-            transferAllow: configuration.dns.transferAllow.compactMap(CIDR.init))
+            transferAllow: configuration.dns.transferAllow.compactMap(CIDR.init), transferKey: configuration.dns.transferKey)
     }
 }
 

@@ -132,3 +132,37 @@ struct DNSReader {
         return DNSRecord(name: name, type: type, rclass: rclass, ttl: ttl, data: data)
     }
 }
+
+extension DNSMessage {
+    /// Where each record of the message starts (answer, authority and additional sections in order), checked as
+    /// `parse` checks them: for TSIG (RFC 8945), which signs the message's bytes up to its last record.
+    public static func recordStarts(_ bytes: [UInt8]) throws(DNSParseError) -> [Int] {
+        var reader = DNSReader(bytes: bytes)
+        _ = try reader.u16()
+        _ = try reader.u16()
+        let qd = Int(try reader.u16())
+        let records = Int(try reader.u16()) + Int(try reader.u16()) + Int(try reader.u16())
+        guard qd * 5 + records * 11 <= bytes.count - 12 else { throw .truncated }
+        for _ in 0..<qd {
+            _ = try reader.readName()
+            _ = try reader.u32()
+        }
+        var starts: [Int] = []
+        starts.reserveCapacity(records)
+        for _ in 0..<records {
+            starts.append(reader.position)
+            _ = try reader.record()
+        }
+        guard reader.position == bytes.count else { throw .trailingBytes }
+        return starts
+    }
+}
+
+extension DNSMessage {
+    /// The record that starts at `offset` of `bytes` (an offset `recordStarts` gave).
+    public static func record(in bytes: [UInt8], at offset: Int) throws(DNSParseError) -> DNSRecord {
+        var reader = DNSReader(bytes: bytes)
+        reader.position = offset
+        return try reader.record()
+    }
+}

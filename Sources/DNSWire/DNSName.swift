@@ -38,7 +38,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
         labels.map { String(decoding: $0.map(Self.lower), as: UTF8.self) }.joined(separator: ".")
     }
 
-    @inline(__always) static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+    @inline(__always) public static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
 
     public static func == (a: DNSName, b: DNSName) -> Bool {
         guard a.labels.count == b.labels.count else { return false }

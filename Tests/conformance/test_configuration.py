@@ -38,6 +38,9 @@ def serve(args, env=None, timeout=20):
         (["--dev"], "dns:\n  transfer: {allow: [10.0.0.0/33]}\n", "dns.transfer.allow"),
         (["--dev"], "dns:\n  transfer: {notify: [ns2.example.com:53]}\n", "dns.transfer.notify"),
         (["--dev"], "dns:\n  transfer: {notify: 127.0.0.1:53}\n", "dns.transfer.notify"),
+        (["--dev"], "dns:\n  transfer: {key: {name: k, secret: c2hvcnQ=}}\n", "dns.transfer.key"),
+        (["--dev"], "dns:\n  transfer: {key: {name: k, secret: 'not base64!', algorithm: hmac-sha256}}\n", "dns.transfer.key"),
+        (["--dev"], "dns:\n  transfer: {key: {name: k, algorithm: hmac-md5}}\n", "dns.transfer.key.algorithm"),
     ],
 )
 def test_bad_settings_stop_the_server_with_the_key_named(tmp_path, args, config, fragment):

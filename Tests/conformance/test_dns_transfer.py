@@ -94,6 +94,17 @@ def axfr(server, zone, source="127.0.0.1"):
         return messages
 
 
+def settled(server, zone, ready, source="127.0.0.1"):
+    """The transfer once `ready(records)` holds: on a cluster the first node applies writes made on the others a
+    moment later."""
+    deadline = time.monotonic() + 30
+    while True:
+        messages = axfr(server, zone, source)
+        if ready(records(messages)) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.1)
+
+
 def records(messages):
     return [(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), r.to_text())
             for m in messages for rrset in m.answer for r in rrset]
@@ -101,7 +112,7 @@ def records(messages):
 
 def test_axfr_sends_the_whole_zone_between_two_soas_and_every_instance_not_eight(server, sd, name):
     zone, _ = make_zone(sd, name, instances=12)
-    got = records(axfr(server, zone))
+    got = records(settled(server, zone, lambda got: sum(1 for r in got if r[1] == "SRV") == 12))
     assert got[0][1] == "SOA" and got[-1][1] == "SOA" and got[0] == got[-1]
     assert sum(1 for r in got if r[1] == "SOA") == 2
     assert (f"{zone}.", "NS", "ns1.cairn.internal.") in got
@@ -120,7 +131,7 @@ def test_axfr_sends_the_whole_zone_between_two_soas_and_every_instance_not_eight
 
 def test_a_large_zone_comes_in_several_messages_that_a_secondary_reads_as_one_zone(server, sd, name):
     zone, _ = make_zone(sd, name, instances=400)
-    messages = axfr(server, zone)
+    messages = settled(server, zone, lambda got: sum(1 for r in got if r[1] == "SRV") == 400)
     assert len(messages) > 1
     assert len(messages[0].question) == 1 and all(m.id == messages[0].id for m in messages)
     got = records(messages)
@@ -140,11 +151,9 @@ def test_the_serial_grows_with_a_change_and_ixfr_from_the_current_serial_is_one_
 
     before = serial()
     sd.register_instance(ServiceId=svc, InstanceId="new", Attributes={"AWS_INSTANCE_IPV4": "10.7.9.9", "AWS_INSTANCE_PORT": "1"})
-    deadline = time.monotonic() + 30
-    while serial() == before:  # on a cluster the first node may apply the change a moment later
-        assert time.monotonic() < deadline, "the serial did not move"
-        time.sleep(0.05)
+    settled(server, zone, lambda got: (f"web.{zone}.", "A", "10.7.9.9") in got)
     current = serial()
+    assert current != before
     assert (current - before) % 2**32 < 2**31
 
     def ixfr(serial):
@@ -216,13 +225,19 @@ def ask(port, name, rdtype="A"):
 class Secondary:
     """A real secondary, NSD or Knot DNS, in a temp directory, transferring one zone from Cairn."""
 
-    def __init__(self, kind, port, primary, zone):
+    def __init__(self, kind, port, primary, zone, key=None):
         self.kind, self.port = kind, port
         self.dir = tempfile.mkdtemp(prefix=f"cairn-{kind}-")
         os.chmod(self.dir, 0o777)
         conf = os.path.join(self.dir, f"{kind}.conf")
+        name = key[0] if key else "NOKEY"
         if kind == "nsd":
-            text = f"""server:
+            keys = f"""key:
+  name: {key[0]}
+  algorithm: hmac-sha256
+  secret: "{key[1]}"
+""" if key else ""
+            text = keys + f"""server:
   ip-address: 127.0.0.1
   port: {port}
   username: ""
@@ -238,12 +253,18 @@ remote-control:
 zone:
   name: {zone}
   zonefile: "{zone}.zone"
-  request-xfr: 127.0.0.1@{primary} NOKEY
-  allow-notify: 127.0.0.1 NOKEY
+  request-xfr: 127.0.0.1@{primary} {name}
+  allow-notify: 127.0.0.1 {name}
 """
             command = [shutil.which("nsd") or "/usr/sbin/nsd", "-d", "-c", conf]
         else:
-            text = f"""server:
+            keys = f"""key:
+  - id: {key[0]}
+    algorithm: hmac-sha256
+    secret: {key[1]}
+""" if key else ""
+            with_key = f"\n    key: {key[0]}" if key else ""
+            text = keys + f"""server:
     listen: 127.0.0.1@{port}
     rundir: "{self.dir}"
 log:
@@ -253,11 +274,11 @@ database:
     storage: "{self.dir}"
 remote:
   - id: primary
-    address: 127.0.0.1@{primary}
+    address: 127.0.0.1@{primary}{with_key}
 acl:
   - id: from_primary
     address: 127.0.0.1
-    action: notify
+    action: notify{with_key}
 template:
   - id: default
     storage: "{self.dir}"
@@ -287,12 +308,60 @@ zone:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("kind,port", [("nsd", NSD_PORT), ("knot", KNOT_PORT)])
-def test_a_real_secondary_transfers_the_zone_and_follows_each_change_by_notify(server, sd, name, kind, port):
+SIGNED_NSD_PORT = free_port()
+SIGNED_KNOT_PORT = free_port()
+KEY = ("cairn-xfer", "9LsqVTC2lSg2YF5aWk4C0ZJbw0uoknNGEBBpsgOhpXY=")
+SIGNED_CONFIG = f"""
+dns:
+  transfer:
+    allow: [127.0.0.1/32]
+    notify: ["127.0.0.1:{SIGNED_NSD_PORT}", "127.0.0.1:{SIGNED_KNOT_PORT}"]
+    key: {{name: {KEY[0]}, secret: "{KEY[1]}"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def signed_server():
+    s = CairnProcess(config=SIGNED_CONFIG, extra_args=["--health-interval", "3600"]).start()
+    yield s
+    assert s.stop() == 0
+
+
+def dig_axfr(server, zone, *args):
+    return subprocess.run(["dig", "@127.0.0.1", "-p", str(primary_port(server)), zone, "AXFR", "+nocmd", *args],
+                          capture_output=True, text=True, timeout=20).stdout
+
+
+def test_with_a_key_transfers_must_be_signed_and_every_message_of_the_answer_is(signed_server, region, name):
+    sd = client_for(signed_server.endpoint, region)
+    zone, _ = make_zone(sd, name, instances=400)
+    deadline = time.monotonic() + 30
+    while True:  # on a cluster the first node applies writes made on the others a moment later
+        out = dig_axfr(signed_server, zone, "-y", f"hmac-sha256:{KEY[0]}:{KEY[1]}")
+        if out.count("\tSRV\t") + out.count(" SRV ") >= 400 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    # dig checks the TSIG of every message (the later ones chained to the one before) and says when one fails.
+    assert "Couldn't verify" not in out and "messages 1," not in out and out.count("\tSRV\t") + out.count(" SRV ") >= 400, out
+    assert "Transfer failed" in dig_axfr(signed_server, zone)  # unsigned: REFUSED
+    wrong = dig_axfr(signed_server, zone, "-y", f"hmac-sha256:{KEY[0]}:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0")
+    assert "BADSIG" in wrong and "Transfer failed" in wrong, wrong
+    other = dig_axfr(signed_server, zone, "-y", f"hmac-sha256:someone-else:{KEY[1]}")
+    assert "BADKEY" in other and "Transfer failed" in other, other
+
+
+@pytest.mark.parametrize("kind,port,signed", [("nsd", NSD_PORT, False), ("knot", KNOT_PORT, False),
+                                              ("nsd", SIGNED_NSD_PORT, True), ("knot", SIGNED_KNOT_PORT, True)],
+                         ids=["nsd", "knot", "nsd-tsig", "knot-tsig"])
+def test_a_real_secondary_transfers_the_zone_and_follows_each_change_by_notify(request, name, region, kind, port, signed):
+    """Unsigned, and with TSIG: the secondary signs its SOA queries and transfers and checks Cairn's signed answers
+    and NOTIFYs (a NOTIFY that is not signed with its key is ignored)."""
     if not shutil.which(kind if kind == "nsd" else "knotd") and not os.path.exists(f"/usr/sbin/{'nsd' if kind == 'nsd' else 'knotd'}"):
         pytest.fail(f"{kind} is not installed (scripts/test.sh installs it)")
+    server = request.getfixturevalue("signed_server" if signed else "server")
+    sd = client_for(server.endpoint, region)
     zone, svc = make_zone(sd, f"{name}-{kind}")
-    secondary = Secondary(kind, port, primary_port(server), zone)
+    secondary = Secondary(kind, port, primary_port(server), zone, key=KEY if signed else None)
     try:
         # The zone arrives by the secondary's first transfer (and the NOTIFY Cairn sends for a new zone).
         until(lambda: ask(port, f"web.{zone}") == ["10.7.0.1", "10.7.0.2", "10.7.0.3"],
