@@ -83,10 +83,17 @@ public final class DNSNotifier: Sendable {
                 seen = state.sequence
                 var current: [String: Int] = [:]
                 for zone in resolver.transferableZones(state) {
-                    let fingerprint = resolver.zoneFingerprint(zone, state: state)
+                    let records = resolver.zoneRecords(zone, state: state)
+                    var hasher = Hasher()
+                    for record in records { hasher.combine(record) }
+                    let fingerprint = hasher.finalize()
                     current[zone.namespace.id] = fingerprint
                     guard announced[zone.namespace.id] != fingerprint else { continue }
                     let soa = resolver.soaRecord(zone, state: state, exactTTL: true)
+                    // The serial secondaries will ask for next: noted, so an IXFR from it can be incremental.
+                    if case .soa(let data) = soa.data {
+                        resolver.journal.record(zone: zone.namespace.id, serial: data.serial, records: records)
+                    }
                     for target in targets {
                         guard
                             let channel = channels.first(where: {
@@ -181,12 +188,5 @@ extension DNSResolver {
     /// The zones a secondary may transfer: every DNS namespace.
     func transferableZones(_ state: RegistryState) -> [ZoneIndex.Zone] {
         index.zoneTable(state).values.flatMap { $0 }.sorted { $0.namespace.id < $1.namespace.id }
-    }
-
-    /// A hash of the zone's records but the SOA: what a secondary holds, so a change of it is worth a NOTIFY.
-    func zoneFingerprint(_ zone: ZoneIndex.Zone, state: RegistryState) -> Int {
-        var hasher = Hasher()
-        for record in zoneRecords(zone, state: state) { hasher.combine(record) }
-        return hasher.finalize()
     }
 }

@@ -44,6 +44,8 @@ public struct DNSAnswerPlan: Sendable, Equatable {
 public final class DNSResolver: Sendable {
     public let configuration: DNSConfiguration
     let index = ZoneIndex()
+    /// The zones' recent serials and differences, for incremental transfers.
+    let journal = ZoneJournal()
 
     /// The configured networks' address blocks in a fixed order (by name): bit i of `networkMask` is the i-th.
     let networkOrder: [(name: String, cidrs: [CIDR])]

@@ -11,6 +11,9 @@ public enum ZoneTransfer: Sendable, Equatable {
     case zone([DNSRecord])
     /// An IXFR from a serial no older than the zone's: the SOA alone (RFC 1995 §2, "up to date").
     case current(DNSRecord)
+    /// An IXFR from a serial the journal holds: the records in RFC 1995's incremental form (the new SOA, the old
+    /// SOA, the records removed, the new SOA, the records added, the new SOA).
+    case incremental([DNSRecord])
 
     /// The most bytes of records one transfer message carries before the next message starts (a message can be
     /// 65,535; smaller ones let a secondary start on the first while the rest are written).
@@ -30,12 +33,22 @@ extension DNSResolver {
             zone.apex.key == question.name.key
         else { return .refused }
         let soa = soaRecord(zone, state: state, exactTTL: true)
-        if question.type == DNSType.ixfr, let clientSerial, case .soa(let data) = soa.data,
-            !Self.serial(data.serial, isNewerThan: clientSerial)
-        {
+        guard case .soa(let data) = soa.data else { return .refused }
+        if question.type == DNSType.ixfr, let clientSerial, !Self.serial(data.serial, isNewerThan: clientSerial) {
             return .current(soa)
         }
-        return .zone([soa] + zoneRecords(zone, state: state) + [soa])
+        let records = zoneRecords(zone, state: state)
+        journal.record(zone: zone.namespace.id, serial: data.serial, records: records)
+        if question.type == DNSType.ixfr, let clientSerial,
+            let difference = journal.difference(zone: zone.namespace.id, from: clientSerial), difference.to == data.serial
+        {
+            var old = data
+            old.serial = clientSerial
+            var oldSOA = soa
+            oldSOA.data = .soa(old)
+            return .incremental([soa, oldSOA] + difference.removed + [soa] + difference.added + [soa])
+        }
+        return .zone([soa] + records + [soa])
     }
 
     /// The zone's SOA; its serial is the registry's sequence (RFC 1982 arithmetic: it wraps at 2^32), so it grows
@@ -148,7 +161,7 @@ extension DNSResponder {
         case .current(let soa):
             first.answers = [soa]
             return ([signed(first.encode().bytes)], first)
-        case .zone(let records):
+        case .zone(let records), .incremental(let records):
             var replies: [[UInt8]] = []
             var chunk: [DNSRecord] = []
             var size = 0

@@ -45,6 +45,10 @@ public struct RegistryFixture {
         try run(.registerInstance(RegisterInstance(serviceId: service, instanceId: instance, attributes: attributes)))
     }
 
+    public mutating func deregister(_ instance: String, in service: String) throws {
+        try run(.deregisterInstance(serviceId: service, instanceId: instance))
+    }
+
     public mutating func setHealth(_ instance: String, in service: String, _ status: HealthStatus) throws {
         try run(.setCustomHealth(serviceId: service, instanceId: instance, status: status))
     }

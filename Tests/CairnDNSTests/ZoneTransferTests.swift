@@ -58,6 +58,44 @@ struct ZoneTransferTests {
         #expect(try transfer(query("corp.local", DNSType.ixfr)).flatMap(\.answers).count == full.count)
     }
 
+    @Test("IXFR from a serial a transfer gave: only the difference, in RFC 1995's form; from a serial never seen, the whole zone")
+    func incremental() throws {
+        var f = RegistryFixture()
+        let ns = try f.namespace("inc.test", type: .DNS_PUBLIC)
+        let svc = try f.service("web", in: ns, records: [.A, .SRV])
+        for i in 1...5 { try f.register("i\(i)", in: svc, ["AWS_INSTANCE_IPV4": "10.0.0.\(i)", "AWS_INSTANCE_PORT": "80"]) }
+        let responder = DNSResponder(resolver: DNSResolver(configuration: FuzzWorld.configuration))
+        func transfer(_ bytes: [UInt8], _ state: RegistryState) throws -> [DNSRecord] {
+            let (replies, _) = try #require(responder.respondTCP(to: bytes, client: allowed, state: state))
+            return try replies.flatMap { try DNSMessage.parse($0).answers }
+        }
+        let first = f.state
+        let full = try transfer(query("inc.test", DNSType.axfr), first)
+        let serial1 = UInt32(truncatingIfNeeded: first.sequence)
+        // One instance added, one removed.
+        try f.register("i6", in: svc, ["AWS_INSTANCE_IPV4": "10.0.0.6", "AWS_INSTANCE_PORT": "80"])
+        try f.deregister("i2", in: svc)
+        let second = f.state
+        let serial2 = UInt32(truncatingIfNeeded: second.sequence)
+        let answer = try transfer(query("inc.test", DNSType.ixfr, serial: serial1), second)
+        func serial(_ record: DNSRecord) -> UInt32? { if case .soa(let s) = record.data { s.serial } else { nil } }
+        let soas = answer.enumerated().filter { $0.element.type == DNSType.soa }
+        #expect(soas.map { serial($0.element) } == [serial2, serial1, serial2, serial2])
+        let removed = answer[(soas[1].offset + 1)..<soas[2].offset]
+        let added = answer[(soas[2].offset + 1)..<soas[3].offset]
+        #expect(
+            Set(removed.map(\.data)) == [.a([10, 0, 0, 2]), .srv(priority: 1, weight: 1, port: 80, target: DNSName("i2.web.inc.test")!)])
+        #expect(
+            Set(added.map(\.data)) == [.a([10, 0, 0, 6]), .srv(priority: 1, weight: 1, port: 80, target: DNSName("i6.web.inc.test")!)])
+        #expect(removed.count == 3 && added.count == 3, "the service's A and SRV, and the SRV target's A")
+        #expect(answer.count < full.count)
+        // A serial the journal never saw: the whole zone, AXFR form.
+        let unknown = try transfer(query("inc.test", DNSType.ixfr, serial: serial1 &- 1), second)
+        #expect(unknown.filter { $0.type == DNSType.soa }.count == 2 && unknown.count == full.count)
+        // From the second serial, once it was transferred: the SOA alone.
+        #expect(try transfer(query("inc.test", DNSType.ixfr, serial: serial2), second).count == 1)
+    }
+
     @Test("Refused: a network not allowed, a name that is not a zone apex, an unknown zone, a private zone not visible")
     func refused() throws {
         for (name, client) in [
