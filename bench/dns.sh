@@ -19,7 +19,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
 
-swift build -c release --product cairn >/dev/null
+[ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-.build/release/cairn}  # another binary to measure (a before-build, say)
 source bench/lib.sh
 api_port=$(free_port); cairn_dns=$(free_port); nsd_port=$(free_port); knot_port=$(free_port)
 
@@ -79,7 +80,7 @@ limits:
 dns:
   rateLimit: {responsesPerSecond: 0}   # one dnsperf client is a flood by design; measure the server, not the limiter
 CONF
-taskset -c 0 .build/release/cairn serve --dev --no-throttling --port "$api_port" --dns-port "$cairn_dns" --data-dir "$work/data" \
+taskset -c 0 "$CAIRN_BIN" serve --dev --no-throttling --port "$api_port" --dns-port "$cairn_dns" --data-dir "$work/data" \
   --config "$work/cairn.yaml" --log-level warning &
 bench_pids+=($!)
 wait_for_tcp "$api_port"

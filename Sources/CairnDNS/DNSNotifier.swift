@@ -7,7 +7,7 @@ import Synchronization
 
 /// NOTIFY (RFC 1996) to the configured secondaries (`dns.transfer.notify`) whenever a DNS zone's records change:
 /// woken by the writer's publishes, it compares each zone's records with those it last announced (at most five
-/// times a second, so a burst of writes is one NOTIFY), and sends each changed zone's NOTIFY with its SOA to every
+/// times a second: a change after a quiet spell at once, a burst of writes in one NOTIFY), and sends each changed zone's NOTIFY with its SOA to every
 /// target, again every two seconds until the target answers (five tries at most). A secondary then asks for the SOA
 /// and transfers the zone (`ZoneTransfer`). At start every zone is announced once.
 public final class DNSNotifier: Sendable {
@@ -75,24 +75,31 @@ public final class DNSNotifier: Sendable {
             return
         }
         defer { for channel in channels { channel.close(promise: nil) } }
-        var announced: [String: Int] = [:]
+        var announced: [String: ZoneSnapshot] = [:]
         var seen: UInt64 = 0
         await withDiscardingTaskGroup { sends in
             while !Task.isCancelled {
                 let state = registry.snapshot.state
                 seen = state.sequence
-                var current: [String: Int] = [:]
+                var current: [String: ZoneSnapshot] = [:]
                 for zone in resolver.transferableZones(state) {
-                    let records = resolver.zoneRecords(zone, state: state)
-                    var hasher = Hasher()
-                    for record in records { hasher.combine(record) }
-                    let fingerprint = hasher.finalize()
-                    current[zone.namespace.id] = fingerprint
-                    guard announced[zone.namespace.id] != fingerprint else { continue }
+                    // Rendered only when something it depends on moved, and announced only when the records changed
+                    // (compared service by service, for the services whose view moved).
+                    let version = resolver.zoneVersion(zone, state: state)
+                    if let last = announced[zone.namespace.id], last.version == version {
+                        current[zone.namespace.id] = last
+                        continue
+                    }
+                    let (snapshot, _) = resolver.zoneContent(zone, state: state)
+                    current[zone.namespace.id] = snapshot
+                    if let last = announced[zone.namespace.id] {
+                        let (removed, added) = ZoneJournal.compare(last, snapshot)
+                        if removed.isEmpty && added.isEmpty { continue }
+                    }
                     let soa = resolver.soaRecord(zone, state: state, exactTTL: true)
                     // The serial secondaries will ask for next: noted, so an IXFR from it can be incremental.
                     if case .soa(let data) = soa.data {
-                        resolver.journal.record(zone: zone.namespace.id, serial: data.serial, records: records)
+                        resolver.journal.record(zone: zone.namespace.id, serial: data.serial, snapshot: snapshot)
                     }
                     for target in targets {
                         guard
@@ -104,8 +111,12 @@ public final class DNSNotifier: Sendable {
                     }
                 }
                 announced = current
+                // At most one look every `coalesce`: a change after a quiet spell is announced at once, the writes of
+                // a burst together in the next look.
+                let looked = ContinuousClock.now
                 guard await registry.awaitPublish(beyond: seen) else { return }
-                try? await Task.sleep(for: Self.coalesce)
+                let next = looked + Self.coalesce
+                if ContinuousClock.now < next { try? await Task.sleep(until: next) }
             }
             sends.cancelAll()
         }

@@ -1,5 +1,6 @@
 import CairnCore
 import DNSWire
+import Synchronization
 
 /// The authoritative answer to one question.
 public struct DNSAnswer: Sendable, Equatable {
@@ -46,6 +47,10 @@ public final class DNSResolver: Sendable {
     let index = ZoneIndex()
     /// The zones' recent serials and differences, for incremental transfers.
     let journal = ZoneJournal()
+    /// Each zone's records at the version last rendered (`zoneContent`).
+    let contents = Mutex<[String: (snapshot: ZoneSnapshot, records: [DNSRecord])]>([:])
+    /// Each service's records for transfers, at its view version (`transferRecords`).
+    let serviceContents = Mutex<[String: (view: UInt64, records: [DNSRecord])]>([:])
 
     /// The configured networks' address blocks in a fixed order (by name): bit i of `networkMask` is the i-th.
     let networkOrder: [(name: String, cidrs: [CIDR])]

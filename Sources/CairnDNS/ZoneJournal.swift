@@ -1,11 +1,22 @@
 import DNSWire
 import Synchronization
 
-/// What incremental zone transfers (IXFR, RFC 1995) need: for each zone, the records at the serial it was last seen
-/// at, and the differences between the serials before that, newest last. A zone is seen when it is transferred or
-/// checked for a NOTIFY, so the serials here are those secondaries hold. Bounded: at most `maxVersions` serials per
-/// zone and `maxRecords` records across a zone's differences; a secondary whose serial fell out gets the whole zone.
-/// Kept in memory: after a restart, the first IXFR of each zone is answered in full.
+/// A zone's records as its services publish them, each service's at its view version: what the journal compares.
+struct ZoneSnapshot: Sendable {
+    var version: DNSResolver.ZoneVersion
+    /// Records at the apex (the NS).
+    var apex: [DNSRecord]
+    /// Service id → its view version and records.
+    var services: [String: (view: UInt64, records: [DNSRecord])]
+}
+
+/// What incremental zone transfers (IXFR, RFC 1995) need: for each zone, its services' records at the serial it was
+/// last seen at, and the differences between the serials before that, newest last. A zone is seen when it is
+/// transferred or checked for a NOTIFY, so the serials here are those secondaries hold. Noting a version compares
+/// only the services whose view moved, and answering an IXFR composes the differences since the secondary's serial,
+/// so neither costs work in proportion to the zone. Bounded: at most `maxVersions` serials per zone and
+/// `maxRecords` records across a zone's differences; a secondary whose serial fell out gets the whole zone. Kept in
+/// memory: after a restart, the first IXFR of each zone is answered in full.
 final class ZoneJournal: Sendable {
     struct Difference: Sendable {
         let serial: UInt32
@@ -16,8 +27,8 @@ final class ZoneJournal: Sendable {
 
     struct Zone: Sendable {
         var serial: UInt32
-        var records: Set<DNSRecord>
-        /// Oldest first; the last one leads to `serial`. The first one's `serial` is the oldest a secondary can hold.
+        var snapshot: ZoneSnapshot
+        /// Oldest first; the last one leads to `serial`. `oldest` is the serial before the first one.
         var differences: [Difference]
         var oldest: UInt32
         var recordsInDifferences: Int
@@ -29,22 +40,20 @@ final class ZoneJournal: Sendable {
 
     private let zones = Mutex<[String: Zone]>([:])
 
-    /// Notes the zone (by namespace id) at `serial` with `records` (the SOA left out).
-    func record(zone id: String, serial: UInt32, records: [DNSRecord]) {
+    /// Notes the zone (by namespace id) at `serial` as `snapshot` shows it.
+    func record(zone id: String, serial: UInt32, snapshot: ZoneSnapshot) {
         zones.withLock { zones in
             guard var zone = zones[id] else {
                 if zones.count >= Self.maxZones { zones.removeAll() }  // bounded; every zone starts over with AXFR
-                zones[id] = Zone(serial: serial, records: Set(records), differences: [], oldest: serial, recordsInDifferences: 0)
+                zones[id] = Zone(serial: serial, snapshot: snapshot, differences: [], oldest: serial, recordsInDifferences: 0)
                 return
             }
             guard serial != zone.serial, DNSResolver.serial(serial, isNewerThan: zone.serial) else { return }
-            let now = Set(records)
-            let removed = Array(zone.records.subtracting(now))
-            let added = Array(now.subtracting(zone.records))
+            let (removed, added) = zone.snapshot.version == snapshot.version ? ([], []) : Self.compare(zone.snapshot, snapshot)
             zone.differences.append(Difference(serial: serial, removed: removed, added: added))
             zone.recordsInDifferences += removed.count + added.count
             zone.serial = serial
-            zone.records = now
+            zone.snapshot = snapshot
             while zone.differences.count > Self.maxVersions || (zone.recordsInDifferences > Self.maxRecords && !zone.differences.isEmpty) {
                 let dropped = zone.differences.removeFirst()
                 zone.recordsInDifferences -= dropped.removed.count + dropped.added.count
@@ -54,30 +63,57 @@ final class ZoneJournal: Sendable {
         }
     }
 
-    /// From `serial` to the zone's newest serial: what was removed and what was added, condensed into one
-    /// difference; nil when `serial` is not one this journal holds.
+    /// The records removed and added between two snapshots, looking only at services whose view moved (a record
+    /// two services both publish counts once per service).
+    static func compare(_ old: ZoneSnapshot, _ new: ZoneSnapshot) -> (removed: [DNSRecord], added: [DNSRecord]) {
+        var removed: [DNSRecord] = []
+        var added: [DNSRecord] = []
+        func diff(_ before: [DNSRecord], _ after: [DNSRecord]) {
+            if before.isEmpty || after.isEmpty {
+                removed += before
+                added += after
+                return
+            }
+            let a = Set(before)
+            let b = Set(after)
+            removed += before.filter { !b.contains($0) }
+            added += after.filter { !a.contains($0) }
+        }
+        if old.apex != new.apex { diff(old.apex, new.apex) }
+        for (id, now) in new.services {
+            guard let then = old.services[id] else {
+                added += now.records
+                continue
+            }
+            if then.view != now.view { diff(then.records, now.records) }
+        }
+        for (id, then) in old.services where new.services[id] == nil { removed += then.records }
+        return (removed, added)
+    }
+
+    /// From `serial` to the zone's newest serial: what was removed and what was added, the differences between
+    /// composed into one; nil when `serial` is not one this journal holds.
     func difference(zone id: String, from serial: UInt32) -> (removed: [DNSRecord], added: [DNSRecord], to: UInt32)? {
         zones.withLock { zones -> (removed: [DNSRecord], added: [DNSRecord], to: UInt32)? in
             guard let zone = zones[id] else { return nil }
-            // Walk back from the newest records to those at `serial`.
-            var then = zone.records
-            var found = serial == zone.oldest
-            for difference in zone.differences.reversed() {
-                if difference.serial == serial {
-                    found = true
-                    break
-                }
-                then.subtract(difference.added)
-                then.formUnion(difference.removed)
+            let start: Int
+            if serial == zone.oldest {
+                start = 0
+            } else if let index = zone.differences.firstIndex(where: { $0.serial == serial }) {
+                start = index + 1
+            } else {
+                return nil
             }
-            guard found else { return nil }
-            let removed = then.subtracting(zone.records).sorted { $0.sortKey < $1.sortKey }
-            let added = zone.records.subtracting(then).sorted { $0.sortKey < $1.sortKey }
-            return (removed, added, zone.serial)
+            // A record removed then added again (or added then removed) cancels out.
+            var removed = Set<DNSRecord>()
+            var added = Set<DNSRecord>()
+            for difference in zone.differences[start...] {
+                for record in difference.removed where added.remove(record) == nil { removed.insert(record) }
+                for record in difference.added where removed.remove(record) == nil { added.insert(record) }
+            }
+            return (removed.sorted { $0.sortKey < $1.sortKey }, added.sorted { $0.sortKey < $1.sortKey }, zone.serial)
         }
     }
-
-    func forget(zone id: String) { _ = zones.withLock { $0.removeValue(forKey: id) } }
 }
 
 extension DNSRecord {

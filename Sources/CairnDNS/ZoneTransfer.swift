@@ -37,8 +37,8 @@ extension DNSResolver {
         if question.type == DNSType.ixfr, let clientSerial, !Self.serial(data.serial, isNewerThan: clientSerial) {
             return .current(soa)
         }
-        let records = zoneRecords(zone, state: state)
-        journal.record(zone: zone.namespace.id, serial: data.serial, records: records)
+        let (snapshot, records) = zoneContent(zone, state: state)
+        journal.record(zone: zone.namespace.id, serial: data.serial, snapshot: snapshot)
         if question.type == DNSType.ixfr, let clientSerial,
             let difference = journal.difference(zone: zone.namespace.id, from: clientSerial), difference.to == data.serial
         {
@@ -64,18 +64,59 @@ extension DNSResolver {
                     refresh: 7200, retry: 900, expire: 1_209_600, minimum: 86_400)))
     }
 
-    /// Every record of the zone but the SOA: the apex NS, then each service's published records (by service name),
-    /// without repeats.
-    func zoneRecords(_ zone: ZoneIndex.Zone, state: RegistryState) -> [DNSRecord] {
-        var out = [DNSRecord(name: zone.apex, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
-        var seen = Set<DNSRecord>()
-        let services = state.services.values.filter { $0.namespaceId == zone.namespace.id && $0.dnsConfig != nil }
-        for service in services.sorted(by: { $0.name < $1.name }) {
-            for record in publishedRecords(of: service, state: state) where seen.insert(record).inserted {
-                out.append(record)
-            }
+    /// What a zone's records depend on: its namespace, the set of services, and each of its services' view (records,
+    /// instances, health). Equal versions mean equal records; a different one usually means different records.
+    struct ZoneVersion: Sendable, Equatable {
+        var namespaces: UInt64
+        var services: UInt64
+        var newestView: UInt64
+    }
+
+    func zoneVersion(_ zone: ZoneIndex.Zone, state: RegistryState) -> ZoneVersion {
+        var newest: UInt64 = 0
+        for id in state.servicesByNamespace[zone.namespace.id] ?? [] {
+            if let view = state.services[id]?.viewVersion, view > newest { newest = view }
         }
-        return out
+        return ZoneVersion(namespaces: state.namespacesVersion, services: state.servicesVersion, newestView: newest)
+    }
+
+    /// The zone's records but the SOA, and what they are made of (`ZoneSnapshot`), made once per version
+    /// (transfers and the NOTIFY check share them): the apex NS, then each service's published records (by service
+    /// name), without repeats.
+    func zoneContent(_ zone: ZoneIndex.Zone, state: RegistryState) -> (snapshot: ZoneSnapshot, records: [DNSRecord]) {
+        let version = zoneVersion(zone, state: state)
+        if let cached = contents.withLock({ $0[zone.namespace.id] }), cached.snapshot.version == version { return cached }
+        let apex = [DNSRecord(name: zone.apex, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
+        var snapshot = ZoneSnapshot(version: version, apex: apex, services: [:])
+        var out = apex
+        var seen = Set<DNSRecord>()
+        let services = (state.servicesByNamespace[zone.namespace.id] ?? []).compactMap { state.services[$0] }.filter { $0.dnsConfig != nil }
+        snapshot.services.reserveCapacity(services.count)
+        for service in services.sorted(by: { $0.name < $1.name }) {
+            let records = transferRecords(of: service, state: state)
+            snapshot.services[service.id] = (service.viewVersion, records)
+            for record in records where seen.insert(record).inserted { out.append(record) }
+        }
+        contents.withLock { table in
+            if table.count >= ZoneJournal.maxZones { table.removeAll() }
+            table[zone.namespace.id] = (snapshot, out)
+        }
+        return (snapshot, out)
+    }
+
+    /// Every record of the zone but the SOA.
+    func zoneRecords(_ zone: ZoneIndex.Zone, state: RegistryState) -> [DNSRecord] { zoneContent(zone, state: state).records }
+
+    /// `publishedRecords` of a service, kept per service view: a zone is rendered again after each change, and only
+    /// the changed services' records are made anew.
+    func transferRecords(of service: Service, state: RegistryState) -> [DNSRecord] {
+        if let cached = serviceContents.withLock({ $0[service.id] }), cached.view == service.viewVersion { return cached.records }
+        let records = publishedRecords(of: service, state: state)
+        serviceContents.withLock { table in
+            if table.count >= 1_000_000 { table.removeAll() }  // bounded (by the registry's services, in practice)
+            table[service.id] = (service.viewVersion, records)
+        }
+        return records
     }
 
     /// RFC 1982: whether serial `a` is newer than `b`.

@@ -49,10 +49,21 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// The wire form lower-cased, hashed in one call (a byte at a time costs a `Hasher` round per byte). Names are
+    /// at most 255 bytes; a longer one made from labels hashes its first 255, which equal names share too.
     public func hash(into hasher: inout Hasher) {
-        for label in labels {
-            hasher.combine(label.count)
-            for b in label { hasher.combine(Self.lower(b)) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buffer in
+            var n = 0
+            for label in labels {
+                guard n + 1 + label.count <= 256 else { break }
+                buffer[n] = UInt8(truncatingIfNeeded: label.count)
+                n += 1
+                for b in label {
+                    buffer[n] = Self.lower(b)
+                    n += 1
+                }
+            }
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<n])))
         }
     }
 
