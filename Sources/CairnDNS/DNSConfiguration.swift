@@ -18,6 +18,9 @@ public struct DNSConfiguration: Sendable {
     public var transferAllow: [CIDR]
     /// When set, transfers must be signed with this key (TSIG) and NOTIFY is signed with it.
     public var transferKey: TSIGKey?
+    /// Availability zone → the client networks in it: zone-aware services answer a client with healthy instances
+    /// whose `AVAILABILITY_ZONE` is the client's first.
+    public var availabilityZones: [String: [CIDR]]
 
     /// The defaults, in one place: `cairn serve`'s configuration starts from these too.
     public static let defaultServerName = "ns1.cairn.internal"
@@ -30,8 +33,10 @@ public struct DNSConfiguration: Sendable {
         hostmaster: DNSName = DNSName(DNSConfiguration.defaultHostmaster)!,
         maxAnswers: Int = DNSConfiguration.defaultMaxAnswers, ednsPayloadSize: Int = DNSConfiguration.defaultEDNSPayloadSize,
         networks: [String: [CIDR]] = ["default": [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]],
-        nsTTL: UInt32 = 172_800, transferAllow: [CIDR] = [], transferKey: TSIGKey? = nil
+        nsTTL: UInt32 = 172_800, transferAllow: [CIDR] = [], transferKey: TSIGKey? = nil,
+        availabilityZones: [String: [CIDR]] = [:]
     ) {
+        self.availabilityZones = availabilityZones
         self.transferAllow = transferAllow
         self.transferKey = transferKey
         self.serverName = serverName

@@ -57,7 +57,28 @@ public final class DNSResolver: Sendable {
 
     public init(configuration: DNSConfiguration) {
         self.configuration = configuration
-        self.networkOrder = configuration.networks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        // The availability zones' blocks count as networks too: what a zone-aware answer depends on is in the mask.
+        self.networkOrder =
+            configuration.networks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            + configuration.availabilityZones.sorted { $0.key < $1.key }.map { ("az:" + $0.key, $0.value) }
+    }
+
+    /// The tag that makes a service's DNS answers zone-aware (value `true`).
+    public static let zoneAwareTag = "cairn:zone-aware"
+
+    func zoneAware(_ service: Service) -> Bool {
+        !configuration.availabilityZones.isEmpty && service.tags.contains { $0.key == Self.zoneAwareTag && $0.value.lowercased() == "true" }
+    }
+
+    /// The availability zone of the client's network (the most specific block that holds it), if any.
+    public func clientZone(_ client: [UInt8]) -> String? {
+        var best: (zone: String, prefix: Int)?
+        for (zone, cidrs) in configuration.availabilityZones {
+            for cidr in cidrs where cidr.contains(client) && cidr.prefix > (best?.prefix ?? -1) {
+                best = (zone, cidr.prefix)
+            }
+        }
+        return best?.zone
     }
 
     /// The configured networks the client is in, as bits: all a plan depends on about the client (which private
@@ -119,7 +140,9 @@ public final class DNSResolver: Sendable {
         if let service = try? state.service(named: name, in: ns), let dns = service.dnsConfig {
             let records = index.records(service, state)
             if !records.instances.isEmpty {
-                answer.pool = serviceRecords(service, dns, records, qname: qname, qtype: qtype, everything: true)
+                answer.pool = serviceRecords(
+                    service, dns, records, qname: qname, qtype: qtype, everything: true,
+                    zone: zoneAware(service) ? clientZone(client) : nil)
                 answer.pick = answerLimit(dns)
                 if answer.pool.isEmpty && !hasAnyRecord(dns, records) { return negative(.nxDomain, soa) }
                 if answer.pool.isEmpty {
@@ -191,9 +214,16 @@ public final class DNSResolver: Sendable {
 
     /// Healthy instances (or all when none is healthy), at most 8 for MULTIVALUE or exactly one for WEIGHTED,
     /// in random order; every eligible one, in instance order, when `everything` is set.
+    /// `zone`: the client's availability zone, for a zone-aware service: its healthy instances in that zone are the
+    /// candidates when there are any.
     func choose(
-        _ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig, everything: Bool = false
+        _ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig, everything: Bool = false, zone: String? = nil
     ) -> [ZoneIndex.InstanceRecords] {
+        var candidates = candidates
+        if let zone {
+            let local = candidates.filter { $0.zone == zone && (!service.hasHealthChecking || $0.health == .HEALTHY) }
+            if !local.isEmpty { candidates = local }
+        }
         var rng = SplitMix64(seed: FastSeed.next())
         let limit = everything ? candidates.count : answerLimit(dns)
         let chosen = Discovery.select(
@@ -204,8 +234,13 @@ public final class DNSResolver: Sendable {
 
     func serviceRecords(
         _ service: Service, _ dns: DnsConfig, _ records: ZoneIndex.ServiceRecords, qname: DNSName, qtype: UInt16,
-        everything: Bool = false
+        everything: Bool = false, zone: String? = nil
     ) -> [DNSRecord] {
+        func choose(_ candidates: [ZoneIndex.InstanceRecords], _ service: Service, _ dns: DnsConfig, everything: Bool) -> [ZoneIndex
+            .InstanceRecords]
+        {
+            self.choose(candidates, service, dns, everything: everything, zone: zone)
+        }
         if dns.has(.CNAME) {
             let chosen = choose(records.instances.filter { $0.cname != nil }, service, dns, everything: everything)
             return chosen.map { DNSRecord(name: qname, type: DNSType.cname, ttl: ttl(dns, .CNAME), data: .cname($0.cname!)) }

@@ -20,6 +20,8 @@ final class ZoneIndex: Sendable {
         let port: UInt16?
         let cname: DNSName?
         let health: HealthStatus
+        /// `AVAILABILITY_ZONE`, for zone-aware answers.
+        let zone: String?
     }
 
     struct ServiceRecords: Sendable {
@@ -76,7 +78,7 @@ final class ZoneIndex: Sendable {
             let record = InstanceRecords(
                 id: instance.id, label: Array(instance.id.utf8), ipv4: a["AWS_INSTANCE_IPV4"].flatMap(IPAddress.ipv4),
                 ipv6: a["AWS_INSTANCE_IPV6"].flatMap(IPAddress.ipv6), port: a["AWS_INSTANCE_PORT"].flatMap { UInt16($0) },
-                cname: a["AWS_INSTANCE_CNAME"].flatMap { DNSName($0) }, health: instance.health)
+                cname: a["AWS_INSTANCE_CNAME"].flatMap { DNSName($0) }, health: instance.health, zone: a["AVAILABILITY_ZONE"])
             byLabel[instance.id.lowercased()] = list.count
             list.append(record)
         }

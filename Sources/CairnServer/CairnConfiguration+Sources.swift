@@ -129,6 +129,17 @@ extension CairnConfiguration {
                         }
                     case "ednsPayloadSize": dns.ednsPayloadSize = try int(v, full)
                     case "queryLog": dns.queryLog = try bool(v, full)
+                    case "availabilityZones":
+                        var zones: [String: [String]] = [:]
+                        for (zone, zv) in try mapping(v, full) {
+                            guard let list = zv as? [Any] else {
+                                throw ConfigurationError(key: "\(full).\(zone)", "must be a list of CIDRs")
+                            }
+                            zones[zone] = try list.map { (item: Any) throws(ConfigurationError) -> String in
+                                try string(item, "\(full).\(zone)")
+                            }
+                        }
+                        dns.availabilityZones = zones
                     case "transfer":
                         for (t, tv) in try mapping(v, full) {
                             let key = "\(full).\(t)"

@@ -96,6 +96,8 @@ public struct CairnConfiguration: Sendable, Equatable {
         /// secret in base64, as `tsig-keygen` prints them.
         public var transferKeyName: String?
         public var transferKeySecret: String?
+        /// Availability zone → the client networks (CIDRs) in it, for zone-aware services (tag `cairn:zone-aware`).
+        public var availabilityZones: [String: [String]] = [:]
         public init() {}
 
         /// The transfer key, when both parts are set and valid (checked by `validate`).
@@ -211,6 +213,18 @@ public struct CairnConfiguration: Sendable, Equatable {
         if (dns.transferKeyName != nil || dns.transferKeySecret != nil) && dns.transferKey == nil {
             throw ConfigurationError(
                 key: "dns.transfer.key", "needs a name (a DNS name) and a secret of 16 to 512 bytes in base64, as tsig-keygen prints")
+        }
+        for (zone, cidrs) in dns.availabilityZones {
+            guard !zone.isEmpty, zone.utf8.count <= 255, !cidrs.isEmpty else {
+                throw ConfigurationError(key: "dns.availabilityZones", "each zone needs a name and at least one CIDR")
+            }
+            for cidr in cidrs where CIDR(cidr) == nil {
+                throw ConfigurationError(
+                    key: "dns.availabilityZones.\(zone.prefix(64))", "'\(cidr.prefix(64))' is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+            }
+        }
+        if networks.count + dns.availabilityZones.count > 64 {
+            throw ConfigurationError(key: "dns.availabilityZones", "networks and availability zones together are at most 64")
         }
         for target in dns.notify where DNSNotifier.Target(target) == nil {
             throw ConfigurationError(

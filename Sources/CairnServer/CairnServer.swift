@@ -247,7 +247,8 @@ extension CairnServer {
             hostmaster: DNSName(configuration.dns.hostmaster) ?? defaults.hostmaster,
             maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
             networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) },
-            transferAllow: configuration.dns.transferAllow.compactMap(CIDR.init), transferKey: configuration.dns.transferKey)
+            transferAllow: configuration.dns.transferAllow.compactMap(CIDR.init), transferKey: configuration.dns.transferKey,
+            availabilityZones: configuration.dns.availabilityZones.mapValues { $0.compactMap(CIDR.init) })
     }
 }
 

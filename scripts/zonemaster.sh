@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Zonemaster (zonemaster-cli, Debian) against a Cairn public zone, as docs/dns.md "Checked by others' tools" reports:
+# Cairn serves DNS on port 53 inside a network namespace of its own (so nothing else on the host is touched and no
+# privileged port is taken outside it); the zone `zm.test` has its name server `ns1.zm.test` (a Cairn service with
+# an A record, so the NS has an address in the zone) and a few services; zonemaster runs an undelegated test
+# (`--ns ns1.zm.test/127.0.0.1`: there is no parent to delegate from) inside the same namespace, where nothing else is
+# reachable, and prints every message of level NOTICE and above. Needs root (ip netns).
+# Usage: scripts/zonemaster.sh [level, default NOTICE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LEVEL=${1:-NOTICE}
+command -v zonemaster-cli >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zonemaster-cli; }
+[ -x .build/release/cairn ] || swift build -c release --product cairn >/dev/null
+CAIRN_BIN=${CAIRN_BIN:-$PWD/.build/release/cairn}
+ns=cairn-zm-$$
+work=$(mktemp -d)
+cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+cat >"$work/cairn.yaml" <<YAML
+dns:
+  serverName: ns1.zm.test
+  hostmaster: hostmaster.zm.test
+YAML
+ip netns exec "$ns" "$CAIRN_BIN" serve --dev --port 8787 --dns-host 127.0.0.1 --dns-port 53 --data-dir "$work/data" \
+  --config "$work/cairn.yaml" --log-level warning >"$work/cairn.log" 2>&1 &
+for _ in $(seq 100); do ip netns exec "$ns" bash -c 'echo > /dev/tcp/127.0.0.1/8787' 2>/dev/null && break; sleep 0.1; done
+ip netns exec "$ns" python3 - <<'PY'
+import boto3, time
+sd = boto3.client("servicediscovery", endpoint_url="http://127.0.0.1:8787", region_name="us-east-1",
+                  aws_access_key_id="zonemaster", aws_secret_access_key="zonemaster")
+op = sd.create_public_dns_namespace(Name="zm.test")["OperationId"]
+while sd.get_operation(OperationId=op)["Operation"]["Status"] != "SUCCESS":
+    time.sleep(0.05)
+ns = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+def service(name, records):
+    return sd.create_service(Name=name, NamespaceId=ns, DnsConfig={"RoutingPolicy": "MULTIVALUE",
+                             "DnsRecords": [{"Type": t, "TTL": 300} for t in records]})["Service"]["Id"]
+sd.register_instance(ServiceId=service("ns1", ["A"]), InstanceId="self", Attributes={"AWS_INSTANCE_IPV4": "127.0.0.1"})
+web = service("web", ["A", "SRV"])
+for n in (1, 2):
+    sd.register_instance(ServiceId=web, InstanceId=f"web-{n}", Attributes={"AWS_INSTANCE_IPV4": f"192.0.2.{n}", "AWS_INSTANCE_PORT": "443"})
+PY
+echo "== zonemaster-cli zm.test --ns ns1.zm.test/127.0.0.1 --no-ipv6 --level $LEVEL"
+ip netns exec "$ns" zonemaster-cli zm.test --ns ns1.zm.test/127.0.0.1 --no-ipv6 --level "$LEVEL" --show-testcase --no-progress --raw 2>&1 || true
