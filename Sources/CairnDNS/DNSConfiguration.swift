@@ -4,6 +4,8 @@ import DNSWire
 public struct DNSConfiguration: Sendable {
     /// Name of this server in NS records and the SOA MNAME.
     public var serverName: DNSName
+    /// The zones' NS records: `serverName` and the secondaries that serve them too (`dns.nameServers`).
+    public var nameServers: [DNSName]
     /// The SOA RNAME (the hostmaster's mailbox as a name).
     public var hostmaster: DNSName
     /// Most records in a MULTIVALUE answer (Route 53 answers 8).
@@ -34,8 +36,9 @@ public struct DNSConfiguration: Sendable {
         maxAnswers: Int = DNSConfiguration.defaultMaxAnswers, ednsPayloadSize: Int = DNSConfiguration.defaultEDNSPayloadSize,
         networks: [String: [CIDR]] = ["default": [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]],
         nsTTL: UInt32 = 172_800, transferAllow: [CIDR] = [], transferKey: TSIGKey? = nil,
-        availabilityZones: [String: [CIDR]] = [:]
+        availabilityZones: [String: [CIDR]] = [:], nameServers: [DNSName] = []
     ) {
+        self.nameServers = [serverName] + nameServers.filter { $0 != serverName }
         self.availabilityZones = availabilityZones
         self.transferAllow = transferAllow
         self.transferKey = transferKey

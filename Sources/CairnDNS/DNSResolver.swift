@@ -132,7 +132,9 @@ public final class DNSResolver: Sendable {
                 return answer
             }
             if qtype == DNSType.ns {
-                answer.pool = [DNSRecord(name: qname, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
+                answer.pool = configuration.nameServers.map {
+                    DNSRecord(name: qname, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns($0))
+                }
                 return answer
             }
         }

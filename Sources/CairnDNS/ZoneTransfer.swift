@@ -86,7 +86,7 @@ extension DNSResolver {
     func zoneContent(_ zone: ZoneIndex.Zone, state: RegistryState) -> (snapshot: ZoneSnapshot, records: [DNSRecord]) {
         let version = zoneVersion(zone, state: state)
         if let cached = contents.withLock({ $0[zone.namespace.id] }), cached.snapshot.version == version { return cached }
-        let apex = [DNSRecord(name: zone.apex, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns(configuration.serverName))]
+        let apex = configuration.nameServers.map { DNSRecord(name: zone.apex, type: DNSType.ns, ttl: configuration.nsTTL, data: .ns($0)) }
         var snapshot = ZoneSnapshot(version: version, apex: apex, services: [:])
         var out = apex
         var seen = Set<DNSRecord>()

@@ -129,6 +129,9 @@ extension CairnConfiguration {
                         }
                     case "ednsPayloadSize": dns.ednsPayloadSize = try int(v, full)
                     case "queryLog": dns.queryLog = try bool(v, full)
+                    case "nameServers":
+                        guard let list = v as? [Any] else { throw ConfigurationError(key: full, "must be a list of host names") }
+                        dns.nameServers = try list.map { (item: Any) throws(ConfigurationError) -> String in try string(item, full) }
                     case "availabilityZones":
                         var zones: [String: [String]] = [:]
                         for (zone, zv) in try mapping(v, full) {

@@ -96,6 +96,8 @@ public struct CairnConfiguration: Sendable, Equatable {
         /// secret in base64, as `tsig-keygen` prints them.
         public var transferKeyName: String?
         public var transferKeySecret: String?
+        /// Name servers listed in every zone's NS records besides `serverName` (the secondaries that serve the zones).
+        public var nameServers: [String] = []
         /// Availability zone → the client networks (CIDRs) in it, for zone-aware services (tag `cairn:zone-aware`).
         public var availabilityZones: [String: [String]] = [:]
         public init() {}
@@ -214,6 +216,10 @@ public struct CairnConfiguration: Sendable, Equatable {
             throw ConfigurationError(
                 key: "dns.transfer.key", "needs a name (a DNS name) and a secret of 16 to 512 bytes in base64, as tsig-keygen prints")
         }
+        for name in dns.nameServers where DNSName(name).map({ $0.labels.isEmpty }) ?? true {
+            throw ConfigurationError(key: "dns.nameServers", "'\(name.prefix(64))' is not a host name")
+        }
+        if dns.nameServers.count > 13 { throw ConfigurationError(key: "dns.nameServers", "lists at most 13 names") }
         for (zone, cidrs) in dns.availabilityZones {
             guard !zone.isEmpty, zone.utf8.count <= 255, !cidrs.isEmpty else {
                 throw ConfigurationError(key: "dns.availabilityZones", "each zone needs a name and at least one CIDR")

@@ -248,7 +248,8 @@ extension CairnServer {
             maxAnswers: configuration.dns.maxAnswers, ednsPayloadSize: configuration.dns.ednsPayloadSize,
             networks: configuration.networks.mapValues { $0.compactMap(CIDR.init) },
             transferAllow: configuration.dns.transferAllow.compactMap(CIDR.init), transferKey: configuration.dns.transferKey,
-            availabilityZones: configuration.dns.availabilityZones.mapValues { $0.compactMap(CIDR.init) })
+            availabilityZones: configuration.dns.availabilityZones.mapValues { $0.compactMap(CIDR.init) },
+            nameServers: configuration.dns.nameServers.compactMap(DNSName.init))
     }
 }
 

@@ -43,6 +43,7 @@ def serve(args, env=None, timeout=20):
         (["--dev"], "dns:\n  transfer: {key: {name: k, algorithm: hmac-md5}}\n", "dns.transfer.key.algorithm"),
         (["--dev"], "dns:\n  availabilityZones: {us-east-1a: [10.0.0.0/99]}\n", "dns.availabilityZones.us-east-1a"),
         (["--dev"], "dns:\n  availabilityZones: {us-east-1a: []}\n", "dns.availabilityZones"),
+        (["--dev"], "dns:\n  nameServers: [bad..name]\n", "dns.nameServers"),
     ],
 )
 def test_bad_settings_stop_the_server_with_the_key_named(tmp_path, args, config, fragment):

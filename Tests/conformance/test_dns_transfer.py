@@ -44,6 +44,7 @@ NSD_PORT = free_port()
 KNOT_PORT = free_port()
 CONFIG = f"""
 dns:
+  nameServers: [ns2.secondary.test]
   transfer:
     allow: [127.0.0.1/32]
     notify: ["127.0.0.1:{NSD_PORT}", "127.0.0.1:{KNOT_PORT}"]
@@ -115,7 +116,10 @@ def test_axfr_sends_the_whole_zone_between_two_soas_and_every_instance_not_eight
     got = records(settled(server, zone, lambda got: sum(1 for r in got if r[1] == "SRV") == 12))
     assert got[0][1] == "SOA" and got[-1][1] == "SOA" and got[0] == got[-1]
     assert sum(1 for r in got if r[1] == "SOA") == 2
-    assert (f"{zone}.", "NS", "ns1.cairn.internal.") in got
+    # The apex NS: Cairn's name and the secondaries' (dns.nameServers), in the transfer and in answers.
+    assert sorted(r[2] for r in got if r[1] == "NS") == ["ns1.cairn.internal.", "ns2.secondary.test."]
+    reply = dns.query.udp(dns.message.make_query(zone, "NS"), "127.0.0.1", port=primary_port(server), timeout=5)
+    assert sorted(r.target.to_text() for rrset in reply.answer for r in rrset) == ["ns1.cairn.internal.", "ns2.secondary.test."]
     # Every instance's records, not the 8 a MULTIVALUE answer carries.
     addresses = sorted(r[2] for r in got if r[0] == f"web.{zone}." and r[1] == "A")
     assert addresses == sorted(f"10.7.0.{n + 1}" for n in range(12))
