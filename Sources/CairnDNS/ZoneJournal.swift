@@ -14,9 +14,10 @@ struct ZoneSnapshot: Sendable {
 /// last seen at, and the differences between the serials before that, newest last. A zone is seen when it is
 /// transferred or checked for a NOTIFY, so the serials here are those secondaries hold. Noting a version compares
 /// only the services whose view moved, and answering an IXFR composes the differences since the secondary's serial,
-/// so neither costs work in proportion to the zone. Bounded: at most `maxVersions` serials per zone and
-/// `maxRecords` records across a zone's differences; a secondary whose serial fell out gets the whole zone. Kept in
-/// memory: after a restart, the first IXFR of each zone is answered in full.
+/// so neither costs work in proportion to the zone. Bounded: at most `maxVersions` serials per zone, `maxZones`
+/// zones, and `maxRecords` changed records across all zones' differences (each zone keeps its share, at least
+/// `minRecordsPerZone`); a secondary whose serial fell out gets the whole zone. Kept in memory: after a restart, the
+/// first IXFR of each zone is answered in full.
 final class ZoneJournal: Sendable {
     struct Difference: Sendable {
         let serial: UInt32
@@ -35,8 +36,9 @@ final class ZoneJournal: Sendable {
     }
 
     static let maxVersions = 256
-    static let maxRecords = 200_000
-    static let maxZones = 10_000
+    static let maxRecords = 2_000_000
+    static let minRecordsPerZone = 1_000
+    static let maxZones = 1_000
 
     private let zones = Mutex<[String: Zone]>([:])
 
@@ -46,6 +48,9 @@ final class ZoneJournal: Sendable {
             guard var zone = zones[id] else {
                 if zones.count >= Self.maxZones { zones.removeAll() }  // bounded; every zone starts over with AXFR
                 zones[id] = Zone(serial: serial, snapshot: snapshot, differences: [], oldest: serial, recordsInDifferences: 0)
+                // One more zone: every zone's share shrinks, so the total stays within `maxRecords`.
+                let share = max(Self.minRecordsPerZone, Self.maxRecords / zones.count)
+                for key in Array(zones.keys) where zones[key]!.recordsInDifferences > share { Self.trim(&zones[key]!, to: share) }
                 return
             }
             guard serial != zone.serial, DNSResolver.serial(serial, isNewerThan: zone.serial) else { return }
@@ -54,13 +59,22 @@ final class ZoneJournal: Sendable {
             zone.recordsInDifferences += removed.count + added.count
             zone.serial = serial
             zone.snapshot = snapshot
-            while zone.differences.count > Self.maxVersions || (zone.recordsInDifferences > Self.maxRecords && !zone.differences.isEmpty) {
-                let dropped = zone.differences.removeFirst()
-                zone.recordsInDifferences -= dropped.removed.count + dropped.added.count
-                zone.oldest = dropped.serial
-            }
+            Self.trim(&zone, to: max(Self.minRecordsPerZone, Self.maxRecords / max(1, zones.count)))
             zones[id] = zone
         }
+    }
+
+    /// Drops the oldest differences until the zone holds at most `maxVersions` and `share` changed records.
+    static func trim(_ zone: inout Zone, to share: Int) {
+        var dropping = 0
+        var records = zone.recordsInDifferences
+        while dropping < zone.differences.count && (zone.differences.count - dropping > maxVersions || records > share) {
+            records -= zone.differences[dropping].removed.count + zone.differences[dropping].added.count
+            zone.oldest = zone.differences[dropping].serial
+            dropping += 1
+        }
+        if dropping > 0 { zone.differences.removeFirst(dropping) }
+        zone.recordsInDifferences = records
     }
 
     /// The records removed and added between two snapshots, looking only at services whose view moved (a record

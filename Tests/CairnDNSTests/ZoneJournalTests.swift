@@ -55,4 +55,17 @@ struct ZoneJournalTests {
                 a("web.z", UInt8((ZoneJournal.maxVersions + 10) % 200))
             ])
     }
+
+    @Test("Trimming keeps the newest differences within a share of changed records, and moves the oldest serial on")
+    func trim() {
+        let differences = (1...6).map { n in
+            ZoneJournal.Difference(serial: UInt32(10 + n), removed: [], added: (0..<n).map { a("web.z", UInt8($0)) })
+        }
+        var zone = ZoneJournal.Zone(
+            serial: 16, snapshot: snapshot(1, [:]), differences: differences, oldest: 10, recordsInDifferences: 21)
+        ZoneJournal.trim(&zone, to: 11)
+        #expect(zone.differences.map(\.serial) == [15, 16] && zone.recordsInDifferences == 11 && zone.oldest == 14)
+        ZoneJournal.trim(&zone, to: 0)
+        #expect(zone.differences.isEmpty && zone.recordsInDifferences == 0 && zone.oldest == 16)
+    }
 }
