@@ -422,8 +422,25 @@ public final class Registry: Sendable {
                 // Divided work refused for its term is sent too: the term this node last read may be out of date,
                 // and the store answers with the one it holds.
                 guard !decided.entries.isEmpty || !decided.audit.isEmpty || !decided.terms.isEmpty else {
-                    ids = nextIds
-                    action = machine.proposed(.nothing)
+                    // Nothing to write: every command failed or changed nothing, as decided on this node's state,
+                    // which may be behind what other nodes committed (a service created there a moment ago is "not
+                    // found" here). Answered only if no entry is newer; else caught up and decided again.
+                    do {
+                        if let newer = try await store.entries(after: base.sequence) {
+                            if newer.isEmpty {
+                                ids = nextIds
+                                action = machine.proposed(.nothing)
+                            } else {
+                                action = apply(newer, to: &state) ? machine.proposed(.conflict) : machine.proposed(.behind)
+                            }
+                        } else {
+                            action = machine.proposed(.behind)
+                        }
+                    } catch {
+                        logger.error(
+                            "could not check the change log before answering; the batch is refused", metadata: ["error": "\(error)"])
+                        action = machine.proposed(.failed(Self.failure(error)))
+                    }
                     continue
                 }
                 do {
