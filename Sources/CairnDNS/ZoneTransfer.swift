@@ -104,9 +104,6 @@ extension DNSResolver {
         return (snapshot, out)
     }
 
-    /// Every record of the zone but the SOA.
-    func zoneRecords(_ zone: ZoneIndex.Zone, state: RegistryState) -> [DNSRecord] { zoneContent(zone, state: state).records }
-
     /// `publishedRecords` of a service, kept per service view: a zone is rendered again after each change, and only
     /// the changed services' records are made anew.
     func transferRecords(of service: Service, state: RegistryState) -> [DNSRecord] {
