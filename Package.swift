@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "CairnAPI",
             dependencies: [
-                "CairnCore", "CloudMapWire",
+                "CairnCore", "CloudMapWire", "CairnDNS", "DNSWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),

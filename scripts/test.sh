@@ -26,6 +26,11 @@ command -v prometheus >/dev/null 2>&1 || debs+=(prometheus)        # a real Prom
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || debs+=(postgresql)  # the cluster store's tests
 [ -x /usr/sbin/nsd ] || command -v nsd >/dev/null 2>&1 || debs+=(nsd)        # real secondaries, for zone transfers
 [ -x /usr/sbin/knotd ] || command -v knotd >/dev/null 2>&1 || debs+=(knot)   # (Knot DNS too)
+# DNSSEC validators that are not Cairn's: unbound, dnsviz (with pygraphviz for `dnsviz grok`), ldns-key2ds
+[ -x /usr/sbin/unbound ] || command -v unbound >/dev/null 2>&1 || debs+=(unbound)
+[ -x /usr/bin/dnsviz ] || debs+=(dnsviz)
+/usr/bin/python3 -c "import pygraphviz" >/dev/null 2>&1 || debs+=(python3-pygraphviz)
+command -v ldns-key2ds >/dev/null 2>&1 || debs+=(ldnsutils)
 if [ ${#debs[@]} -gt 0 ]; then
   # As root directly; otherwise through sudo (which may ask for a password).
   as_root=()

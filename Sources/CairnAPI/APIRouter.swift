@@ -118,6 +118,16 @@ extension CloudMapAPI {
             for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
             return Self.response(await self.renewLease(Self.signed(request), parameters: parameters))
         }
+        router.get("/cairn/v1/dnssec") { request, context -> Response in
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+            return Self.response(await self.dnssec(Self.signed(request), method: "GET", parameters: parameters, peer: context.peer))
+        }
+        router.post("/cairn/v1/dnssec") { request, context -> Response in
+            var parameters: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+            return Self.response(await self.dnssec(Self.signed(request), method: "POST", parameters: parameters, peer: context.peer))
+        }
         router.get("/cairn/v1/prometheus-sd") { request, context -> Response in
             var parameters: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }

@@ -99,6 +99,14 @@ extension Console {
             let soa = text(ns["Properties"]?["DnsProperties"]?["SOA"]?["TTL"])
             model["zone"] = "\(text(ns["Name"])). (hosted zone \(text(zone)), SOA TTL \(soa) s)"
         }
+        // DNSSEC (public zones): what GetNamespace may read, so the same permission shows it.
+        if let stored = api.state.namespaces[text(ns["Id"])], stored.type == NamespaceType.DNS_PUBLIC {
+            let view = CloudMapAPI.dnssecView(stored)
+            let keys = (view["Keys"]?.arrayValue ?? []).map { (key: JSONValue) -> [String: String] in
+                ["tag": text(key["KeyTag"]), "dnskey": text(key["DNSKEY"]), "ds": text(key["DS"])]
+            }
+            model["dnssec"] = ["signed": !keys.isEmpty, "keys": keys, "roll": keys.count > 1]
+        }
         let filter: JSONValue = .object(["Name": .string("NAMESPACE_ID"), "Values": .array([.string(id)]), "Condition": .string("EQ")])
         switch await all(session, "ListServices", ["Filters": .array([filter])], key: "Services") {
         case .failure(let error): model["servicesError"] = "\(error.type): \(error.message)"

@@ -67,6 +67,13 @@ enum ConsoleTemplates {
         <dl><dt>ID</dt><dd><code>{{id}}</code></dd><dt>ARN</dt><dd><code>{{arn}}</code></dd><dt>Type</dt><dd>{{type}}</dd>
         <dt>Description</dt><dd>{{description}}</dd><dt>HTTP name</dt><dd>{{httpName}}</dd>
         {{#zone}}<dt>DNS zone</dt><dd>{{.}}</dd>{{/zone}}</dl>
+        {{#dnssec}}<h2>DNSSEC</h2><div id=dnssec>
+        {{#signed}}<p>Signed (ECDSA P-256, algorithm 13){{#roll}}, in a key roll: both keys sign{{/roll}}. Publish the DS at the
+        parent zone.</p>
+        <table><tr><th>Key tag</th><th>DNSKEY and DS</th></tr>
+        {{#keys}}<tr><td>{{tag}}</td><td><code>{{dnskey}}</code><br><code>{{ds}}</code></td></tr>{{/keys}}</table>{{/signed}}
+        {{^signed}}<p class=muted>Not signed (<code>cairn dnssec enable</code> signs it).</p>{{/signed}}
+        </div>{{/dnssec}}
         <h2>Services</h2>
         {{#servicesError}}<p class=error>{{.}}</p>{{/servicesError}}
         <table id=services><tr><th>Service</th><th>Type</th><th>Instances</th><th>DNS records</th><th>ID</th></tr>

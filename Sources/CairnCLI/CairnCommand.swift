@@ -16,7 +16,7 @@ public struct CairnCommand: AsyncParsableCommand {
         abstract: "A self-hosted service registry that speaks the AWS Cloud Map API.",
         subcommands: [
             Serve.self, Namespaces.self, Services.self, Instances.self, Discover.self, Health.self, Operations.self, Tags.self,
-            Audit.self, Export.self, Import.self, Recover.self, Agent.self, Version.self,
+            DNSSEC.self, Audit.self, Export.self, Import.self, Recover.self, Agent.self, Version.self,
         ],
         defaultSubcommand: nil)
 

@@ -21,6 +21,8 @@ public enum Command: Sendable, Equatable {
     case deleteServiceAttributes(serviceId: String, keys: [String])
     case tagResource(arn: String, tags: [Tag])
     case untagResource(arn: String, keys: [String])
+    /// DNSSEC keys of a public DNS namespace (a Cairn extension).
+    case dnssec(namespaceId: String, change: SigningKeyChange)
 }
 
 public struct CreateNamespace: Codable, Sendable, Equatable {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Kinds of namespace, as AWS names them.
 public enum NamespaceType: String, Codable, Sendable, CaseIterable {
     case HTTP, DNS_PUBLIC, DNS_PRIVATE
@@ -97,8 +99,59 @@ public struct Namespace: Codable, Sendable, Equatable {
     public var createDate: Int64
     public var creatorRequestId: String?
     public var tags: [Tag]
+    /// DNSSEC signing keys of a public DNS namespace (a Cairn extension, docs/dns.md "DNSSEC"): nil when the zone
+    /// is not signed; two during a key roll.
+    public var signingKeys: [SigningKey]? = nil
 
     public var arn: String { ARN.namespace(region: region, account: account, id: id) }
+}
+
+/// A DNSSEC key of a zone: ECDSA P-256 with SHA-256 (algorithm 13), used as a combined signing key (DNSKEY flags
+/// 257, so it is both the key the parent's DS names and the key that signs every record set). Made by the node that
+/// took the request (the registry decides with ids and keys that come in, so every node applies the same key); the
+/// private half is kept in the store with the namespace and never leaves it through the API.
+public struct SigningKey: Codable, Sendable, Equatable {
+    /// The private scalar, 32 bytes, base64.
+    public var privateKey: String
+    /// The public point, x then y (32 bytes each), base64: the DNSKEY's public key field (RFC 6605).
+    public var publicKey: String
+    /// Milliseconds since 1970.
+    public var createdAt: Int64
+
+    public init(privateKey: [UInt8], publicKey: [UInt8], createdAt: Int64) {
+        self.privateKey = Data(privateKey).base64EncodedString()
+        self.publicKey = Data(publicKey).base64EncodedString()
+        self.createdAt = createdAt
+    }
+
+    public static let algorithm: UInt8 = 13
+    public static let flags: UInt16 = 257
+
+    public var privateKeyBytes: [UInt8] { Data(base64Encoded: privateKey).map { Array($0) } ?? [] }
+    public var publicKeyBytes: [UInt8] { Data(base64Encoded: publicKey).map { Array($0) } ?? [] }
+
+    /// The DNSKEY record's data: flags, protocol 3, algorithm, public key.
+    public var dnskeyData: [UInt8] { [UInt8(Self.flags >> 8), UInt8(Self.flags & 0xFF), 3, Self.algorithm] + publicKeyBytes }
+
+    /// The key tag of RFC 4034 appendix B, over the DNSKEY data.
+    public var keyTag: UInt16 {
+        var sum: UInt32 = 0
+        for (i, b) in dnskeyData.enumerated() { sum &+= i & 1 == 0 ? UInt32(b) << 8 : UInt32(b) }
+        sum &+= (sum >> 16) & 0xFFFF
+        return UInt16(truncatingIfNeeded: sum & 0xFFFF)
+    }
+}
+
+/// A change to a zone's DNSSEC keys (`Command.dnssec`).
+public enum SigningKeyChange: Sendable, Equatable {
+    /// Sign the zone with this key; nothing changes when it is signed already.
+    case enable(SigningKey)
+    /// Start a key roll: publish this second key and sign with both (the zone must have exactly one key).
+    case roll(SigningKey)
+    /// End a roll: drop the key with this tag (never the zone's only key).
+    case retire(keyTag: UInt16)
+    /// Stop signing: drop every key.
+    case disable
 }
 
 public struct Service: Codable, Sendable, Equatable {

@@ -92,6 +92,7 @@ extension RegistryState {
                 service.tags = try Validation.mergedTags(service.tags, adding: tags, limit: rules.limits.tagsPerResource, resource: arn)
                 return Decision(events: [.servicePut(service)], result: .none)
             }
+        case .dnssec(let id, let change): return try decideDNSSEC(id, change, context)
         case .untagResource(let arn, let keys):
             switch try resource(arn, in: context) {
             case .namespace(var ns):
@@ -102,6 +103,45 @@ extension RegistryState {
                 return Decision(events: [.servicePut(service)], result: .none)
             }
         }
+    }
+
+    func decideDNSSEC(_ id: String, _ change: SigningKeyChange, _ context: RequestContext) throws(CairnError) -> Decision {
+        var ns = try namespace(id, in: context)
+        guard ns.type == .DNS_PUBLIC else {
+            throw CairnError(.invalidInput, "DNSSEC signs public DNS namespaces; namespace \(ns.id) is \(ns.type.rawValue).")
+        }
+        var keys = ns.signingKeys ?? []
+        switch change {
+        case .enable(let key):
+            if !keys.isEmpty { return Decision(events: [], result: .none) }
+            keys = [key]
+        case .roll(let key):
+            guard keys.count == 1 else {
+                throw CairnError(
+                    .invalidInput,
+                    keys.isEmpty
+                        ? "Namespace \(ns.id) is not signed; enable DNSSEC first."
+                        : "Namespace \(ns.id) is in a key roll already (keys \(keys.map { String($0.keyTag) }.joined(separator: ", "))); retire one first."
+                )
+            }
+            guard keys[0].keyTag != key.keyTag else {
+                throw CairnError(.invalidInput, "The new key has the key tag of the current one; roll again.")
+            }
+            keys.append(key)
+        case .retire(let tag):
+            guard keys.contains(where: { $0.keyTag == tag }) else {
+                throw CairnError(.invalidInput, "Namespace \(ns.id) has no DNSSEC key with tag \(tag).")
+            }
+            guard keys.count > 1 else {
+                throw CairnError(.invalidInput, "Key \(tag) is the only key of namespace \(ns.id); disable DNSSEC instead.")
+            }
+            keys.removeAll { $0.keyTag == tag }
+        case .disable:
+            if keys.isEmpty { return Decision(events: [], result: .none) }
+            keys = []
+        }
+        ns.signingKeys = keys.isEmpty ? nil : keys
+        return Decision(events: [.namespacePut(ns)], result: .none)
     }
 
     // MARK: Operations and idempotency

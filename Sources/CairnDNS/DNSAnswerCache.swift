@@ -76,6 +76,8 @@ public struct DNSAnswerCache {
         let mask: UInt64
         /// The records carry the question's name as written (SRV targets): another case is another entry.
         let literalCase: Bool
+        /// The query had the DO bit, which the reply's OPT repeats (RFC 3225).
+        let dnssecOK: Bool
         /// QR, AA and the rcode; RD is the query's.
         let flags: UInt16
         let rcode: UInt16
@@ -88,7 +90,8 @@ public struct DNSAnswerCache {
         let authorityCount: UInt16
 
         init(
-            sequence: UInt64, hash: UInt64, name: [UInt8], type: UInt16, qclass: UInt16, mask: UInt64, literalCase: Bool, flags: UInt16,
+            sequence: UInt64, hash: UInt64, name: [UInt8], type: UInt16, qclass: UInt16, mask: UInt64, literalCase: Bool,
+            dnssecOK: Bool, flags: UInt16,
             rcode: UInt16, records: [UInt8], ends: [Int], pick: Int?, authority: [UInt8], authorityCount: UInt16
         ) {
             self.sequence = sequence
@@ -98,6 +101,7 @@ public struct DNSAnswerCache {
             self.qclass = qclass
             self.mask = mask
             self.literalCase = literalCase
+            self.dnssecOK = dnssecOK
             self.flags = flags
             self.rcode = rcode
             self.records = records
@@ -118,6 +122,8 @@ public struct DNSAnswerCache {
         var qclass: UInt16
         /// The OPT's UDP payload size, nil without EDNS.
         var ednsSize: UInt16?
+        /// The OPT's DO bit.
+        var dnssecOK = false
         /// Of the lower-cased name, the type and the class.
         var hash: UInt64
 
@@ -165,6 +171,7 @@ public struct DNSAnswerCache {
         let qclass = UInt16(p[nameEnd + 2]) << 8 | UInt16(p[nameEnd + 3])
         hash = (hash ^ UInt64(type) << 16 ^ UInt64(qclass)) &* 0x0000_0100_0000_01B3
         var ednsSize: UInt16?
+        var dnssecOK = false
         let end = nameEnd + 4
         if p[11] == 0 {
             guard end == count else { return nil }
@@ -174,10 +181,12 @@ public struct DNSAnswerCache {
             let length = Int(p[end + 9]) << 8 | Int(p[end + 10])
             guard end + 11 + length == count else { return nil }
             ednsSize = UInt16(p[end + 3]) << 8 | UInt16(p[end + 4])
+            dnssecOK = p[end + 7] & 0x80 != 0
+            if dnssecOK { hash = (hash ^ 0xD0) &* 0x0000_0100_0000_01B3 }
         }
         return Query(
             id: UInt16(p[0]) << 8 | UInt16(p[1]), recursionDesired: p[2] & 0x01 != 0, nameEnd: nameEnd, type: type, qclass: qclass,
-            ednsSize: ednsSize, hash: hash)
+            ednsSize: ednsSize, dnssecOK: dnssecOK, hash: hash)
     }
 
     private func slot(_ hash: UInt64, _ mask: UInt64) -> Int {
@@ -188,7 +197,7 @@ public struct DNSAnswerCache {
     /// The entry for the query when one is stored for this snapshot and client network set.
     func entry(for q: Query, in p: UnsafeRawBufferPointer, mask: UInt64, sequence: UInt64) -> Entry? {
         guard let entry = slots[slot(q.hash, mask)], entry.hash == q.hash, entry.sequence == sequence, entry.mask == mask,
-            entry.type == q.type, entry.qclass == q.qclass, entry.name.count == q.nameEnd - 12
+            entry.type == q.type, entry.qclass == q.qclass, entry.dnssecOK == q.dnssecOK, entry.name.count == q.nameEnd - 12
         else { return nil }
         let same = entry.name.withUnsafeBufferPointer { name -> Bool in
             for k in 0..<name.count {
@@ -260,7 +269,7 @@ public struct DNSAnswerCache {
                 out.writeInteger(UInt8(0))
                 out.writeInteger(DNSType.opt)
                 out.writeInteger(UInt16(clamping: ednsPayloadSize))
-                out.writeInteger(UInt32(0))
+                out.writeInteger(UInt32(q.dnssecOK ? 0x8000 : 0))
                 out.writeInteger(UInt16(0))
             }
             return (q.type, entry.rcode)
@@ -294,7 +303,7 @@ public struct DNSAnswerCache {
         let flags = 0x8000 | (plan.authoritative ? 0x0400 : 0) | plan.rcode
         return Entry(
             sequence: sequence, hash: q.hash, name: Array(p[12..<q.nameEnd]), type: q.type, qclass: q.qclass, mask: mask,
-            literalCase: literalCase, flags: flags, rcode: plan.rcode, records: records, ends: ends,
+            literalCase: literalCase, dnssecOK: q.dnssecOK, flags: flags, rcode: plan.rcode, records: records, ends: ends,
             pick: pool.count <= 1 && (plan.pick ?? 1) >= pool.count ? nil : plan.pick, authority: authority.first?.bytes ?? [],
             authorityCount: UInt16(authority.count))
     }

@@ -54,9 +54,12 @@ public final class DNSResolver: Sendable {
 
     /// The configured networks' address blocks in a fixed order (by name): bit i of `networkMask` is the i-th.
     let networkOrder: [(name: String, cidrs: [CIDR])]
+    /// Signs answers of signed zones for queries with the DO bit.
+    public let signer: DNSSECSigner
 
-    public init(configuration: DNSConfiguration) {
+    public init(configuration: DNSConfiguration, signer: DNSSECSigner = DNSSECSigner()) {
         self.configuration = configuration
+        self.signer = signer
         // The availability zones' blocks count as networks too: what a zone-aware answer depends on is in the mask.
         self.networkOrder =
             configuration.networks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -137,6 +140,10 @@ public final class DNSResolver: Sendable {
                 }
                 return answer
             }
+            if qtype == DNSType.dnskey, let keys = ns.signingKeys, !keys.isEmpty {
+                answer.pool = keys.map { DNSSECSigner.dnskey($0, apex: qname) }
+                return answer
+            }
         }
         let name = relative.isEmpty ? "." : relative.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".")
         if let service = try? state.service(named: name, in: ns), let dns = service.dnsConfig {
@@ -174,6 +181,30 @@ public final class DNSResolver: Sendable {
             return answer
         }
         return negative(.nxDomain, soa)
+    }
+
+    /// The zone answering the question and its keys, when the zone is signed.
+    func signing(_ question: DNSQuestion, client: [UInt8], state: RegistryState) -> (zone: ZoneIndex.Zone, keys: [SigningKey])? {
+        guard question.qclass == DNSClass.in || question.qclass == DNSClass.any,
+            let zone = zone(for: question.name, client: client, state: state), zone.namespace.type == .DNS_PUBLIC,
+            let keys = zone.namespace.signingKeys, !keys.isEmpty
+        else { return nil }
+        return (zone, keys)
+    }
+
+    /// The types that have records at `name` for this client, for the NSEC of a NODATA answer.
+    func typesAt(_ name: DNSName, zone: ZoneIndex.Zone, client: [UInt8], state: RegistryState) -> [UInt16] {
+        var types: Set<UInt16> = []
+        if name == zone.apex {
+            types.formUnion([DNSType.soa, DNSType.dnskey])
+            if !configuration.nameServers.isEmpty { types.insert(DNSType.ns) }
+        }
+        for type in [DNSType.a, DNSType.aaaa, DNSType.srv] {
+            for record in plan(DNSQuestion(name: name, type: type), client: client, state: state).pool where record.name == name {
+                types.insert(record.type)
+            }
+        }
+        return types.sorted()
     }
 
     enum Negative { case nxDomain }

@@ -39,7 +39,10 @@ public struct DNSResponder: Sendable {
         guard let (reply, message, plan) = respondPlanned(to: Array(query), client: client.bytes, transport: .udp, state: state) else {
             return nil
         }
-        if let quick, let mask, let plan, let question = message.questions.first {
+        // A signed zone's answers to DO queries carry signatures over the records drawn, so they are not kept ready.
+        if let quick, let mask, let plan, let question = message.questions.first,
+            !quick.dnssecOK || resolver.signing(question, client: client.bytes, state: state) == nil
+        {
             cache.store(quick, in: query, mask: mask, sequence: state.sequence, question: question, plan: plan)
         }
         out.writeBytes(reply)
@@ -82,7 +85,16 @@ public struct DNSResponder: Sendable {
         }
         let plan = resolver.plan(question, client: client, state: state)
         var rng = SplitMix64(seed: FastSeed.next())
-        let answer = plan.answer(using: &rng)
+        var answer = plan.answer(using: &rng)
+        if message.edns?.dnssecOK == true {
+            // RFC 3225: the DO bit is copied into the response; a signed zone's answer carries its proofs.
+            reply.edns?.dnssecOK = true
+            if let (zone, keys) = resolver.signing(question, client: client, state: state) {
+                resolver.signer.sign(&answer, question: question, zone: zone, keys: keys) {
+                    resolver.typesAt(question.name, zone: zone, client: client, state: state)
+                }
+            }
+        }
         reply.header.rcode = answer.rcode
         reply.header.authoritative = answer.authoritative
         reply.answers = answer.answers

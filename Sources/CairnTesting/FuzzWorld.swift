@@ -23,6 +23,8 @@ public enum FuzzWorld {
             let pub = try f.namespace("example.com", type: .DNS_PUBLIC)
             let www = try f.service("www", in: pub, records: [.A], policy: .WEIGHTED)
             try f.register("w1", in: www, ["AWS_INSTANCE_IPV4": "192.0.2.1"])
+            // Signed: queries with the DO bit get RRSIGs and compact denial.
+            try f.run(.dnssec(namespaceId: pub, change: .enable(DNSSECSigner.newKey(now: 0))))
         } catch {
             fatalError("fuzz world: \(error)")
         }

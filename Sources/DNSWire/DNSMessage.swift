@@ -8,6 +8,12 @@ public enum DNSType {
     public static let aaaa: UInt16 = 28
     public static let srv: UInt16 = 33
     public static let opt: UInt16 = 41
+    public static let ds: UInt16 = 43
+    public static let rrsig: UInt16 = 46
+    public static let nsec: UInt16 = 47
+    public static let dnskey: UInt16 = 48
+    /// RFC 9824's pseudo-type in the NSEC of a compact denial: the name does not exist.
+    public static let nxname: UInt16 = 128
     public static let ixfr: UInt16 = 251
     public static let axfr: UInt16 = 252
     public static let any: UInt16 = 255

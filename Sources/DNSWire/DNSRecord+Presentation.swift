@@ -57,6 +57,11 @@ extension DNSType {
         case aaaa: return "AAAA"
         case srv: return "SRV"
         case opt: return "OPT"
+        case ds: return "DS"
+        case rrsig: return "RRSIG"
+        case nsec: return "NSEC"
+        case dnskey: return "DNSKEY"
+        case nxname: return "NXNAME"
         case any: return "ANY"
         default: return "TYPE\(type)"
         }

@@ -23,6 +23,20 @@ def signed_get(endpoint, path, key, secret, region="us-east-1", **params):
         return error.code, error.read()
 
 
+def signed_post(endpoint, path, key, secret, region="us-east-1", **params):
+    """POST endpoint+path?params (no body) signed as `servicediscovery`; returns (status, body bytes)."""
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    url = f"{endpoint}{path}" + (f"?{query}" if query else "")
+    request = AWSRequest(method="POST", url=url, data=b"")
+    SigV4Auth(Credentials(key, secret), "servicediscovery", region).add_auth(request)
+    prepared = urllib.request.Request(url, data=b"", headers=dict(request.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
 def lookup(endpoint, key, secret, **params):
     """All pages of the audit look-up, newest first."""
     events, token = [], None

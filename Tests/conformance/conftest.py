@@ -1,5 +1,6 @@
 import itertools
 import os
+import socket
 import uuid
 
 import boto3
@@ -119,3 +120,20 @@ def error_of(excinfo):
     """(code, message, full error dict) of a botocore ClientError."""
     err = excinfo.value.response["Error"]
     return err["Code"], err.get("Message", ""), excinfo.value.response
+
+
+def free_port():
+    """A loopback port free for both UDP and TCP (a DNS server binds both)."""
+    while True:
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+        return port

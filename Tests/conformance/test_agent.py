@@ -3,7 +3,6 @@ local checks (a real HTTP server, a TCP listener, a command), registers them aga
 them on SIGTERM, and — killed with -9 — leaves them to the lease expiry."""
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -12,7 +11,7 @@ import time
 import pytest
 
 from cairn_process import BINARY, CairnProcess
-from conftest import client_for, http_namespace
+from conftest import client_for, free_port, http_namespace
 from health_targets import SwitchableHTTP, TCPListener
 
 
@@ -165,13 +164,6 @@ services:
     finally:
         listener.close()
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_registers_again_when_cairn_lost_the_instance(agents, tmp_path):

@@ -3,6 +3,7 @@ watch the page follow a health change made elsewhere without reloading, act from
 action's error. Screenshots land in the test's directory (CAIRN_SCREENSHOTS=dir keeps them; docs/console.png is
 the service page of the first test)."""
 import http.cookiejar
+import json
 import os
 import urllib.error
 import urllib.parse
@@ -255,5 +256,34 @@ def test_the_region_is_chosen_at_sign_in_and_switched_in_the_header(server, worl
         browser.fill("region", "not a region")
         browser.click("switch-region")
         assert "is not a region this server accepts" in browser.text("flash-error")
+    finally:
+        browser.close()
+
+
+def test_a_signed_zone_shows_its_dnskey_and_ds(server, world):
+    sd, _, _ = world
+    op = sd.create_public_dns_namespace(Name="signed-console.example")["OperationId"]
+    ns = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+    from cairn_admin import signed_post
+    browser = Browser()
+    try:
+        sign_in(browser, server, ADMIN)
+        browser.goto(f"{server.endpoint}/console/namespaces/{ns}")
+        assert "Not signed" in browser.text("dnssec")
+        status, body = signed_post(server.endpoint, "/cairn/v1/dnssec", *ADMIN, NamespaceId=ns, Action="Enable")
+        assert status == 200, body
+        key = json.loads(body)["Keys"][0]
+        browser.goto(f"{server.endpoint}/console/namespaces/{ns}")
+        shown = browser.text("dnssec")
+        assert "Signed (ECDSA P-256" in shown and key["DS"] in shown and key["DNSKEY"] in shown, shown
+    finally:
+        browser.close()
+    browser = Browser()
+    try:
+        sign_in(browser, server, READER)  # GetNamespace is enough to see it; changing it is not
+        browser.goto(f"{server.endpoint}/console/namespaces/{ns}")
+        assert key["DS"] in browser.text("dnssec")
+        status, body = signed_post(server.endpoint, "/cairn/v1/dnssec", *READER, NamespaceId=ns, Action="Disable")
+        assert status == 400 and json.loads(body)["__type"] == "AccessDeniedException", body
     finally:
         browser.close()

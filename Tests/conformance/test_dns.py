@@ -11,6 +11,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from cairn_admin import signed_post
 from cairn_process import CairnProcess
 from conftest import client_for, private_namespace, public_namespace
 from test_walkthrough_cli import aws, poll
@@ -253,7 +254,7 @@ def dig_reply(out):
 def test_rfc8906_edns_checks(server, sd, name, tcp):
     """RFC 8906 section 8's checks, each with the dig command the RFC gives, against a public zone's SOA."""
     zone = f"{name}.example.net"
-    public_namespace(sd, zone)
+    namespace_id = public_namespace(sd, zone)
     via = ["+tcp"] if tcp else []
 
     def check(*args):
@@ -278,9 +279,10 @@ def test_rfc8906_edns_checks(server, sd, name, tcp):
     # 8.2.6 unknown EDNS flag: answered, the flag cleared (must be zero).
     status, flags, edns, answer = check("+edns=0", "+nocookie", "+ednsflags=0x80")
     assert status == "NOERROR" and "SOA" in answer[0] and "MBZ" not in edns
-    # 8.2.7 DO=1: answered (Cairn signs nothing yet, so it sets no DO bit and adds no RRSIG).
+    # 8.2.7 DO=1: answered, the DO bit copied back (RFC 3225); an unsigned zone adds no RRSIG.
     status, flags, edns, answer = check("+edns=0", "+nocookie", "+dnssec")
     assert status == "NOERROR" and "SOA" in answer[0] and all("RRSIG" not in line for line in answer)
+    assert "flags: do" in edns, edns
     # 8.2.8 unknown version with an unknown option: BADVERS, no option echoed.
     out = dig(server, zone, "SOA", "+norec", *via, "+edns=1", "+noednsneg", "+nocookie", "+ednsopt=100")
     status, flags, edns, answer = dig_reply(out)
@@ -289,6 +291,15 @@ def test_rfc8906_edns_checks(server, sd, name, tcp):
     out = dig(server, zone, "DNSKEY", "+norec", *via, "+dnssec", "+bufsize=512", "+ignore", "+nocookie")
     status, flags, edns, answer = dig_reply(out)
     assert status == "NOERROR" and "aa" in flags
+    # The same zone signed (docs/dns.md, "DNSSEC"): DO=1 gets the SOA's RRSIG, and the DNSKEY answer fits 512 bytes.
+    status_code, body = signed_post(server.endpoint, "/cairn/v1/dnssec", "AKIDCAIRNTEST", "any", region=sd.meta.region_name,
+                                    NamespaceId=namespace_id, Action="Enable")
+    assert status_code == 200, body
+    status, flags, edns, answer = check("+edns=0", "+nocookie", "+dnssec")
+    assert status == "NOERROR" and any("RRSIG" in line and "SOA 13" in line for line in answer) and "flags: do" in edns, answer
+    out = dig(server, zone, "DNSKEY", "+norec", *via, "+dnssec", "+bufsize=512", "+ignore", "+nocookie")
+    status, flags, edns, answer = dig_reply(out)
+    assert status == "NOERROR" and "aa" in flags and "tc" not in flags and any("DNSKEY" in line for line in answer), out
 
 
 def test_query_log_lines(server):

@@ -20,24 +20,8 @@ import dns.zone
 import pytest
 
 from cairn_process import CairnProcess
-from conftest import client_for, public_namespace
+from conftest import client_for, free_port, public_namespace
 
-
-def free_port():
-    """A loopback port free for both UDP and TCP (a DNS server binds both)."""
-    while True:
-        t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-        return port
 
 
 NSD_PORT = free_port()

@@ -6,7 +6,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from botocore.config import Config
 
 from cairn_admin import signed_get
 from cairn_process import CairnProcess, ROOT
-from conftest import http_namespace
+from conftest import free_port, http_namespace
 
 ADMIN = ("AKIDPROMADMIN0001", "prom-admin-secret-0123456789abcd")
 SCRAPER = ("AKIDPROMSCRAPER01", "prom-scraper-secret-0123456789ab")
@@ -56,11 +55,6 @@ def admin_client(server):
     return boto3.client("servicediscovery", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=ADMIN[0],
                         aws_secret_access_key=ADMIN[1], config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def exporter(name):
