@@ -6,10 +6,13 @@
 # an address in the zone (Cairn services `ns1` and `ns2`), and holds a few services. zonemaster runs an undelegated
 # test (`--ns`: there is no parent to delegate from) inside the same namespace, where nothing else is reachable, and
 # prints every message of level NOTICE and above. Needs root (ip netns) and NSD.
-# Usage: scripts/zonemaster.sh [level, default NOTICE]
+# SIGNED=1: the zone signed with DNSSEC (`cairn dnssec enable`) and served by Cairn alone (a secondary would serve it
+# unsigned, docs/dns.md), with its DS given to zonemaster (`--ds`) as a parent would publish it.
+# Usage: [SIGNED=1] scripts/zonemaster.sh [level, default NOTICE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEVEL=${1:-NOTICE}
+SIGNED=${SIGNED:-}
 command -v zonemaster-cli >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zonemaster-cli; }
 [ -x .build/release/cairn ] || swift build -c release --product cairn >/dev/null
 CAIRN_BIN=${CAIRN_BIN:-$PWD/.build/release/cairn}
@@ -19,13 +22,17 @@ cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true;
 trap cleanup EXIT
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
-cat >"$work/cairn.yaml" <<YAML
+if [ -n "$SIGNED" ]; then
+  printf 'dns:\n  serverName: ns1.zm.test\n  hostmaster: hostmaster.zm.test\n' >"$work/cairn.yaml"
+else
+  cat >"$work/cairn.yaml" <<YAML
 dns:
   serverName: ns1.zm.test
   nameServers: [ns2.zm.test]
   hostmaster: hostmaster.zm.test
   transfer: {allow: [127.0.0.0/8], notify: ["127.0.0.2:53"]}
 YAML
+fi
 mkdir -p "$work/nsd"; chmod 777 "$work" "$work/nsd"
 cat >"$work/nsd/nsd.conf" <<CONF
 server:
@@ -65,7 +72,19 @@ sd.register_instance(ServiceId=service("ns2", ["A"]), InstanceId="nsd", Attribut
 web = service("web", ["A", "SRV"])
 for n in (1, 2):
     sd.register_instance(ServiceId=web, InstanceId=f"web-{n}", Attributes={"AWS_INSTANCE_IPV4": f"192.0.2.{n}", "AWS_INSTANCE_PORT": "443"})
+print(ns, file=open("/dev/shm/cairn-zm-namespace", "w"))
 PY
+namespace_id=$(cat /dev/shm/cairn-zm-namespace); rm -f /dev/shm/cairn-zm-namespace
+if [ -n "$SIGNED" ]; then
+  ds=$(ip netns exec "$ns" env CAIRN_ENDPOINT=http://127.0.0.1:8787 AWS_ACCESS_KEY_ID=zonemaster AWS_SECRET_ACCESS_KEY=zonemaster \
+    AWS_REGION=us-east-1 "$CAIRN_BIN" dnssec enable "$namespace_id" --output json |
+    python3 -c 'import json, sys; print(",".join(json.load(sys.stdin)["Keys"][0]["DS"].split()[4:]))')
+  echo "signed; DS $ds"
+  echo "== zonemaster-cli zm.test --ns ns1.zm.test/127.0.0.1 --ds $ds --no-ipv6 --level $LEVEL"
+  ip netns exec "$ns" zonemaster-cli zm.test --ns ns1.zm.test/127.0.0.1 --ds "$ds" --no-ipv6 --level "$LEVEL" \
+    --show-testcase --no-progress --raw 2>&1 || true
+  exit 0
+fi
 ip netns exec "$ns" "$(command -v nsd || echo /usr/sbin/nsd)" -c "$work/nsd/nsd.conf" &
 for _ in $(seq 100); do
   [ -n "$(ip netns exec "$ns" dig @127.0.0.2 +short +time=1 +tries=1 web.zm.test A 2>/dev/null)" ] && break

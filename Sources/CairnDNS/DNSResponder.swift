@@ -84,12 +84,23 @@ public struct DNSResponder: Sendable {
             return unplanned(encode(reply, limit: limit))
         }
         let plan = resolver.plan(question, client: client, state: state)
+        let signing = message.edns?.dnssecOK == true ? resolver.signing(question, client: client, state: state) : nil
         var rng = SplitMix64(seed: FastSeed.next())
+        if signing != nil, let pick = plan.pick, plan.pool.count > pick {
+            // A signed answer drawn at random needs a signature for the set drawn. So that a name with many records
+            // costs at most `DNSSECSigner.draws` signatures per snapshot and hour, whatever the query rate, the draw
+            // is one of that many per snapshot, each as random as any other.
+            var hasher = Hasher()
+            hasher.combine(question.name)
+            hasher.combine(question.type)
+            hasher.combine(state.sequence)
+            rng = SplitMix64(seed: UInt64(bitPattern: Int64(hasher.finalize())) &+ FastSeed.next() % DNSSECSigner.draws)
+        }
         var answer = plan.answer(using: &rng)
         if message.edns?.dnssecOK == true {
             // RFC 3225: the DO bit is copied into the response; a signed zone's answer carries its proofs.
             reply.edns?.dnssecOK = true
-            if let (zone, keys) = resolver.signing(question, client: client, state: state) {
+            if let (zone, keys) = signing {
                 resolver.signer.sign(&answer, question: question, zone: zone, keys: keys) {
                     resolver.typesAt(question.name, zone: zone, client: client, state: state)
                 }

@@ -16,7 +16,10 @@ public final class DNSSECSigner: Sendable {
     static let validityAfter: Int64 = 14 * 86_400
     /// Most signatures kept; past it the cache starts over.
     static let cacheLimit = 20_000
-    /// The TTL of DNSKEY records.
+    /// How many different draws a signed MULTIVALUE answer with more records than it carries is made from, per
+    /// snapshot (`DNSResponder`): what bounds the signatures such a name costs.
+    public static let draws: UInt64 = 16
+        /// The TTL of DNSKEY records.
     public static let dnskeyTTL: UInt32 = 3_600
 
     let signatures = Mutex<[[UInt8]: [UInt8]]>([:])

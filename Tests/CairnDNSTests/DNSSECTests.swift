@@ -86,6 +86,33 @@ struct DNSSECTests {
         #expect(publicKey.isValidSignature(signature, for: signed))
     }
 
+    @Test("A signed answer drawn from many records is one of 16 draws per snapshot, so signing work is bounded")
+    func boundedDraws() throws {
+        var f = RegistryFixture()
+        let ns = try f.namespace("many.test", type: .DNS_PUBLIC)
+        let svc = try f.service("web", in: ns, records: [.A])
+        for n in 1...30 { try f.register("i\(n)", in: svc, ["AWS_INSTANCE_IPV4": "192.0.2.\(n)"]) }
+        try f.run(.dnssec(namespaceId: ns, change: .enable(DNSSECSigner.newKey(now: 0))))
+        let signer = DNSSECSigner()
+        let responder = DNSResponder(resolver: DNSResolver(configuration: DNSConfiguration(), signer: signer))
+        var draws: Set<[String]> = []
+        for _ in 0..<400 {
+            let reply = try ask("web.many.test", DNSType.a, state: f.state, responder: responder)
+            let records = reply.answers.filter { $0.type == DNSType.a }.map { "\($0.data)" }
+            #expect(records.count == 8 && reply.answers.count == 9)
+            draws.insert(records.sorted())
+        }
+        #expect(draws.count > 1 && draws.count <= Int(DNSSECSigner.draws))
+        #expect(signer.signatures.withLock { $0.count } <= Int(DNSSECSigner.draws))
+        // Unsigned (no DO): drawn afresh each time, as always.
+        var plain: Set<[String]> = []
+        for _ in 0..<100 {
+            let reply = try ask("web.many.test", DNSType.a, state: f.state, dnssecOK: false, responder: responder)
+            plain.insert(reply.answers.map { "\($0.data)" }.sorted())
+        }
+        #expect(plain.count > Int(DNSSECSigner.draws))
+    }
+
     @Test("Compact denial: NXDOMAIN becomes NOERROR with one NSEC (NXNAME); NODATA's NSEC lists the name's types")
     func compactDenial() throws {
         let (f, _) = try signedWorld()
