@@ -19,7 +19,7 @@ public final class DNSSECSigner: Sendable {
     /// How many different draws a signed MULTIVALUE answer with more records than it carries is made from, per
     /// snapshot (`DNSResponder`): what bounds the signatures such a name costs.
     public static let draws: UInt64 = 16
-        /// The TTL of DNSKEY records.
+    /// The TTL of DNSKEY records.
     public static let dnskeyTTL: UInt32 = 3_600
 
     let signatures = Mutex<[[UInt8]: [UInt8]]>([:])
