@@ -1,5 +1,6 @@
 import CairnCore
 import DNSWire
+import Foundation
 import NIOCore
 
 /// The network a query came from, as its address bytes (4 or 16; an IPv4-mapped IPv6 address is its IPv4 client),
@@ -88,11 +89,18 @@ public struct DNSAnswerCache {
         let pick: Int?
         let authority: [UInt8]
         let authorityCount: UInt16
+        /// Records that follow the drawn ones in the answer section, always all of them: a signed zone's RRSIGs.
+        let trailer: [UInt8]
+        let trailerCount: UInt16
+        /// When the entry stops being used (seconds since 1970): a signed answer is made again every hour, long before
+        /// its signatures expire. `Int64.max` for unsigned answers.
+        let expiresAt: Int64
 
         init(
             sequence: UInt64, hash: UInt64, name: [UInt8], type: UInt16, qclass: UInt16, mask: UInt64, literalCase: Bool,
             dnssecOK: Bool, flags: UInt16,
-            rcode: UInt16, records: [UInt8], ends: [Int], pick: Int?, authority: [UInt8], authorityCount: UInt16
+            rcode: UInt16, records: [UInt8], ends: [Int], pick: Int?, authority: [UInt8], authorityCount: UInt16,
+            trailer: [UInt8] = [], trailerCount: UInt16 = 0, expiresAt: Int64 = .max
         ) {
             self.sequence = sequence
             self.hash = hash
@@ -109,6 +117,9 @@ public struct DNSAnswerCache {
             self.pick = pick
             self.authority = authority
             self.authorityCount = authorityCount
+            self.trailer = trailer
+            self.trailerCount = trailerCount
+            self.expiresAt = expiresAt
         }
     }
 
@@ -216,14 +227,16 @@ public struct DNSAnswerCache {
         _ q: Query, in p: UnsafeRawBufferPointer, mask: UInt64, sequence: UInt64, limit: Int, ednsPayloadSize: Int,
         into out: inout ByteBuffer
     ) -> (type: UInt16, rcode: UInt16)? {
-        guard let entry = entry(for: q, in: p, mask: mask, sequence: sequence) else {
+        guard let entry = entry(for: q, in: p, mask: mask, sequence: sequence),
+            entry.expiresAt == .max || Int64(time(nil)) < entry.expiresAt
+        else {
             misses += 1
             return nil
         }
         let available = entry.ends.count
         let take = entry.pick.map { min($0, available) } ?? available
         return withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, take)) { chosen -> (type: UInt16, rcode: UInt16)? in
-            var size = q.questionEnd + entry.authority.count + (q.ednsSize == nil ? 0 : 11)
+            var size = q.questionEnd + entry.trailer.count + entry.authority.count + (q.ednsSize == nil ? 0 : 11)
             if entry.pick == nil || available <= take {
                 for k in 0..<take { chosen[k] = k }
                 if entry.pick != nil && take > 1 {
@@ -254,7 +267,7 @@ public struct DNSAnswerCache {
             out.writeInteger(q.id)
             out.writeInteger(entry.flags | (q.recursionDesired ? 0x0100 : 0))
             out.writeInteger(UInt16(1))
-            out.writeInteger(UInt16(take))
+            out.writeInteger(UInt16(take) + entry.trailerCount)
             out.writeInteger(entry.authorityCount)
             out.writeInteger(UInt16(q.ednsSize == nil ? 0 : 1))
             out.writeBytes(UnsafeRawBufferPointer(rebasing: p[12..<q.questionEnd]))
@@ -264,6 +277,7 @@ public struct DNSAnswerCache {
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: records[(i == 0 ? 0 : entry.ends[i - 1])..<entry.ends[i]]))
                 }
             }
+            out.writeBytes(entry.trailer)
             out.writeBytes(entry.authority)
             if q.ednsSize != nil {
                 out.writeInteger(UInt8(0))
@@ -282,6 +296,47 @@ public struct DNSAnswerCache {
     ) {
         guard let entry = Self.entry(q, in: p, mask: mask, sequence: sequence, question: question, plan: plan) else { return }
         slots[slot(q.hash, mask)] = entry
+    }
+
+    /// Stores a signed zone's answer to a DO query (`reply`, as the full path sent it) when every answer to it holds
+    /// the same record sets: the plan's whole pool (in any order) with the same RRSIGs after it, or a negative answer
+    /// whose authority section never changes. Kept until `expiresAt` (seconds) or the next snapshot.
+    mutating func storeSigned(
+        _ q: Query, in p: UnsafeRawBufferPointer, mask: UInt64, sequence: UInt64, question: DNSQuestion, plan: DNSAnswerPlan,
+        reply: DNSMessage, expiresAt: Int64
+    ) {
+        guard q.dnssecOK, !reply.header.truncated, reply.header.rcode == reply.rcode, plan.pick.map({ plan.pool.count <= $0 }) ?? true
+        else { return }
+        let drawn = reply.answers.filter { $0.type != DNSType.rrsig }
+        let signatures = reply.answers.filter { $0.type == DNSType.rrsig }
+        guard drawn.count == plan.pool.count, signatures.allSatisfy({ $0.name == question.name }) else { return }
+        let pool = DNSMessage.recordBytes(plan.pool, after: question)
+        let movable = pool.allSatisfy(\.movable)
+        guard movable || pool.count <= 1 else { return }
+        // Authority records after the first must not point into what comes before them but the question: NSEC and
+        // RRSIG data hold no compressed names, and their owners are the question or its zone (pointers into it).
+        guard
+            reply.authority.isEmpty
+                || (pool.isEmpty
+                    && reply.authority.dropFirst().allSatisfy { r in
+                        (r.type == DNSType.nsec || r.type == DNSType.rrsig) && question.name.isSubdomain(of: r.name)
+                    })
+        else { return }
+        let authority = DNSMessage.recordBytes(reply.authority, after: question).flatMap(\.bytes)
+        let trailer = DNSMessage.recordBytes(signatures, after: question).flatMap(\.bytes)
+        var records: [UInt8] = []
+        var ends: [Int] = []
+        for record in pool {
+            records += record.bytes
+            ends.append(records.count)
+        }
+        let literalCase = plan.pool.contains { if case .srv = $0.data { true } else { false } }
+        let flags = 0x8000 | (reply.header.authoritative ? 0x0400 : 0) | reply.header.rcode
+        slots[slot(q.hash, mask)] = Entry(
+            sequence: sequence, hash: q.hash, name: Array(p[12..<q.nameEnd]), type: q.type, qclass: q.qclass, mask: mask,
+            literalCase: literalCase, dnssecOK: true, flags: flags, rcode: reply.header.rcode, records: records, ends: ends,
+            pick: pool.count <= 1 ? nil : plan.pick, authority: authority, authorityCount: UInt16(reply.authority.count),
+            trailer: trailer, trailerCount: UInt16(signatures.count), expiresAt: expiresAt)
     }
 
     static func entry(

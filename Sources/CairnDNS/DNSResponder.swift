@@ -39,11 +39,15 @@ public struct DNSResponder: Sendable {
         guard let (reply, message, plan) = respondPlanned(to: Array(query), client: client.bytes, transport: .udp, state: state) else {
             return nil
         }
-        // A signed zone's answers to DO queries carry signatures over the records drawn, so they are not kept ready.
-        if let quick, let mask, let plan, let question = message.questions.first,
-            !quick.dnssecOK || resolver.signing(question, client: client.bytes, state: state) == nil
-        {
-            cache.store(quick, in: query, mask: mask, sequence: state.sequence, question: question, plan: plan)
+        if let quick, let mask, let plan, let question = message.questions.first {
+            if quick.dnssecOK, resolver.signing(question, client: client.bytes, state: state) != nil {
+                // A signed answer is kept only when every answer holds the same record sets (and so the same RRSIGs).
+                cache.storeSigned(
+                    quick, in: query, mask: mask, sequence: state.sequence, question: question, plan: plan, reply: message,
+                    expiresAt: resolver.signer.readyUntil())
+            } else {
+                cache.store(quick, in: query, mask: mask, sequence: state.sequence, question: question, plan: plan)
+            }
         }
         out.writeBytes(reply)
         return (message.questions.first?.type ?? 0, message.rcode)

@@ -31,6 +31,13 @@ public final class DNSSECSigner: Sendable {
         self.clock = clock
     }
 
+    /// Until when a signed answer made now may be kept ready (seconds): the end of this hour, when signing would
+    /// start using the next validity window.
+    func readyUntil() -> Int64 {
+        let now = clock()
+        return now - now % 3_600 + 3_600
+    }
+
     /// A new key for a zone (the node that takes the request makes it; `SigningKeyChange`).
     public static func newKey(now: Int64) -> SigningKey {
         let key = P256.Signing.PrivateKey()
