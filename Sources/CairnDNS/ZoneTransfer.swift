@@ -46,7 +46,14 @@ extension DNSResolver {
             old.serial = clientSerial
             var oldSOA = soa
             oldSOA.data = .soa(old)
-            return .incremental([soa, oldSOA] + difference.removed + [soa] + difference.added + [soa])
+            // The journal counts a record once per service that publishes it: one service dropping a record another
+            // still publishes must not remove it from the secondary.
+            var removed = difference.removed
+            if !removed.isEmpty {
+                let current = Set(records)
+                removed.removeAll { current.contains($0) }
+            }
+            return .incremental([soa, oldSOA] + removed + [soa] + difference.added + [soa])
         }
         return .zone([soa] + records + [soa])
     }

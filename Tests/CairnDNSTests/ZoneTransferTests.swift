@@ -96,6 +96,35 @@ struct ZoneTransferTests {
         #expect(try transfer(query("inc.test", DNSType.ixfr, serial: serial2), second).count == 1)
     }
 
+    @Test("IXFR never removes a record the zone still has: one published by two services, dropped by one of them")
+    func sharedRecord() throws {
+        var f = RegistryFixture()
+        let ns = try f.namespace("shared.test", type: .DNS_PUBLIC)
+        let web = try f.service("web", in: ns, records: [.A, .SRV])
+        try f.register("i1", in: web, ["AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"])
+        // A service named like web's SRV target, with the same address: both publish i1.web.shared.test A 10.0.0.1.
+        let alias = try f.service("i1.web", in: ns, records: [.A])
+        try f.register("x", in: alias, ["AWS_INSTANCE_IPV4": "10.0.0.1"])
+        try f.register("y", in: alias, ["AWS_INSTANCE_IPV4": "10.0.0.9"])
+        let responder = DNSResponder(resolver: DNSResolver(configuration: FuzzWorld.configuration))
+        func transfer(_ bytes: [UInt8], _ state: RegistryState) throws -> [DNSRecord] {
+            let (replies, _) = try #require(responder.respondTCP(to: bytes, client: allowed, state: state))
+            return try replies.flatMap { try DNSMessage.parse($0).answers }
+        }
+        let first = f.state
+        _ = try transfer(query("shared.test", DNSType.axfr), first)
+        try f.deregister("x", in: alias)
+        let answer = try transfer(query("shared.test", DNSType.ixfr, serial: UInt32(truncatingIfNeeded: first.sequence)), f.state)
+        let soas = answer.enumerated().filter { $0.element.type == DNSType.soa }.map(\.offset)
+        #expect(soas.count == 4)
+        let removed = answer[(soas[1] + 1)..<soas[2]]
+        #expect(removed.isEmpty, "i1.web's A 10.0.0.1 is still web's SRV target: \(Array(removed))")
+        #expect(
+            try transfer(query("shared.test", DNSType.axfr), f.state).contains {
+                $0.name.key == "i1.web.shared.test" && $0.data == .a([10, 0, 0, 1])
+            })
+    }
+
     @Test("Refused: a network not allowed, a name that is not a zone apex, an unknown zone, a private zone not visible")
     func refused() throws {
         for (name, client) in [
