@@ -47,11 +47,13 @@ extension DNSResolver {
             var oldSOA = soa
             oldSOA.data = .soa(old)
             // The journal counts a record once per service that publishes it: one service dropping a record another
-            // still publishes must not remove it from the secondary.
+            // still publishes must not remove it from the secondary (which deletes by data, whatever the TTL), unless
+            // the difference adds it back (a TTL that changed: removed, then added with the new TTL).
             var removed = difference.removed
             if !removed.isEmpty {
-                let current = Set(records)
-                removed.removeAll { current.contains($0) }
+                let current = Set(records.map(RecordIdentity.init))
+                let readded = Set(difference.added.map(RecordIdentity.init))
+                removed.removeAll { current.contains(RecordIdentity($0)) && !readded.contains(RecordIdentity($0)) }
             }
             return .incremental([soa, oldSOA] + removed + [soa] + difference.added + [soa])
         }
@@ -241,5 +243,20 @@ extension DNSRecord {
         case .srv(_, _, _, let target): 6 + target.wireLength
         case .hinfo(let cpu, let os): 2 + cpu.count + os.count
         }
+    }
+}
+
+/// A record as a secondary matches it when deleting: owner, type, class and data, not the TTL.
+struct RecordIdentity: Hashable {
+    let name: DNSName
+    let type: UInt16
+    let rclass: UInt16
+    let data: RData
+
+    init(_ record: DNSRecord) {
+        name = record.name
+        type = record.type
+        rclass = record.rclass
+        data = record.data
     }
 }

@@ -103,7 +103,7 @@ struct ZoneTransferTests {
         let web = try f.service("web", in: ns, records: [.A, .SRV])
         try f.register("i1", in: web, ["AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"])
         // A service named like web's SRV target, with the same address: both publish i1.web.shared.test A 10.0.0.1.
-        let alias = try f.service("i1.web", in: ns, records: [.A])
+        let alias = try f.service("i1.web", in: ns, records: [.A], ttl: 60)
         try f.register("x", in: alias, ["AWS_INSTANCE_IPV4": "10.0.0.1"])
         try f.register("y", in: alias, ["AWS_INSTANCE_IPV4": "10.0.0.9"])
         let responder = DNSResponder(resolver: DNSResolver(configuration: FuzzWorld.configuration))
@@ -123,6 +123,19 @@ struct ZoneTransferTests {
             try transfer(query("shared.test", DNSType.axfr), f.state).contains {
                 $0.name.key == "i1.web.shared.test" && $0.data == .a([10, 0, 0, 1])
             })
+        // A TTL that changes: the record removed with the old TTL and added with the new one, so a secondary that
+        // deletes by data ends with the new TTL.
+        let before = f.state
+        _ = try transfer(query("shared.test", DNSType.axfr), before)
+        try f.run(
+            .updateService(
+                UpdateService(
+                    id: web, description: nil, dnsRecords: [DnsRecord(type: .A, ttl: 30), DnsRecord(type: .SRV, ttl: 30)],
+                    healthCheckConfig: nil)))
+        let ttl = try transfer(query("shared.test", DNSType.ixfr, serial: UInt32(truncatingIfNeeded: before.sequence)), f.state)
+        let marks = ttl.enumerated().filter { $0.element.type == DNSType.soa }.map(\.offset)
+        #expect(ttl[(marks[1] + 1)..<marks[2]].contains { $0.name.key == "i1.web.shared.test" && $0.ttl == 10 })
+        #expect(ttl[(marks[2] + 1)..<marks[3]].contains { $0.name.key == "i1.web.shared.test" && $0.ttl == 30 })
     }
 
     @Test("Refused: a network not allowed, a name that is not a zone apex, an unknown zone, a private zone not visible")
