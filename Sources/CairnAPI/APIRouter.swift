@@ -124,9 +124,21 @@ extension CloudMapAPI {
             return Self.response(await self.dnssec(Self.signed(request), method: "GET", parameters: parameters, peer: context.peer))
         }
         router.post("/cairn/v1/dnssec") { request, context -> Response in
+            var request = request
             var parameters: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
-            return Self.response(await self.dnssec(Self.signed(request), method: "POST", parameters: parameters, peer: context.peer))
+            let body: [UInt8]
+            do {
+                // Only Restore sends a body (one or two keys): a few hundred bytes.
+                body = Array(try await request.collectBody(upTo: 16_384).readableBytesView)
+            } catch {
+                return Self.response(
+                    self.errorReply(
+                        WireError(type: "RequestEntityTooLargeException", message: "The body exceeds 16384 bytes.", status: 413)))
+            }
+            var signed = Self.signed(request)
+            signed.body = body
+            return Self.response(await self.dnssec(signed, method: "POST", parameters: parameters, peer: context.peer))
         }
         router.get("/cairn/v1/prometheus-sd") { request, context -> Response in
             var parameters: [String: String] = [:]

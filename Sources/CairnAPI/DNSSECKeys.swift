@@ -18,7 +18,10 @@ extension CloudMapAPI {
         let action = parameters["Action"] ?? ""
         let eventName =
             change
-            ? ["Enable": "EnableDNSSEC", "Roll": "RollDNSSECKey", "Retire": "RetireDNSSECKey", "Disable": "DisableDNSSEC"][action]
+            ? [
+                "Enable": "EnableDNSSEC", "Roll": "RollDNSSECKey", "Retire": "RetireDNSSECKey", "Disable": "DisableDNSSEC",
+                "Restore": "RestoreDNSSECKeys",
+            ][action]
                 ?? "UpdateDNSSEC"
             : "GetDNSSEC"
         guard let spec = Self.operations[change ? "UpdatePublicDnsNamespace" : "GetNamespace"] else {
@@ -63,8 +66,9 @@ extension CloudMapAPI {
                         throw WireError(type: "InvalidInput", message: "Retire needs KeyTag, the tag of the key to drop (0-65535).")
                     }
                     keyChange = .retire(keyTag: tag)
+                case "Restore": keyChange = .restore(try Self.restoredKeys(signed.body))
                 default:
-                    throw WireError(type: "InvalidInput", message: "Action must be one of Enable, Roll, Retire, Disable.")
+                    throw WireError(type: "InvalidInput", message: "Action must be one of Enable, Roll, Retire, Disable, Restore.")
                 }
                 do throws(CairnError) {
                     _ = try await registry.submit(.dnssec(namespaceId: namespaceId, change: keyChange), context: context)
@@ -88,6 +92,25 @@ extension CloudMapAPI {
             }
             return Reply(status: error.status, body: error.body, requestId: requestId, operation: eventName, errorCode: error.type)
         }
+    }
+
+    /// The keys of a Restore body, `{"Keys": [{"PrivateKey": base64 of 32 bytes, "CreatedAt": milliseconds}]}` (what
+    /// `cairn import` sends from an export); each public key is worked out here, never taken from the caller.
+    static func restoredKeys(_ body: [UInt8]) throws(WireError) -> [SigningKey] {
+        let refused = WireError(
+            type: "InvalidInput",
+            message: "Restore needs a body {\"Keys\": [{\"PrivateKey\": base64, \"CreatedAt\": milliseconds}]} with one or two keys.")
+        guard let document = try? JSONValue.parse(body), let list = document["Keys"]?.arrayValue, (1...2).contains(list.count) else {
+            throw refused
+        }
+        var keys: [SigningKey] = []
+        for item in list {
+            guard let text = item["PrivateKey"]?.stringValue, text.utf8.count <= 64, let raw = Data(base64Encoded: text), raw.count == 32,
+                let key = DNSSECSigner.key(privateKey: Array(raw), createdAt: item["CreatedAt"]?.intValue ?? 0)
+            else { throw refused }
+            keys.append(key)
+        }
+        return keys
     }
 
     /// A zone's DNSSEC state as the API, the CLI and the console show it: never the private keys.

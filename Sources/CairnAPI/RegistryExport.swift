@@ -41,6 +41,14 @@ public enum RegistryExport {
         if let ttl = namespace.soaTTL { o["soaTTL"] = .int(ttl) }
         if let network = namespace.network { o["network"] = .string(network) }
         if namespace.type == .HTTP, namespace.httpName != namespace.name { o["httpName"] = .string(namespace.httpName) }
+        // A signed zone's keys, private halves included: a zone moved without them breaks at every validating
+        // resolver the moment its parent's DS names a key it no longer has. (The export needs cairn:ExportRegistry.)
+        if let keys = namespace.signingKeys, !keys.isEmpty {
+            o["dnssecKeys"] = .array(
+                keys.map {
+                    .object(["privateKey": .string($0.privateKey), "publicKey": .string($0.publicKey), "createdAt": .int($0.createdAt)])
+                })
+        }
         return .object(o)
     }
 

@@ -86,11 +86,14 @@ public final class CairnClient: Sendable {
         return bytes
     }
 
-    /// A signed POST with an empty body to one of Cairn's own routes; returns the body of a 200 answer.
-    public func post(_ path: String, query: [(String, String)] = []) async throws(ClientError) -> [UInt8] {
+    /// A signed POST (an empty body unless given) to one of Cairn's own routes; returns the body of a 200 answer.
+    public func post(_ path: String, query: [(String, String)] = [], body: [UInt8] = [], region: String? = nil) async throws(ClientError)
+        -> [UInt8]
+    {
         let encoded = query.map { "\(SigV4.encode($0.0, keepSlash: false))=\(SigV4.encode($0.1, keepSlash: false))" }.joined(separator: "&")
         let (status, bytes) = try await send(
-            method: "POST", path: path, query: encoded, body: [], region: configuration.region, headers: [])
+            method: "POST", path: path, query: encoded, body: body, region: region ?? configuration.region,
+            headers: body.isEmpty ? [] : [("content-type", "application/json")])
         guard status == 200 else { throw serviceError(status: status, (try? JSONValue.parse(bytes)) ?? .object([:])) }
         return bytes
     }

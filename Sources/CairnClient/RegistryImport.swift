@@ -16,6 +16,8 @@ public enum RegistryImport {
         case register(
             region: String, namespace: String, namespaceType: String, service: String, instance: String, attributes: [String: String])
         case setHealth(region: String, namespace: String, namespaceType: String, service: String, instance: String, status: String)
+        /// A signed public zone's DNSSEC keys, as exported (private keys included).
+        case restoreDNSSEC(region: String, namespace: String, keys: [JSONValue])
 
         public var description: String {
             switch self {
@@ -29,6 +31,7 @@ public enum RegistryImport {
             case .setServiceAttributes(let r, let n, _, let s, let a): return "[\(r)] set attributes of \(n)/\(s): \(pairs(a))"
             case .register(let r, let n, _, let s, let i, let a): return "[\(r)] register \(n)/\(s)/\(i): \(pairs(a))"
             case .setHealth(let r, let n, _, let s, let i, let status): return "[\(r)] set health of \(n)/\(s)/\(i) to \(status)"
+            case .restoreDNSSEC(let r, let n, let keys): return "[\(r)] sign namespace \(n) with its \(keys.count) DNSSEC key(s)"
             }
         }
     }
@@ -61,6 +64,11 @@ public enum RegistryImport {
                     if !tags.isEmpty { steps.append(.tagNamespace(region: region, name: name, type: type, tags: tags)) }
                 } else {
                     steps.append(.createNamespace(region: region, namespace: namespace))
+                }
+                let keys = namespace["dnssecKeys"]?.arrayValue ?? []
+                let publicKeys = { (list: [JSONValue]) in list.map { text($0["publicKey"]) } }
+                if type == "DNS_PUBLIC", !keys.isEmpty, publicKeys(keys) != publicKeys(found?["dnssecKeys"]?.arrayValue ?? []) {
+                    steps.append(.restoreDNSSEC(region: region, namespace: name, keys: keys))
                 }
                 let services = found?["services"]?.arrayValue ?? []
                 for service in namespace["services"]?.arrayValue ?? [] {
@@ -205,6 +213,14 @@ public enum RegistryImport {
                     operation, ["Id": .string(id), "Namespace": .object(change), "UpdaterRequestId": .string(UUID().uuidString)],
                     region: region)
                 _ = try await wait(region, text(result["OperationId"]))
+            case .restoreDNSSEC(let region, let name, let keys):
+                let id = try await namespaceId(region, "DNS_PUBLIC", name)
+                let body = JSONValue.object([
+                    "Keys": .array(
+                        keys.map { .object(["PrivateKey": $0["privateKey"] ?? .null, "CreatedAt": $0["createdAt"] ?? .int(0)]) })
+                ])
+                _ = try await client.post(
+                    "/cairn/v1/dnssec", query: [("NamespaceId", id), ("Action", "Restore")], body: JSONWriter.render(body), region: region)
             case .tagNamespace(let region, let name, let type, let tags):
                 let id = try await namespaceId(region, type, name)
                 let arn = try await client.call("GetNamespace", ["Id": .string(id)], region: region)["Namespace"]?["Arn"] ?? .null

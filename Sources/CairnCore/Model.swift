@@ -152,6 +152,8 @@ public enum SigningKeyChange: Sendable, Equatable {
     case retire(keyTag: UInt16)
     /// Stop signing: drop every key.
     case disable
+    /// Sign with exactly these keys (one or two): what `cairn import` carries over from an export.
+    case restore([SigningKey])
 }
 
 public struct Service: Codable, Sendable, Equatable {

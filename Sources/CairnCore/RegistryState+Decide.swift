@@ -139,6 +139,12 @@ extension RegistryState {
         case .disable:
             if keys.isEmpty { return Decision(events: [], result: .none) }
             keys = []
+        case .restore(let given):
+            guard (1...2).contains(given.count), Set(given.map(\.keyTag)).count == given.count else {
+                throw CairnError(.invalidInput, "A zone is signed with one or two keys of different key tags.")
+            }
+            if given == keys { return Decision(events: [], result: .none) }
+            keys = given
         }
         ns.signingKeys = keys.isEmpty ? nil : keys
         return Decision(events: [.namespacePut(ns)], result: .none)

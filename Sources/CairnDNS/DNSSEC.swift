@@ -45,6 +45,12 @@ public final class DNSSECSigner: Sendable {
             privateKey: Array(key.rawRepresentation), publicKey: Array(key.publicKey.rawRepresentation), createdAt: now)
     }
 
+    /// The key whose private scalar is `privateKey` (32 bytes); nil when it is not a valid P-256 scalar.
+    public static func key(privateKey: [UInt8], createdAt: Int64) -> SigningKey? {
+        guard let key = try? P256.Signing.PrivateKey(rawRepresentation: privateKey) else { return nil }
+        return SigningKey(privateKey: Array(key.rawRepresentation), publicKey: Array(key.publicKey.rawRepresentation), createdAt: createdAt)
+    }
+
     /// The DNSKEY record of a key at the zone's apex.
     public static func dnskey(_ key: SigningKey, apex: DNSName) -> DNSRecord {
         DNSRecord(name: apex, type: DNSType.dnskey, ttl: dnskeyTTL, data: .raw(key.dnskeyData))

@@ -2,7 +2,7 @@ import CairnCore
 import CairnTesting
 import Testing
 
-@Suite("DNSSEC keys of a namespace: enable, roll, retire, disable")
+@Suite("DNSSEC keys of a namespace: enable, roll, retire, disable, restore")
 struct DNSSECKeyTests {
     func key(_ n: UInt8) -> SigningKey {
         SigningKey(privateKey: [UInt8](repeating: n, count: 32), publicKey: [UInt8](repeating: n, count: 64), createdAt: Int64(n))
@@ -30,6 +30,22 @@ struct DNSSECKeyTests {
         try f.run(.dnssec(namespaceId: ns, change: .disable))
         #expect(f.state.namespaces[ns]?.signingKeys == nil)
         try f.run(.dnssec(namespaceId: ns, change: .disable))  // not signed: no change
+    }
+
+    @Test("Restore: one or two keys of different tags replace the zone's; the same keys again change nothing")
+    func restore() throws {
+        var f = RegistryFixture()
+        let ns = try f.namespace("keys.test", type: .DNS_PUBLIC)
+        #expect(throws: CairnError.self) { try f.run(.dnssec(namespaceId: ns, change: .restore([]))) }
+        #expect(throws: CairnError.self) { try f.run(.dnssec(namespaceId: ns, change: .restore([key(1), key(1)]))) }
+        #expect(throws: CairnError.self) { try f.run(.dnssec(namespaceId: ns, change: .restore([key(1), key(2), key(3)]))) }
+        try f.run(.dnssec(namespaceId: ns, change: .restore([key(4), key(5)])))
+        #expect(f.state.namespaces[ns]?.signingKeys == [key(4), key(5)])
+        let sequence = f.state.sequence
+        try f.run(.dnssec(namespaceId: ns, change: .restore([key(4), key(5)])))
+        #expect(f.state.sequence == sequence)
+        try f.run(.dnssec(namespaceId: ns, change: .restore([key(6)])))
+        #expect(f.state.namespaces[ns]?.signingKeys == [key(6)])
     }
 
     @Test("Keys are kept in checkpoints and change-log entries")

@@ -412,3 +412,53 @@ def test_keys_survive_a_restart(tmp_path):
         assert "; fully validated" in delv(server, key["DNSKEY"], "restart.example", "web.restart.example", "A")
     finally:
         server.stop()
+
+
+def test_export_and_import_carry_a_signed_zones_keys(cairn, region, name, tmp_path):
+    """A zone moved with `cairn export` / `cairn import` keeps its keys: the DS at its parent stays right."""
+    sd = client_for(cairn.endpoint, region)
+    zone = f"{name}.example"
+    ns, _, key = signed_zone(cairn, sd, region, zone)
+    api(cairn, region, ns, "Roll")  # both keys of a roll travel
+    _, before = api(cairn, region, ns)
+    exported = tmp_path / "registry.json"
+    cli(cairn, region, "export", "--file", str(exported))
+    document = json.loads(exported.read_text())
+    [moved] = [n for n in document["regions"][region]["namespaces"] if n["name"] == zone]
+    assert len(moved["dnssecKeys"]) == 2 and all(len(base64.b64decode(k["privateKey"])) == 32 for k in moved["dnssecKeys"])
+    fresh = CairnProcess(extra_args=["--health-interval", "3600"], single=True).start()
+    try:
+        plan = cli(fresh, region, "import", str(exported), "--dry-run").stdout
+        assert f"sign namespace {zone} with its 2 DNSSEC key(s)" in plan, plan
+        cli(fresh, region, "import", str(exported))
+        fsd = client_for(fresh.endpoint, region)
+        fresh_ns = next(n["Id"] for n in fsd.list_namespaces()["Namespaces"] if n["Name"] == zone)
+        status, after = api(fresh, region, fresh_ns)
+        assert status == 200 and [k["DS"] for k in after["Keys"]] == [k["DS"] for k in before["Keys"]]
+        assert "; fully validated" in delv(fresh, key["DNSKEY"], zone, f"web.{zone}", "A")
+        assert "nothing to do" in cli(fresh, region, "import", str(exported), "--dry-run").stdout
+        # A Restore body the server cannot use is refused, and changes nothing.
+        for body in (b"", b"{}", b'{"Keys": []}', b'{"Keys": [{"PrivateKey": "AAAA"}]}',
+                     json.dumps({"Keys": [{"PrivateKey": base64.b64encode(b"\xff" * 32).decode()}]}).encode()):
+            status, answer = signed_post_body(fresh, region, fresh_ns, body)
+            assert status == 400 and answer["__type"] == "InvalidInput", (body, answer)
+        assert api(fresh, region, fresh_ns)[1]["Keys"] == after["Keys"]
+    finally:
+        fresh.stop()
+
+
+def signed_post_body(server, region, ns, body):
+    import urllib.error
+    import urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = f"{server.endpoint}/cairn/v1/dnssec?NamespaceId={ns}&Action=Restore"
+    request = AWSRequest(method="POST", url=url, data=body)
+    SigV4Auth(Credentials(KEY, SECRET), "servicediscovery", region).add_auth(request)
+    prepared = urllib.request.Request(url, data=body, headers=dict(request.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
