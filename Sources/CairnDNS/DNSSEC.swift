@@ -160,7 +160,7 @@ public final class DNSSECSigner: Sendable {
             signed += ownerBytes
             signed += [UInt8(type >> 8), UInt8(type & 0xFF), 0, 1]
             signed += [UInt8(ttl >> 24), UInt8((ttl >> 16) & 0xFF), UInt8((ttl >> 8) & 0xFF), UInt8(ttl & 0xFF)]
-            signed += [UInt8(data.count >> 8), UInt8(data.count & 0xFF)]
+            signed += [UInt8(truncatingIfNeeded: data.count >> 8), UInt8(truncatingIfNeeded: data.count)]
             signed += data
         }
         guard let signature = signature(signed, key: key) else { return nil }
