@@ -28,28 +28,7 @@ python3 bench/dns_data.py queries "$work/queries.txt"
 python3 bench/dns_data.py zone "$work/bench.test.zone"
 
 # NSD, response rate limiting off, one server process on core 0.
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1
-  port: $nsd_port
-  server-count: 1
-  username: ""
-  zonesdir: "$work"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  verbosity: 0
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: bench.test.zone
-CONF
-taskset -c 0 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
-bench_pids+=($!)
+start_nsd "$nsd_port" bench.test bench.test.zone
 
 # Knot DNS: one UDP and one TCP worker on core 0 (response rate limiting is a module Knot loads only when asked).
 mkdir -p "$work/knot"

@@ -30,28 +30,7 @@ python3 bench/dns_data.py zone "$work/bench.test.zone"
 # The peer's zone, signed once with its own ECDSA P-256 key (NSEC, the default).
 (cd "$work" && key=$(ldns-keygen -a ECDSAP256SHA256 -k bench.test) && ldns-signzone bench.test.zone "$key" >/dev/null)
 
-cat >"$work/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1
-  port: $nsd_port
-  server-count: 1
-  username: ""
-  zonesdir: "$work"
-  database: ""
-  pidfile: "$work/nsd.pid"
-  xfrdfile: "$work/xfrd.state"
-  zonelistfile: "$work/zone.list"
-  verbosity: 0
-  rrl-ratelimit: 0
-  rrl-whitelist-ratelimit: 0
-remote-control:
-  control-enable: no
-zone:
-  name: bench.test
-  zonefile: bench.test.zone.signed
-CONF
-taskset -c 0 nsd -d -c "$work/nsd.conf" >"$work/nsd.log" 2>&1 &
-bench_pids+=($!)
+start_nsd "$nsd_port" bench.test bench.test.zone.signed
 
 cat >"$work/cairn.yaml" <<CONF
 limits:

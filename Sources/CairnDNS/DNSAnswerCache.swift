@@ -324,19 +324,27 @@ public struct DNSAnswerCache {
         else { return }
         let authority = DNSMessage.recordBytes(reply.authority, after: question).flatMap(\.bytes)
         let trailer = DNSMessage.recordBytes(signatures, after: question).flatMap(\.bytes)
-        var records: [UInt8] = []
-        var ends: [Int] = []
-        for record in pool {
-            records += record.bytes
-            ends.append(records.count)
-        }
-        let literalCase = plan.pool.contains { if case .srv = $0.data { true } else { false } }
+        let (records, ends, literalCase) = Self.packed(pool, plan)
         let flags = 0x8000 | (reply.header.authoritative ? 0x0400 : 0) | reply.header.rcode
         slots[slot(q.hash, mask)] = Entry(
             sequence: sequence, hash: q.hash, name: Array(p[12..<q.nameEnd]), type: q.type, qclass: q.qclass, mask: mask,
             literalCase: literalCase, dnssecOK: true, flags: flags, rcode: reply.header.rcode, records: records, ends: ends,
             pick: pool.count <= 1 ? nil : plan.pick, authority: authority, authorityCount: UInt16(reply.authority.count),
             trailer: trailer, trailerCount: UInt16(signatures.count), expiresAt: expiresAt)
+    }
+
+    /// The pool's record bytes one after another, where each ends, and whether they carry the question's case (SRV
+    /// targets: another case is another entry).
+    static func packed(_ pool: [(bytes: [UInt8], movable: Bool)], _ plan: DNSAnswerPlan) -> (
+        records: [UInt8], ends: [Int], literalCase: Bool
+    ) {
+        var records: [UInt8] = []
+        var ends: [Int] = []
+        for record in pool {
+            records += record.bytes
+            ends.append(records.count)
+        }
+        return (records, ends, plan.pool.contains { if case .srv = $0.data { true } else { false } })
     }
 
     static func entry(
@@ -348,13 +356,7 @@ public struct DNSAnswerCache {
         // Movable answers go in any order; otherwise the answer is at most one record, always right after the question.
         let movable = plan.authority.isEmpty && pool.allSatisfy(\.movable)
         guard movable || pool.count + authority.count <= 1 else { return nil }
-        var records: [UInt8] = []
-        var ends: [Int] = []
-        for record in pool {
-            records += record.bytes
-            ends.append(records.count)
-        }
-        let literalCase = plan.pool.contains { if case .srv = $0.data { true } else { false } }
+        let (records, ends, literalCase) = Self.packed(pool, plan)
         let flags = 0x8000 | (plan.authoritative ? 0x0400 : 0) | plan.rcode
         return Entry(
             sequence: sequence, hash: q.hash, name: Array(p[12..<q.nameEnd]), type: q.type, qclass: q.qclass, mask: mask,

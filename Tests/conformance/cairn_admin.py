@@ -23,13 +23,13 @@ def signed_get(endpoint, path, key, secret, region="us-east-1", **params):
         return error.code, error.read()
 
 
-def signed_post(endpoint, path, key, secret, region="us-east-1", **params):
-    """POST endpoint+path?params (no body) signed as `servicediscovery`; returns (status, body bytes)."""
+def signed_post(endpoint, path, key, secret, region="us-east-1", body=b"", **params):
+    """POST endpoint+path?params with `body` signed as `servicediscovery`; returns (status, body bytes)."""
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     url = f"{endpoint}{path}" + (f"?{query}" if query else "")
-    request = AWSRequest(method="POST", url=url, data=b"")
+    request = AWSRequest(method="POST", url=url, data=body)
     SigV4Auth(Credentials(key, secret), "servicediscovery", region).add_auth(request)
-    prepared = urllib.request.Request(url, data=b"", headers=dict(request.headers.items()), method="POST")
+    prepared = urllib.request.Request(url, data=body, headers=dict(request.headers.items()), method="POST")
     try:
         with urllib.request.urlopen(prepared, timeout=30) as response:
             return response.status, response.read()

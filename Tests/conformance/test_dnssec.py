@@ -445,25 +445,10 @@ def test_export_and_import_carry_a_signed_zones_keys(region, name, tmp_path):
         # A Restore body the server cannot use is refused, and changes nothing.
         for body in (b"", b"{}", b'{"Keys": []}', b'{"Keys": [{"PrivateKey": "AAAA"}]}',
                      json.dumps({"Keys": [{"PrivateKey": base64.b64encode(b"\xff" * 32).decode()}]}).encode()):
-            status, answer = signed_post_body(fresh, region, fresh_ns, body)
-            assert status == 400 and answer["__type"] == "InvalidInput", (body, answer)
+            status, answer = signed_post(fresh.endpoint, "/cairn/v1/dnssec", KEY, SECRET, region=region, body=body,
+                                         NamespaceId=fresh_ns, Action="Restore")
+            assert status == 400 and json.loads(answer)["__type"] == "InvalidInput", (body, answer)
         assert api(fresh, region, fresh_ns)[1]["Keys"] == after["Keys"]
     finally:
         fresh.stop()
 
-
-def signed_post_body(server, region, ns, body):
-    import urllib.error
-    import urllib.request
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-    url = f"{server.endpoint}/cairn/v1/dnssec?NamespaceId={ns}&Action=Restore"
-    request = AWSRequest(method="POST", url=url, data=body)
-    SigV4Auth(Credentials(KEY, SECRET), "servicediscovery", region).add_auth(request)
-    prepared = urllib.request.Request(url, data=body, headers=dict(request.headers.items()), method="POST")
-    try:
-        with urllib.request.urlopen(prepared, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
