@@ -8,15 +8,20 @@
 #     decided again under the clock's lock, and how long those held it),
 #     beside pgbench running the SQL one write costs (reading the clock, then CALL cairn_propose, which locks,
 #     checks, writes the change-log row and the audit row, advances the clock, notifies and commits) at 64 clients;
+#     then the same rounds with equal CPU per node (NODE_CPU cores each, default 0.3, in a cgroup of its own), as when
+#     each node has a host of its own: the three nodes above share this host's cores with each other, PostgreSQL
+#     and wrk, and each applies every node's writes, so they can only do less than one node on the same cores;
 #  3. idle database load: statements (counted in PostgreSQL's log) and transactions per second per node, 3 idle nodes;
 #  4. cold start of a node with COLD instances (default 100,000) in the database: seconds to /readyz and to an answer.
-# Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N: the cold-start size; ROUNDS=N; IDLE_SECONDS=N)
+# Usage: bench/cluster.sh [seconds per measurement, default 10]   (env COLD=N: the cold-start size; ROUNDS=N; IDLE_SECONDS=N;
+#   NODE_CPU=cores, or NODE_CPU=0 to skip the equal-CPU rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 COLD=${COLD:-100000}
 ROUNDS=${ROUNDS:-3}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
+NODE_CPU=${NODE_CPU:-0.3}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 python3 -c "import dns.message" 2>/dev/null || python3 -m pip install --quiet dnspython
 [ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null
@@ -27,7 +32,30 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pg_started=$(scripts/postgres.sh)
 pg_dir=${pg_started%% *}
 base=${pg_started#* }
-trap 'cleanup; scripts/postgres.sh stop "$pg_dir"' EXIT
+# Equal CPU per node: a cgroup per node with a CPU quota, through cgroup v1's `cpu` controller or v2's `cpu.max`;
+# none when this host lets no cgroup be made (the rounds are then skipped, and the script says so).
+cg_kind=; cg_root=
+if [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then cg_kind=v1; cg_root=/sys/fs/cgroup/cpu
+elif [ -w /sys/fs/cgroup ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then cg_kind=v2; cg_root=/sys/fs/cgroup
+fi
+quota_us=$(python3 -c "import sys; print(int(float(sys.argv[1]) * 100000))" "$NODE_CPU")
+node_quota=  # set to a quota in microseconds per 100 ms while the equal-CPU rounds run
+limit_cpu() { # pid: into a cgroup of its own, capped at $node_quota us of CPU per 100 ms
+  local d="$cg_root/cairn-bench-$$-$1"
+  mkdir "$d"
+  if [ "$cg_kind" = v1 ]; then echo 100000 >"$d/cpu.cfs_period_us"; echo "$node_quota" >"$d/cpu.cfs_quota_us"
+  else echo "$node_quota 100000" >"$d/cpu.max"; fi
+  echo "$1" >"$d/cgroup.procs"
+}
+drop_cgroups() { # a killed node may take a moment to leave its cgroup (the nodes are not this shell's children)
+  [ -n "$cg_kind" ] || return 0
+  local d
+  for d in "$cg_root"/cairn-bench-$$-*; do
+    [ -d "$d" ] || continue
+    for _ in $(seq 100); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+  done
+}
+trap 'cleanup; drop_cgroups; scripts/postgres.sh stop "$pg_dir"' EXIT
 psql_() { PGPASSWORD=cairn "$bindir/psql" "$1" -Atqc "$2"; }
 newdb() { local name="b_$(date +%s%N | tail -c 9)_$RANDOM"; psql_ "$base" "CREATE DATABASE $name" >/dev/null; echo "${base%/*}/$name"; }
 cat >"$work/config.yaml" <<YAML
@@ -39,6 +67,7 @@ start_node() { # url -> "port dns_port pid" (the caller adds pid to bench_pids: 
   "$CAIRN_BIN" serve --dev --no-throttling --store "$1" --port "$port" --dns-port "$dns" --health-interval 3600 \
     --config "$work/config.yaml" --data-dir "$work/d-$port" --log-level warning >"$work/node-$port.log" 2>&1 &
   local pid=$!
+  [ -z "$node_quota" ] || limit_cpu "$pid"
   wait_for_tcp "$port" || { echo "a node did not start:" >&2; cat "$work/node-$port.log" >&2; return 1; }
   echo "$port $dns $pid"
 }
@@ -55,6 +84,7 @@ read -r pb db pid < <(start_node "$url"); bench_pids+=("$pid")
 python3 bench/cluster_propagation.py "http://127.0.0.1:$pa" "http://127.0.0.1:$pb" "$db" 300
 
 echo "== 2. durable RegisterInstance at 64 connections ($ROUNDS rounds of 1 node then 3 nodes, each on a fresh database)"
+write_rounds() { # fills one, three, one_p99s, three_p99s, bad
 one=(); three=(); one_p99s=(); three_p99s=(); bad=0
 for round in $(seq "$ROUNDS"); do
   url=$(newdb)
@@ -95,6 +125,8 @@ if commits: print(f"  3 nodes: {commits:.0f} batches of {writes:.1f} entries; ke
 '
   if [ "$round" -lt "$ROUNDS" ]; then kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=(); fi
 done
+}
+write_rounds
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 one_rps=$(median "${one[@]}"); one_p99=$(median "${one_p99s[@]}")
 three_rps=$(median "${three[@]}"); three_p99=$(median "${three_p99s[@]}")
@@ -166,6 +198,22 @@ statements=$(tail -n +"$((log_from + 1))" "$pg_dir/server.log" | grep -E 'LOG:  
 psql_ "$base" "ALTER SYSTEM RESET log_statement" >/dev/null; psql_ "$base" "SELECT pg_reload_conf()" >/dev/null
 python3 -c "import sys; d=(int(sys.argv[2])-int(sys.argv[1]))/float(sys.argv[3])/3; s=int(sys.argv[4])/float(sys.argv[3])/3; print(f'idle load per node over {sys.argv[3]} s: {s:.2f} statements/s (logged), {d:.2f} transactions/s (pg_stat_database, which flushes about once a second)')" "$before" "$after" "$IDLE_SECONDS" "$statements"
 kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=()
+
+if [ "$NODE_CPU" = 0 ]; then :
+elif [ -z "$cg_kind" ]; then
+  echo "== 2b. equal CPU per node: skipped (this host lets this script make no cgroup with a CPU quota)"
+else
+  echo "== 2b. the same rounds with equal CPU per node: $NODE_CPU cores each (a cgroup per node), as with a host per node"
+  node_quota=$quota_us
+  shared_ratio=$(median "${ratios[@]}")
+  write_rounds
+  kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=(); drop_cgroups
+  node_quota=
+  ratios=(); for i in "${!one[@]}"; do ratios+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "${three[$i]}" "${one[$i]}")"); done
+  printf 'RegisterInstance/s with %s cores per node: 1 node %.0f, 3 nodes %.0f (medians of %d); 3 nodes / 1 node %s (sharing the host: %s)\n' \
+    "$NODE_CPU" "$(median "${one[@]}")" "$(median "${three[@]}")" "$ROUNDS" "$(median "${ratios[@]}" | awk '{printf "%.2fx", $1}')" \
+    "$(awk '{printf "%.2fx", $1}' <<<"$shared_ratio")"
+fi
 
 echo "== 4. cold start with $COLD instances"
 url=$(newdb)
