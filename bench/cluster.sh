@@ -32,30 +32,8 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pg_started=$(scripts/postgres.sh)
 pg_dir=${pg_started%% *}
 base=${pg_started#* }
-# Equal CPU per node: a cgroup per node with a CPU quota, through cgroup v1's `cpu` controller or v2's `cpu.max`;
-# none when this host lets no cgroup be made (the rounds are then skipped, and the script says so).
-cg_kind=; cg_root=
-if [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then cg_kind=v1; cg_root=/sys/fs/cgroup/cpu
-elif [ -w /sys/fs/cgroup ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then cg_kind=v2; cg_root=/sys/fs/cgroup
-fi
-quota_us=$(python3 -c "import sys; print(int(float(sys.argv[1]) * 100000))" "$NODE_CPU")
-node_quota=  # set to a quota in microseconds per 100 ms while the equal-CPU rounds run
-limit_cpu() { # pid: into a cgroup of its own, capped at $node_quota us of CPU per 100 ms
-  local d="$cg_root/cairn-bench-$$-$1"
-  mkdir "$d"
-  if [ "$cg_kind" = v1 ]; then echo 100000 >"$d/cpu.cfs_period_us"; echo "$node_quota" >"$d/cpu.cfs_quota_us"
-  else echo "$node_quota 100000" >"$d/cpu.max"; fi
-  echo "$1" >"$d/cgroup.procs"
-}
-drop_cgroups() { # a killed node may take a moment to leave its cgroup (the nodes are not this shell's children)
-  [ -n "$cg_kind" ] || return 0
-  local d
-  for d in "$cg_root"/cairn-bench-$$-*; do
-    [ -d "$d" ] || continue
-    for _ in $(seq 100); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
-  done
-}
-trap 'cleanup; drop_cgroups; scripts/postgres.sh stop "$pg_dir"' EXIT
+node_cpu=  # NODE_CPU while the equal-CPU rounds run: each node started gets that budget (bench/lib.sh's limit_cpu)
+trap 'cleanup; scripts/postgres.sh stop "$pg_dir"' EXIT
 psql_() { PGPASSWORD=cairn "$bindir/psql" "$1" -Atqc "$2"; }
 newdb() { local name="b_$(date +%s%N | tail -c 9)_$RANDOM"; psql_ "$base" "CREATE DATABASE $name" >/dev/null; echo "${base%/*}/$name"; }
 cat >"$work/config.yaml" <<YAML
@@ -67,7 +45,7 @@ start_node() { # url -> "port dns_port pid" (the caller adds pid to bench_pids: 
   "$CAIRN_BIN" serve --dev --no-throttling --store "$1" --port "$port" --dns-port "$dns" --health-interval 3600 \
     --config "$work/config.yaml" --data-dir "$work/d-$port" --log-level warning >"$work/node-$port.log" 2>&1 &
   local pid=$!
-  [ -z "$node_quota" ] || limit_cpu "$pid"
+  [ -z "$node_cpu" ] || limit_cpu "$pid" "$node_cpu"
   wait_for_tcp "$port" || { echo "a node did not start:" >&2; cat "$work/node-$port.log" >&2; return 1; }
   echo "$port $dns $pid"
 }
@@ -204,11 +182,11 @@ elif [ -z "$cg_kind" ]; then
   echo "== 2b. equal CPU per node: skipped (this host lets this script make no cgroup with a CPU quota)"
 else
   echo "== 2b. the same rounds with equal CPU per node: $NODE_CPU cores each (a cgroup per node), as with a host per node"
-  node_quota=$quota_us
+  node_cpu=$NODE_CPU
   shared_ratio=$(median "${ratios[@]}")
   write_rounds
   kill "${bench_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; bench_pids=(); drop_cgroups
-  node_quota=
+  node_cpu=
   ratios=(); for i in "${!one[@]}"; do ratios+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "${three[$i]}" "${one[$i]}")"); done
   printf 'RegisterInstance/s with %s cores per node: 1 node %.0f, 3 nodes %.0f (medians of %d); 3 nodes / 1 node %s (sharing the host: %s)\n' \
     "$NODE_CPU" "$(median "${one[@]}")" "$(median "${three[@]}")" "$ROUNDS" "$(median "${ratios[@]}" | awk '{printf "%.2fx", $1}')" \

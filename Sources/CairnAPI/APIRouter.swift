@@ -24,10 +24,31 @@ public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequ
     /// Closes the connection (a watch stream whose client stopped reading).
     func closeConnection() { channel.close(promise: nil) }
 
+    /// Calls `body` once the client has gone away: it closed its side of the connection (the server allows half
+    /// closure, so the channel itself stays open until the response ends, which a watch stream never does by
+    /// itself), or the connection closed.
+    func whenClientLeaves(_ body: @escaping @Sendable () -> Void) async {
+        channel.closeFuture.whenComplete { _ in body() }
+        try? await channel.pipeline.addHandler(InputClosedWatcher(body), position: .first).get()
+    }
+
     /// Bounds the kernel's send buffer of this connection (a watch stream: Linux grows it up to `tcp_wmem`'s
     /// maximum, 4 MiB by default, for every connection whose client reads slowly).
     func limitSendBuffer(_ bytes: Int32) async {
         try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(bytes)).get()
+    }
+}
+
+/// Sees the client's end of input before the HTTP handlers do (they keep the connection for the response under
+/// way) and says so.
+final class InputClosedWatcher: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let closed: @Sendable () -> Void
+    init(_ closed: @escaping @Sendable () -> Void) { self.closed = closed }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { closed() }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 
@@ -163,6 +184,10 @@ extension CloudMapAPI {
             }
             await context.limitSendBuffer(WatchStream.sendBufferBytes)
             let progress = WatchStream.Progress()
+            // A client that goes away frees its stream at once, not at the stream's next write (its pace and
+            // heartbeat can be minutes away).
+            let hangup = Hangup()
+            await context.whenClientLeaves { hangup.hangUp() }
             let timeout = self.configuration.watchWriteTimeout
             let logger = self.logger
             let peer = context.peer
@@ -180,7 +205,7 @@ extension CloudMapAPI {
                         context.closeConnection()
                     }
                     defer { streams.unguard(token) }
-                    try await stream.run(progress: progress) { try await writer.write($0) }
+                    try await stream.run(progress: progress, hangup: hangup) { try await writer.write($0) }
                     try await writer.finish(nil)
                 })
         }

@@ -19,11 +19,28 @@ final class DiscoveryCache: Sendable {
         var count: Int { ranges.count }
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    /// Each service's last rendering and when it was made.
+    private let entries = Mutex<[String: (entry: Entry, made: ContinuousClock.Instant)]>([:])
 
+    /// For watch streams, which send a service's state at their own pace: the rendering cached for the service if
+    /// it is newer than `version` (what the stream sent last) and was made within `maxAge`, even when the service
+    /// changed since it was made (the stream sends the newer state with its next event); else the current one.
+    /// With a service written continuously, streams waking one after another then share about one rendering per
+    /// `maxAge`, instead of each rendering the whole service (10,000 streams on a service of 1,600 instances
+    /// spent a sixth of a core on it).
+    func entry(service: Service, namespace: Namespace, state: RegistryState, newerThan version: UInt64, maxAge: Duration) -> Entry {
+        if let cached = entries.withLock({ $0[service.id] }), cached.entry.version > version,
+            cached.entry.version <= service.viewVersion, ContinuousClock.now - cached.made <= maxAge
+        {
+            return cached.entry
+        }
+        return entry(service: service, namespace: namespace, state: state)
+    }
+
+    /// The rendering of the service's current instances (`Service.viewVersion`).
     func entry(service: Service, namespace: Namespace, state: RegistryState) -> Entry {
-        if let entry = entries.withLock({ $0[service.id] }), entry.version == service.viewVersion {
-            return entry
+        if let cached = entries.withLock({ $0[service.id] }), cached.entry.version == service.viewVersion {
+            return cached.entry
         }
         let instances = state.instances(of: service.id).values.sorted { $0.id < $1.id }
         var writer = JSONWriter(capacity: instances.count * 256)
@@ -49,7 +66,7 @@ final class DiscoveryCache: Sendable {
             if cache.count > 2 * state.services.count + 16 {
                 cache = cache.filter { state.services[$0.key] != nil }
             }
-            cache[service.id] = entry
+            cache[service.id] = (entry, .now)
         }
         return entry
     }

@@ -239,9 +239,11 @@ public final class Registry: Sendable {
     /// Long-poll discovery: returns once the service's answer moved past `version` (its `viewVersion`: any change to
     /// its instances, their health or the service), or after `timeout`, or at shutdown. False, at once, when
     /// `Configuration.longPollLimit` calls already wait.
-    public func awaitChange(ofService id: String, beyond version: UInt64, timeout: Duration) async -> Bool {
+    public func awaitChange(ofService id: String, beyond version: UInt64, timeout: Duration, hangup: Hangup? = nil) async -> Bool {
         guard let ticket = watchers.ticket() else { return false }
-        await watchers.wait(ticket, service: id, version: version, timeout: timeout) { self.snapshot.state.services[id]?.viewVersion }
+        await watchers.wait(ticket, service: id, version: version, timeout: timeout, hangup: hangup) {
+            self.snapshot.state.services[id]?.viewVersion
+        }
         return true
     }
 
@@ -256,9 +258,9 @@ public final class Registry: Sendable {
 
     /// Sleeps for about `duration` (within one tick of the waiters' timer wheel) without a timer of its own: for
     /// the many loops that pace themselves (watch streams). Returns early at shutdown or after a namespace change.
-    public func pause(for duration: Duration) async {
+    public func pause(for duration: Duration, hangup: Hangup? = nil) async {
         guard let ticket = watchers.ticket(exempt: true) else { return }
-        await watchers.wait(ticket, service: ServiceWatchers.pausing, version: 0, timeout: duration) { 0 }
+        await watchers.wait(ticket, service: ServiceWatchers.pausing, version: 0, timeout: duration, hangup: hangup) { 0 }
     }
 
     /// The writer loop. Run it exactly once. Checkpoints run beside it as a child task, so writers never wait

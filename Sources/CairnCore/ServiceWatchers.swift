@@ -75,6 +75,21 @@ public final class ServiceWatchers: Sendable {
     }
 
     /// Waits until `current()` (read under the lock) is not `version`, `timeout` passed, the ticket is cancelled,
+    /// `hangup` is hung up (a wait hung up already does not begin), or shutdown.
+    func wait(
+        _ ticket: Int, service: String, version: UInt64, timeout: Duration? = nil, hangup: Hangup?, current: () -> UInt64?
+    ) async {
+        guard let hangup else {
+            await wait(ticket, service: service, version: version, timeout: timeout, current: current)
+            return
+        }
+        if !hangup.begin(ticket, service: service, in: self) { cancel(ticket, service: service) }
+        await wait(ticket, service: service, version: version, timeout: timeout, current: current)
+        // A wait that ended by itself just before the hang-up cancelled it left its ticket among the cancelled ones.
+        if hangup.end() { _ = table.withLock { $0.cancelled.remove(ticket) } }
+    }
+
+    /// Waits until `current()` (read under the lock) is not `version`, `timeout` passed, the ticket is cancelled,
     /// or shutdown.
     func wait(_ ticket: Int, service: String, version: UInt64, timeout: Duration? = nil, current: () -> UInt64?) async {
         // The tick after the one the timeout falls in: the sweep that ends it runs once that tick has begun, so
@@ -105,15 +120,20 @@ public final class ServiceWatchers: Sendable {
                 if startSweeper { startSweeping() }
             }
         } onCancel: {
-            let waiter = table.withLock { t -> Waiter? in
-                guard let waiter = remove(ticket, service: service, from: &t) else {
-                    t.cancelled.insert(ticket)
-                    return nil
-                }
-                return waiter
-            }
-            waiter?.continuation.resume()
+            cancel(ticket, service: service)
         }
+    }
+
+    /// Ends the wait of `ticket` on `service` now, or, if it has not begun, as soon as it does.
+    func cancel(_ ticket: Int, service: String) {
+        let waiter = table.withLock { t -> Waiter? in
+            guard let waiter = remove(ticket, service: service, from: &t) else {
+                t.cancelled.insert(ticket)
+                return nil
+            }
+            return waiter
+        }
+        waiter?.continuation.resume()
     }
 
     /// Takes a waiter out of the table (and its deadline), freeing its place.
@@ -217,5 +237,54 @@ public final class ServiceWatchers: Sendable {
             }
         }
         return ids
+    }
+}
+
+/// Ends the waits of a loop whose client went away (a watch stream's connection closed) at once, rather than at its
+/// next timeout: `hangUp()` ends the wait under way and makes every later one return at once. Without it, a stream
+/// whose client died waits out its pace and heartbeat (up to minutes) before a write fails and frees it.
+public final class Hangup: Sendable {
+    private struct State {
+        var hungUp = false
+        /// The wait under way: its ticket, key and watchers.
+        var waiting: (ticket: Int, service: String, watchers: ServiceWatchers)?
+        /// The hang-up cancelled the wait under way (which may have ended by itself just before).
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var hungUp: Bool { state.withLock { $0.hungUp } }
+
+    public func hangUp() {
+        // Cancelled under the lock, so `end` cannot run between the two and miss the cancellation.
+        state.withLock { s in
+            s.hungUp = true
+            guard let waiting = s.waiting else { return }
+            s.waiting = nil
+            s.cancelled = true
+            waiting.watchers.cancel(waiting.ticket, service: waiting.service)
+        }
+    }
+
+    /// Records the wait about to begin; false (do not wait) once hung up.
+    func begin(_ ticket: Int, service: String, in watchers: ServiceWatchers) -> Bool {
+        state.withLock { s in
+            guard !s.hungUp else { return false }
+            s.waiting = (ticket, service, watchers)
+            return true
+        }
+    }
+
+    /// The wait ended; true when the hang-up cancelled it.
+    func end() -> Bool {
+        state.withLock { s in
+            defer {
+                s.waiting = nil
+                s.cancelled = false
+            }
+            return s.cancelled
+        }
     }
 }

@@ -29,8 +29,8 @@ public struct CairnConfiguration: Sendable, Equatable {
         public var maxStreams = 10_000
         public var writeTimeoutSeconds = 30.0
         /// The `change` events, and their bytes, all streams send per second at most, together (the fan-out budget).
-        public var maxEventsPerSecond = 20_000
-        public var maxBytesPerSecond = 64 << 20
+        public var maxEventsPerSecond = WatchStreams.defaultEventsPerSecond
+        public var maxBytesPerSecond = WatchStreams.defaultBytesPerSecond
         public init() {}
     }
 

@@ -1,3 +1,5 @@
+import CairnCore
+import CairnTesting
 import CloudMapWire
 import Testing
 
@@ -37,6 +39,46 @@ struct WatchTests {
         return DiscoveryCache.Entry(
             version: version, ids: instances.map(\.0), attributes: instances.map { _ in [:] }, health: instances.map { _ in .HEALTHY },
             bytes: bytes, ranges: ranges)
+    }
+
+    @Test("A stream shares a recent rendering newer than what it sent; it renders anew when there is none, or it is old")
+    func sharedRendering() throws {
+        var fixture = RegistryFixture()
+        let namespace = try fixture.namespace("shop", type: .HTTP)
+        let serviceId = try fixture.service("web", in: namespace)
+        try fixture.register("i1", in: serviceId, ["AWS_INSTANCE_IPV4": "10.0.0.1"])
+        let cache = DiscoveryCache()
+        func current(_ fixture: RegistryFixture) throws -> (Service, Namespace) {
+            let state = fixture.state
+            return (try #require(state.services[serviceId]), try #require(state.namespaces[namespace]))
+        }
+        var (service, ns) = try current(fixture)
+        let first = cache.entry(service: service, namespace: ns, state: fixture.state)
+        #expect(first.version == service.viewVersion && first.ids == ["i1"])
+        try fixture.register("i2", in: serviceId, ["AWS_INSTANCE_IPV4": "10.0.0.2"])
+        (service, ns) = try current(fixture)
+        let second = cache.entry(service: service, namespace: ns, state: fixture.state)
+        #expect(second.ids == ["i1", "i2"])
+        try fixture.register("i3", in: serviceId, ["AWS_INSTANCE_IPV4": "10.0.0.3"])
+        (service, ns) = try current(fixture)
+        // A stream that sent `first` takes the recent `second`, though i3 came since; DiscoverInstances never does.
+        let shared = cache.entry(service: service, namespace: ns, state: fixture.state, newerThan: first.version, maxAge: .seconds(60))
+        #expect(shared.version == second.version && shared.ids == ["i1", "i2"])
+        #expect(cache.entry(service: service, namespace: ns, state: fixture.state).ids == ["i1", "i2", "i3"])
+        // One that sent `second` already gets the current rendering: the cached one must be newer than what it sent.
+        try fixture.register("i4", in: serviceId, ["AWS_INSTANCE_IPV4": "10.0.0.4"])
+        (service, ns) = try current(fixture)
+        let third = cache.entry(service: service, namespace: ns, state: fixture.state)
+        let sent = third.version
+        try fixture.register("i5", in: serviceId, ["AWS_INSTANCE_IPV4": "10.0.0.5"])
+        (service, ns) = try current(fixture)
+        let fresh = cache.entry(service: service, namespace: ns, state: fixture.state, newerThan: sent, maxAge: .seconds(60))
+        #expect(fresh.version == service.viewVersion && fresh.ids.count == 5)
+        // Too old a rendering is not shared.
+        try fixture.register("i6", in: serviceId, ["AWS_INSTANCE_IPV4": "10.0.0.6"])
+        (service, ns) = try current(fixture)
+        let aged = cache.entry(service: service, namespace: ns, state: fixture.state, newerThan: first.version, maxAge: .zero)
+        #expect(aged.version == service.viewVersion && aged.ids.count == 6)
     }
 
     @Test("Added and changed instances by their index in the newer rendering, removed ones by id")
@@ -95,7 +137,7 @@ struct WatchTests {
         // Events: 10,000 small events a second at most.
         #expect(pace(10_000, 300) == .seconds(1))
         #expect(pace(25_000, 300) == .milliseconds(2_500))
-        // Bytes: 1,024 streams of a 64 KiB event are 64 MiB, one second of the default budget.
+        // Bytes: 1,024 streams of a 64 KiB event are 64 MiB, one second of a 64 MiB budget (four of the default 16 MiB).
         #expect(pace(1_024, 64 << 10) == .seconds(1))
         #expect(pace(10_000, 64 << 10) == .milliseconds(9_765))
         #expect(pace(10, 64 << 10, budget: 1 << 20) == .milliseconds(625))

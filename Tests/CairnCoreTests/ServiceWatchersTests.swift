@@ -73,6 +73,34 @@ struct ServiceWatchersTests {
         }
     }
 
+    @Test("A hang-up ends the wait under way and every later one at once, and frees their places")
+    func hangup() async throws {
+        let watchers = ServiceWatchers(limit: 2)
+        let hangup = Hangup()
+        // A wait that would last an hour with no change, until its client goes away.
+        let ticket = try #require(watchers.ticket())
+        let waiting = Task { await watchers.wait(ticket, service: "a", version: 1, timeout: .seconds(3600), hangup: hangup) { 1 } }
+        await Self.settle(watchers, "a", 1)
+        #expect(!hangup.hungUp)
+        hangup.hangUp()
+        await waiting.value
+        #expect(hangup.hungUp && watchers.count == 0 && watchers.waiting(on: "a") == 0 && watchers.timers.waits == 0)
+        // Once hung up, a wait (a stream's pace, say) does not begin.
+        await watchers.wait(try #require(watchers.ticket()), service: "b", version: 1, timeout: .seconds(3600), hangup: hangup) { 1 }
+        #expect(watchers.count == 0)
+        // Another stream's hang-up touches no one else's wait; a wait that ended by itself leaves nothing to end.
+        let other = Hangup()
+        await watchers.wait(try #require(watchers.ticket()), service: "c", version: 1, hangup: other) { 2 }
+        let stays = try #require(watchers.ticket())
+        let staying = Task { await watchers.wait(stays, service: "c", version: 1, hangup: Hangup()) { 1 } }
+        await Self.settle(watchers, "c", 1)
+        other.hangUp()
+        #expect(watchers.waiting(on: "c") == 1)
+        watchers.changed(["c"]) { _ in 2 }
+        await staying.value
+        #expect(watchers.count == 0)
+    }
+
     @Test("A timed wait ends at its timeout with no change; one woken first leaves no timer behind; the sweeper stops")
     func timeouts() async throws {
         let watchers = ServiceWatchers(limit: 10)

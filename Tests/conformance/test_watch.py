@@ -8,6 +8,7 @@ import queue
 import re
 import signal
 import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -294,6 +295,68 @@ def test_a_client_that_stops_reading_is_cut_off_and_the_server_carries_on():
         assert received > 0
         text = urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10).read().decode()
         assert metric(text, "cairn_watch_streams") == 0
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_client_that_goes_away_frees_its_stream_at_once_not_at_its_next_heartbeat():
+    """A stream waits for a change, or paces itself, up to its heartbeat (here 300 s) without writing: the server
+    must notice the client leaving by its connection, not by a failed write minutes later."""
+    server = CairnProcess(extra_args=["--health-interval", "3600"]).start()
+    try:
+        sd = client_for(server.endpoint, "us-east-1")
+        ns = http_namespace(sd, "leaving")
+        service = sd.create_service(Name="web", NamespaceId=ns)["Service"]["Id"]
+        sd.register_instance(ServiceId=service, InstanceId="i1", Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1"})
+
+        def streams_open():
+            text = urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10).read().decode()
+            return int(re.search(r"^cairn_watch_streams (\d+)", text, re.M).group(1))
+
+        def wait_for(count, what):
+            deadline = time.monotonic() + 60  # the heartbeat is 300 s: a stream freed only by a write takes that long
+            while streams_open() != count:
+                assert time.monotonic() < deadline, what
+                time.sleep(0.2)
+
+        def open_stream():
+            path = "/cairn/v1/watch?namespace=leaving&service=web&heartbeat=300"
+            request = AWSRequest(method="GET", url=f"{server.endpoint}{path}")
+            SigV4Auth(Credentials("AKIDCAIRNTEST", "any-secret"), "servicediscovery", "us-east-1").add_auth(request)
+            head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+            client = socket.create_connection(("127.0.0.1", server.port))
+            client.sendall(f"GET {path} HTTP/1.1\r\n{head}\r\n".encode())
+            client.settimeout(30)
+            received = b""
+            while b"event: reset" not in received:
+                received += client.recv(1 << 16)
+            return client
+
+        # A client that closes its connection (FIN) while its stream waits for a change.
+        waiting = open_stream()
+        wait_for(1, "the stream did not open")
+        waiting.close()
+        wait_for(0, "a stream whose client closed its connection was not freed")
+
+        # Two that got a change (so they have just paced themselves): one closes, one resets the connection (RST).
+        first, second = open_stream(), open_stream()
+        wait_for(2, "the streams did not open")
+        sd.register_instance(ServiceId=service, InstanceId="i2", Attributes={"AWS_INSTANCE_IPV4": "10.0.0.2"})
+        for client in (first, second):
+            received = b""
+            while b"event: change" not in received:
+                received += client.recv(1 << 16)
+        first.close()
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        second.close()
+        wait_for(0, "streams whose clients went away after a change were not freed")
+        # The server carries on: a new stream opens and hears the next change.
+        third = open_stream()
+        sd.deregister_instance(ServiceId=service, InstanceId="i2")
+        received = b""
+        while b"event: change" not in received:
+            received += third.recv(1 << 16)
+        third.close()
     finally:
         assert server.stop() == 0
 
