@@ -10,6 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 OUT=${OUT:-$(mktemp -d /tmp/cairn-bench.XXXXXX)}
+mkdir -p "$OUT"
 [ -n "${CAIRN_SKIP_BUILD:-}${CAIRN_BIN:-}" ] || swift build -c release --product cairn >/dev/null || exit 1
 export CAIRN_SKIP_BUILD=1
 failed=()
