@@ -325,8 +325,7 @@ public struct WatchStream: Sendable {
     }
 
     /// Writes the stream's events with `write` until the client goes, the service is deleted or the server ends it.
-    /// Runs the stream until its client goes away, the service is deleted, or shutdown. `hangup` ends it as soon as
-    /// the connection closes (the caller hangs it up), even while it waits.
+    /// `hangup` ends it as soon as the client's connection ends (the caller hangs it up), even while it waits.
     public func run(progress: Progress, hangup: Hangup = Hangup(), write: (ByteBuffer) async throws -> Void) async throws {
         func send(_ buffer: ByteBuffer) async throws {
             progress.begin()
