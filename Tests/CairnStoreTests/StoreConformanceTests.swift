@@ -123,7 +123,7 @@ struct StoreConformanceTests {
         }
         #expect(try await store.load().entries.count == 2)
         #expect(try await store.verifyAudit().records == 1)
-        // Thousands of rows: SQLite inserts them 300 to a statement, all in one transaction.
+        // Thousands of rows, all in one transaction.
         let many = (3...3_202).map { ChangeLogEntry(sequence: UInt64($0), time: 1_000, events: entries[0].events) }
         try await store.append(many, audit: (2...201).map { Self.event($0) })
         #expect(try await store.load().entries.count == 3_202)
@@ -166,6 +166,23 @@ struct StoreConformanceTests {
         #expect(try await again.load().entries == entries)
         try await again.close()
         #expect(FileManager.default.fileExists(atPath: directory + "/cairn.sqlite"))
+    }
+
+    @Test("SQLite commits appends with fsync (synchronous=FULL, WAL) on its commit connection; a reader cannot append")
+    func commitDurability() async throws {
+        let directory = Self.temporaryDirectory()
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        // synchronous is a per-connection setting: 2 is FULL, under which COMMIT returns after the WAL's fsync.
+        #expect(try await store.commitSetting("synchronous") == "2")
+        #expect(try await store.commitSetting("journal_mode") == "wal")
+        let entries = try Self.entries()
+        try await store.append(Array(entries.prefix(2)), audit: [Self.event(1)])
+        let reader = try await SQLiteRegistryStore.open(directory: directory, access: .reader)
+        #expect(try await reader.commitSetting("synchronous") == nil)
+        await #expect(throws: (any Error).self) { try await reader.append([entries[2]]) }
+        #expect(try await reader.load().entries.count == 2)
+        try await reader.close()
+        try await store.close()
     }
 
     /// An entry as the API hands it over: the record's members already rendered; the store only numbers and chains.
