@@ -33,11 +33,15 @@ public actor SQLiteRegistryStore: RegistryStore {
 
     /// SHA-256 in lower-case hex: the audit chain's hash (every durable store's).
     public static let chain = AuditChain { bytes in
-        SHA256.hash(data: bytes).map { byte in
-            let hex = Array("0123456789abcdef".utf8)
-            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in SHA256.hash(data: bytes) {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private let connection: SQLiteConnection
     public nonisolated let path: String

@@ -43,6 +43,17 @@ enum PatternFastPaths {
         return true
     }
 
+    /// The AttrValue pattern, `^([a-zA-Z0-9!-~][ \ta-zA-Z0-9!-~]*){0,1}[a-zA-Z0-9!-~]{0,1}$`: empty, or a printable
+    /// character followed by printable characters, spaces and tabs (every RegisterInstance's attribute values).
+    static func attributeValue(_ s: String) -> Bool {
+        var first = true
+        for byte in s.utf8 {
+            guard isPrintable(byte) || (!first && (byte == 0x20 || byte == 0x09)) else { return false }
+            first = false
+        }
+        return true
+    }
+
     /// The matcher for `pattern`, when there is a fast one.
     static func matcher(for pattern: String) -> (@Sendable (String) -> Bool)? {
         switch pattern {
@@ -51,6 +62,7 @@ enum PatternFastPaths {
         case "^(?!arn:)[!-~]{1,253}$": return { printable($0, min: 1, max: 253, notARN: true) }
         case "^[a-zA-Z0-9!-~]+$": return { printable($0, min: 1, max: nil, notARN: false) }
         case "^[0-9a-zA-Z_/:.@-]+$": return { instanceId($0) }
+        case "^([a-zA-Z0-9!-~][ \\ta-zA-Z0-9!-~]*){0,1}[a-zA-Z0-9!-~]{0,1}$": return { attributeValue($0) }
         case "((?=^.{1,127}$)^([a-zA-Z0-9_][a-zA-Z0-9-_]{0,61}[a-zA-Z0-9_]|[a-zA-Z0-9])(\\.([a-zA-Z0-9_][a-zA-Z0-9-_]{0,61}[a-zA-Z0-9_]|[a-zA-Z0-9]))*$)|(^\\.$)":
             return { serviceName($0) }
         default: return nil
