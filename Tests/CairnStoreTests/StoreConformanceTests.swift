@@ -168,6 +168,30 @@ struct StoreConformanceTests {
         #expect(FileManager.default.fileExists(atPath: directory + "/cairn.sqlite"))
     }
 
+    @Test("A SQLite checkpoint deletes every row it covers, more than one step's worth, and none after it")
+    func checkpointDeletesInSteps() async throws {
+        let directory = Self.temporaryDirectory()
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        let entries = try Self.entries()
+        try await store.append(Array(entries.prefix(4)))
+        var state = RegistryState()
+        for entry in entries.prefix(4) { state.apply(entry) }
+        // 2,500 more rows (the same events again), so the deletion takes three steps; the checkpoint covers 2,404.
+        let more = (5...2_504).map { ChangeLogEntry(sequence: UInt64($0), time: 1_000, events: entries[0].events) }
+        try await store.append(more)
+        for entry in more.prefix(2_400) { state.apply(entry) }
+        try await store.checkpoint(state)
+        let reader = try await SQLiteConnection.open(storage: .file(path: directory + "/cairn.sqlite"))
+        let row = try await reader.query("SELECT count(*) AS n, min(seq) AS first FROM change_log").first
+        #expect(row?.column("n")?.integer == 100)
+        #expect(row?.column("first")?.integer == 2_405)
+        try await reader.close()
+        let loaded = try await store.load()
+        #expect(loaded.checkpoint?.sequence == 2_404)
+        #expect(loaded.entries.map(\.sequence) == Array(2_405...2_504))
+        try await store.close()
+    }
+
     @Test("SQLite commits appends with fsync (synchronous=FULL, WAL) on its commit connection; a reader cannot append")
     func commitDurability() async throws {
         let directory = Self.temporaryDirectory()
