@@ -79,12 +79,12 @@ public enum SQLiteRecovery {
                 (try? await connection.query("PRAGMA quick_check").map { $0.column("quick_check")?.string ?? "" }.joined(separator: "; "))
                 ?? "cannot run"
             var checkpoint: RegistryState?
-            if let row = try? await connection.query("SELECT seq, state FROM checkpoint WHERE id = 1").first,
-                case .blob(let buffer)? = row.column("state")
-            {
-                do { checkpoint = try RegistryCodec.decodeState(Data(buffer.readableBytesView)) } catch {
-                    report.checkpointProblem = "cannot be decoded (\(error)); starting from an empty registry"
+            do {
+                if let bytes = try await SQLiteRegistryStore.checkpointBytes(connection) {
+                    checkpoint = try RegistryCodec.decodeState(bytes)
                 }
+            } catch {
+                report.checkpointProblem = "cannot be decoded (\(error)); starting from an empty registry"
             }
             report.checkpointSequence = checkpoint?.sequence
             var entries: [ChangeLogEntry] = []

@@ -29,7 +29,30 @@ public actor SQLiteRegistryStore: RegistryStore {
         ],
         // The readiness probe commits here, so /readyz fails when the store cannot commit.
         ["CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), time INTEGER NOT NULL)"],
+        // A checkpoint written in parts (`checkpoint.state` then empty), each part its own transaction.
+        ["CREATE TABLE checkpoint_part (seq INTEGER NOT NULL, part INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (seq, part))"],
     ]
+
+    /// The bytes of a checkpoint part: each is one short transaction, so appends wait behind one part at most.
+    public static let checkpointPartBytes = 256 * 1024
+
+    /// The stored checkpoint's bytes, nil if there is none: `checkpoint.state`, or its parts in order when that is empty
+    /// (written so since schema 4). A missing or short part leaves bytes the codec refuses (length and checksum).
+    static func checkpointBytes(_ connection: SQLiteConnection) async throws -> Data? {
+        guard let row = try await connection.query("SELECT seq, length(state) AS size, state FROM checkpoint WHERE id = 1").first,
+            let seq = row.column("seq")?.integer, let size = row.column("size")?.integer
+        else { return nil }
+        if size > 0 {
+            guard case .blob(let buffer)? = row.column("state") else { return nil }
+            return Data(buffer.readableBytesView)
+        }
+        var data = Data()
+        for part in try await connection.query("SELECT bytes FROM checkpoint_part WHERE seq = ? ORDER BY part", [.integer(seq)]) {
+            guard case .blob(let buffer)? = part.column("bytes") else { throw StoreDamage("a part of checkpoint \(seq) holds no bytes") }
+            data.append(contentsOf: buffer.readableBytesView)
+        }
+        return data
+    }
 
     /// SHA-256 in lower-case hex: the audit chain's hash (every durable store's).
     public static let chain = AuditChain { bytes in
@@ -171,11 +194,7 @@ public actor SQLiteRegistryStore: RegistryStore {
 
     public func load() async throws -> StoredRegistry {
         var checkpoint: RegistryState?
-        if let row = try await connection.query("SELECT seq, state FROM checkpoint WHERE id = 1").first,
-            case .blob(let buffer)? = row.column("state")
-        {
-            checkpoint = try RegistryCodec.decodeState(Data(buffer.readableBytesView))
-        }
+        if let bytes = try await Self.checkpointBytes(connection) { checkpoint = try RegistryCodec.decodeState(bytes) }
         let after = Int64(checkpoint?.sequence ?? 0)
         let rows = try await connection.query("SELECT entry FROM change_log WHERE seq > ? ORDER BY seq", [.integer(Int(after))])
         var entries: [ChangeLogEntry] = []
@@ -420,10 +439,51 @@ public actor SQLiteRegistryStore: RegistryStore {
     #endif
 
     private func write(checkpoint data: Data, through seq: Int) async throws {
+        // In parts, each its own transaction, appends committing in between: written whole, 2–6 MB held every append
+        // up 11–30 ms and its commit's fsync more. The checkpoint counts only once the `checkpoint` row names it. A
+        // sequence number names one state, so a checkpoint already stored at `seq` is not written again (its parts
+        // are live); parts at `seq` that no row names are an earlier attempt's (a crash half-way) and go first.
+        var stored = false
         try await transaction {
-            _ = try await self.connection.query(
-                "INSERT INTO checkpoint (id, seq, state) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, state = excluded.state",
-                [.integer(seq), .blob(ByteBuffer(bytes: data))])
+            let named = try await self.connection.query("SELECT seq FROM checkpoint WHERE id = 1").first?.column("seq")?.integer
+            stored = named == seq
+            if !stored { _ = try await self.connection.query("DELETE FROM checkpoint_part WHERE seq = ?", [.integer(seq)]) }
+        }
+        var part = 0
+        var offset = stored ? data.endIndex : data.startIndex
+        while offset < data.endIndex {
+            let end = min(data.endIndex, offset + Self.checkpointPartBytes)
+            let bytes = ByteBuffer(bytes: data[offset..<end])
+            try await transaction {
+                _ = try await self.connection.query(
+                    "INSERT INTO checkpoint_part (seq, part, bytes) VALUES (?, ?, ?)", [.integer(seq), .integer(part), .blob(bytes)])
+            }
+            part += 1
+            offset = end
+        }
+        if !stored {
+            try await transaction {
+                _ = try await self.connection.query("PRAGMA secure_delete=OFF")
+                _ = try await self.connection.query(
+                    "INSERT INTO checkpoint (id, seq, state) VALUES (1, ?, zeroblob(0)) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+                    [.integer(seq)])
+            }
+        }
+        // The parts of earlier checkpoints, a few rows per transaction.
+        var stale = true
+        while stale {
+            try await transaction {
+                _ = try await self.connection.query("PRAGMA secure_delete=OFF")
+                let rows = try await self.connection.query(
+                    "SELECT rowid AS id FROM checkpoint_part WHERE seq <> ? LIMIT 4", [.integer(seq)]
+                ).compactMap { $0.column("id")?.integer }
+                guard !rows.isEmpty else {
+                    stale = false
+                    return
+                }
+                _ = try await self.connection.query(
+                    "DELETE FROM checkpoint_part WHERE rowid IN (\(rows.map(String.init).joined(separator: ",")))")
+            }
         }
         // The rows the checkpoint covers are dead from its commit on (loading and recovery read only the rows after
         // it). Deleted in the same transaction, 20,000 of them held every append up 20–28 ms more; so they go

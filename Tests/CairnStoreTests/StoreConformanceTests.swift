@@ -192,6 +192,57 @@ struct StoreConformanceTests {
         try await store.close()
     }
 
+    @Test("A SQLite checkpoint larger than a part loads back whole; with a part missing it is refused")
+    func checkpointInParts() async throws {
+        let directory = Self.temporaryDirectory()
+        var state = RegistryState()
+        var ids = IdentifierGenerator(seed: 3)
+        let context = RequestContext(region: "us-east-1", account: "000000000000")
+        func run(_ command: Command) throws {
+            let decision = try state.decide(command, context: context, now: 1_000, rules: RegistryRules(), ids: &ids)
+            state.apply(ChangeLogEntry(sequence: state.sequence + 1, time: 1_000, events: decision.events))
+        }
+        try run(.createNamespace(CreateNamespace(type: .HTTP, name: "big", tags: [])))
+        try run(.createService(CreateService(name: "web", namespaceId: state.namespaces.keys.first!, customHealth: true)))
+        let service = state.services.keys.first!
+        // Values that do not compress: a different pseudo-random 1,000 characters per instance.
+        var seed: UInt64 = 7
+        func noise() -> String {
+            String(
+                decoding: (0..<1_000).map { _ in
+                    seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return UInt8(97 + (seed >> 33) % 26)
+                }, as: UTF8.self)
+        }
+        for i in 0..<700 {
+            try run(.registerInstance(RegisterInstance(serviceId: service, instanceId: "i\(i)", attributes: ["a": noise(), "n": "\(i)"])))
+        }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        try await store.checkpoint(state)
+        try await store.checkpoint(state)  // again at the same sequence: already stored, its live parts untouched
+        try run(.registerInstance(RegisterInstance(serviceId: service, instanceId: "last", attributes: ["a": noise()])))
+        try await store.checkpoint(state)  // a later one: the earlier one's parts are deleted
+        let loaded = try await store.load()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(#require(loaded.checkpoint)) == encoder.encode(state))
+        try await store.close()
+
+        let file = try await SQLiteConnection.open(storage: .file(path: directory + "/cairn.sqlite"))
+        let row = try await file.query("SELECT count(*) AS n, count(DISTINCT seq) AS checkpoints FROM checkpoint_part").first
+        let parts = row?.column("n")?.integer ?? 0
+        #expect(row?.column("checkpoints")?.integer == 1)
+        #expect(parts >= 3)
+        #expect(parts * SQLiteRegistryStore.checkpointPartBytes >= 700 * 1_000)
+        _ = try await file.query("DELETE FROM checkpoint_part WHERE part = 1")
+        try await file.close()
+        let damaged = try await SQLiteRegistryStore.open(directory: directory)
+        var refused = false
+        do { _ = try await damaged.load() } catch { refused = true }
+        #expect(refused, "a checkpoint with a part missing loaded")
+        try await damaged.close()
+    }
+
     @Test("SQLite commits appends with fsync (synchronous=FULL, WAL) on its commit connection; a reader cannot append")
     func commitDurability() async throws {
         let directory = Self.temporaryDirectory()
