@@ -9,7 +9,8 @@ import VaporCSQLite
 /// statements prepared once. Through SQLiteNIO the same transaction was four jobs, each a round trip through a shared
 /// thread pool and an event loop: twelve thread wake-ups per batch, which cost more CPU than SQLite's own work.
 ///
-/// Every call runs on `thread`, one at a time, so the connection and its statements are never used concurrently.
+/// `@unchecked Sendable`: its mutable state (the handle and the prepared statements) is touched only inside jobs on
+/// `thread`, a pool of one thread that runs them one at a time, so never from two threads at once.
 final class SQLiteAppender: @unchecked Sendable {
     /// One change-log row.
     struct Change: Sendable {
