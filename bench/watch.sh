@@ -7,13 +7,14 @@
 # the server), and with the server held to SERVER_CPU cores (default 1, a cgroup; bench/lib.sh's limit_cpu) in the
 # runs with and without streams alike, so the ratio shows the streams' cost to the server, not their reader's.
 # Usage: bench/watch.sh [seconds per write measurement, default 10]   (STREAMS=N CHANGES=N to change the load;
-#   SERVER_CPU=0 to skip the budgeted runs)
+#   SERVER_CPU=0 to skip the budgeted runs; ROUNDS=N held runs of each kind, default 3, each figure their median)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 STREAMS=${STREAMS:-10000}
 CHANGES=${CHANGES:-10}
 SERVER_CPU=${SERVER_CPU:-1}
+ROUNDS=${ROUNDS:-3}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 python3 -c 'import boto3' 2>/dev/null || python3 -m pip install --quiet boto3
@@ -49,12 +50,23 @@ writes() { # service -> "rps p99_ms non2xx"
   out=$(BENCH_SERVICE="$1" wrk -t2 -c32 -d"${SECONDS_EACH}s" --latency -s bench/register.lua "http://127.0.0.1:$port/")
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/Non-2xx/ {print $5}' <<<"$out")"
 }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# Held runs, ROUNDS of each (one build measured four times single-round spread 0.71-1.09x): "median_rps first_p99 all".
+held() { # service [service] -> one line per service
+  local a=() b=() r p pa= pb=
+  limit_cpu "$pid" "$SERVER_CPU"
+  for _ in $(seq "$ROUNDS"); do
+    read -r r p _ < <(writes "$1"); a+=("$r"); pa=${pa:-$p}
+    if [ -n "${2:-}" ]; then read -r r p _ < <(writes "$2"); b+=("$r"); pb=${pb:-$p}; fi
+  done
+  unlimit_cpu "$pid"
+  echo "$(median "${a[@]}") $pa $(IFS=/; echo "${a[*]}")"
+  [ -z "${2:-}" ] || echo "$(median "${b[@]}") $pb $(IFS=/; echo "${b[*]}")"
+}
 budgeted=; [ "$SERVER_CPU" = 0 ] || [ -z "$cg_kind" ] || budgeted=1
 read -r w0_rps w0_p99 w0_bad < <(writes "$other")
 if [ -n "$budgeted" ]; then
-  limit_cpu "$pid" "$SERVER_CPU"
-  read -r b0_rps b0_p99 _ < <(writes "$other")
-  unlimit_cpu "$pid"
+  read -r b0_rps b0_p99 b0_all < <(held "$other")
 fi
 python3 bench/watch_load.py 127.0.0.1 "$port" "$pid" bench svc "$watched" "$STREAMS" "$CHANGES" >"$work/fanout.txt" &
 loader=$!
@@ -66,10 +78,7 @@ done
 read -r w1_rps w1_p99 w1_bad < <(writes "$other")
 read -r w2_rps w2_p99 w2_bad < <(writes "$watched")
 if [ -n "$budgeted" ]; then
-  limit_cpu "$pid" "$SERVER_CPU"
-  read -r b1_rps b1_p99 _ < <(writes "$other")
-  read -r b2_rps b2_p99 _ < <(writes "$watched")
-  unlimit_cpu "$pid"
+  { read -r b1_rps b1_p99 b1_all; read -r b2_rps b2_p99 b2_all; } < <(held "$other" "$watched")
 fi
 kill "$loader" 2>/dev/null || true
 wait "$loader" 2>/dev/null || true
@@ -84,9 +93,8 @@ done
 echo "the server let go of the closed streams within ${gone:-(more than 60)} s"
 read -r w3_rps _ _ < <(writes "$other")
 if [ -n "$budgeted" ]; then
-  limit_cpu "$pid" "$SERVER_CPU"
-  read -r b3_rps _ _ < <(writes "$other")
-  unlimit_cpu "$pid"
+  read -r b3_rps _ b3_all < <(held "$other")
+  b0_first=$b0_rps
   b0_rps=$(python3 -c "import sys; print((float(sys.argv[1]) + float(sys.argv[2])) / 2)" "$b0_rps" "$b3_rps")
 fi
 w0_first=$w0_rps
@@ -104,6 +112,8 @@ printf 'RegisterInstance/s (32 conns) to the watched service, %s streams open: %
 if [ -n "$budgeted" ]; then
   printf 'with the server held to %s cores: RegisterInstance/s without streams %.0f (mean of before and after; p99 %s before); with %s streams open, to another service %.0f (p99 %s): ratio %s; to the watched service %.0f (p99 %s): ratio %s\n' \
     "$SERVER_CPU" "$b0_rps" "$b0_p99" "$STREAMS" "$b1_rps" "$b1_p99" "$(ratio "$b1_rps" "$b0_rps")" "$b2_rps" "$b2_p99" "$(ratio "$b2_rps" "$b0_rps")"
+  printf '  (each a median of %s rounds: without streams before %s, after %s; with streams, to another service %s, to the watched one %s; the medians %.0f and %.0f)\n' \
+    "$ROUNDS" "$b0_all" "$b3_all" "$b1_all" "$b2_all" "$b0_first" "$b3_rps"
 elif [ "$SERVER_CPU" != 0 ]; then
   echo "with the server held to $SERVER_CPU cores: skipped (this host lets this script make no cgroup with a CPU quota)"
 fi
