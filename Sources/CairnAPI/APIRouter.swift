@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// The request context of Cairn's HTTP routes: Hummingbird's core storage plus the client's address, which the
 /// audit trail records as `sourceIPAddress`.
@@ -24,12 +25,21 @@ public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequ
     /// Closes the connection (a watch stream whose client stopped reading).
     func closeConnection() { channel.close(promise: nil) }
 
-    /// Calls `body` once the client has gone away: it closed its side of the connection (the server allows half
+    /// Hangs `hangup` up once the client has gone away: it closed its side of the connection (the server allows half
     /// closure, so the channel itself stays open until the response ends, which a watch stream never does by
-    /// itself), or the connection closed.
-    func whenClientLeaves(_ body: @escaping @Sendable () -> Void) async {
-        channel.closeFuture.whenComplete { _ in body() }
-        try? await channel.pipeline.addHandler(InputClosedWatcher(body), position: .first).get()
+    /// itself), or the connection closed. One watcher per connection, added at its first wait: a keep-alive
+    /// connection that long-polls again and again does not pile up handlers.
+    func hangUpWhenClientLeaves(_ hangup: Hangup) async {
+        let watcher: ClientLeavingWatcher
+        if let existing = try? await channel.pipeline.handler(type: ClientLeavingWatcher.self).get() {
+            watcher = existing
+        } else {
+            watcher = ClientLeavingWatcher()
+            try? await channel.pipeline.addHandler(watcher, position: .first).get()
+            // Closed before the watcher was in place: it saw nothing, so it is told here.
+            if !channel.isActive { watcher.clientLeft() }
+        }
+        watcher.watch(hangup)
     }
 
     /// Bounds the kernel's send buffer of this connection (a watch stream: Linux grows it up to `tcp_wmem`'s
@@ -40,15 +50,42 @@ public struct CairnRequestContext: Hummingbird.RequestContext, RemoteAddressRequ
 }
 
 /// Sees the client's end of input before the HTTP handlers do (they keep the connection for the response under
-/// way) and says so.
-final class InputClosedWatcher: ChannelInboundHandler, Sendable {
+/// way), or the connection's end, and hangs up the wait under way on it (a long poll's, a watch stream's).
+final class ClientLeavingWatcher: ChannelInboundHandler, Sendable {
     typealias InboundIn = NIOAny
-    let closed: @Sendable () -> Void
-    init(_ closed: @escaping @Sendable () -> Void) { self.closed = closed }
+    private struct State {
+        var left = false
+        var current: Hangup?
+    }
+    private let state = Mutex(State())
+
+    /// `hangup` is the connection's wait now (replacing the one before, which has ended); hung up at once if the
+    /// client has already left.
+    func watch(_ hangup: Hangup) {
+        let left = state.withLock { s in
+            s.current = hangup
+            return s.left
+        }
+        if left { hangup.hangUp() }
+    }
+
+    func clientLeft() {
+        let current = state.withLock { s in
+            s.left = true
+            defer { s.current = nil }
+            return s.current
+        }
+        current?.hangUp()
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed { closed() }
+        if let event = event as? ChannelEvent, event == .inputClosed { clientLeft() }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientLeft()
+        context.fireChannelInactive()
     }
 }
 
@@ -57,6 +94,7 @@ extension CloudMapAPI {
     static let requestIdHeader = HTTPField.Name("x-amzn-RequestId")!
     static let indexHeader = HTTPField.Name("X-Cairn-Index")!
     static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
+    static let waitHeader = HTTPField.Name(LongPoll.waitHeader)!
 
     /// The HTTP routes: `POST /` for the API (whatever the Host, so `data-` prefixed hosts work too),
     /// `/healthz` (alive), `/readyz` (snapshot loaded, writer accepting) and the audit trail under `/cairn/v1/audit`.
@@ -67,9 +105,17 @@ extension CloudMapAPI {
             let reply: Reply
             do {
                 let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
+                // A long poll (it asks to wait) ends when its client leaves, not at the end of its wait: the place it
+                // holds among `api.watch.maxWaiting` is free again at once.
+                var hangup: Hangup?
+                if request.headers[Self.waitHeader] != nil {
+                    hangup = Hangup()
+                    await context.hangUpWhenClientLeaves(hangup!)
+                }
                 reply = await self.handle(
                     method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                    headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.remoteAddress?.ipAddress ?? "")
+                    headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.remoteAddress?.ipAddress ?? "",
+                    hangup: hangup)
             } catch is NIOTooManyBytesError {
                 reply = self.errorReply(
                     WireError(
@@ -187,7 +233,7 @@ extension CloudMapAPI {
             // A client that goes away frees its stream at once, not at the stream's next write (its pace and
             // heartbeat can be minutes away).
             let hangup = Hangup()
-            await context.whenClientLeaves { hangup.hangUp() }
+            await context.hangUpWhenClientLeaves(hangup)
             let timeout = self.configuration.watchWriteTimeout
             let logger = self.logger
             let peer = context.peer

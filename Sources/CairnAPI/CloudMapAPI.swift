@@ -149,7 +149,7 @@ public final class CloudMapAPI: Sendable {
     /// address cost 0.4% of a DiscoverInstances request.
     public func handle(
         method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8],
-        peer: @autoclosure () -> String = ""
+        peer: @autoclosure () -> String = "", hangup: Hangup? = nil
     ) async -> Reply {
         await measured(peer: peer()) { requestId in
             let signed = SigV4.Request(method: method, path: path, query: query, headers: headers, body: body)
@@ -162,7 +162,7 @@ public final class CloudMapAPI: Sendable {
             return await serve(
                 caller: caller, target: signed.header("x-amz-target"), contentType: signed.header("content-type"), body: body,
                 peer: peer(), userAgent: signed.header("user-agent") ?? "", requestId: requestId,
-                poll: (signed.header(LongPoll.indexHeader), signed.header(LongPoll.waitHeader)))
+                poll: (signed.header(LongPoll.indexHeader), signed.header(LongPoll.waitHeader)), hangup: hangup)
         }
     }
 
@@ -196,7 +196,7 @@ public final class CloudMapAPI: Sendable {
     /// Everything after authentication: throttle → decode+validate → authorize → run, with the audit record.
     private func serve(
         caller: Caller, target: String?, contentType: String?, body: [UInt8], peer: @autoclosure () -> String, userAgent: String,
-        requestId: String, poll: (index: String?, wait: String?) = (nil, nil)
+        requestId: String, poll: (index: String?, wait: String?) = (nil, nil), hangup: Hangup? = nil
     ) async -> Reply {
         var operationName: String?
         var ticket: AuditTicket?
@@ -230,7 +230,7 @@ public final class CloudMapAPI: Sendable {
             var index: UInt64?
             // Only a call that sent either header is a long poll: without them the answer is AWS's, to the byte.
             if poll.index != nil || poll.wait != nil, spec.name == "DiscoverInstances" || spec.name == "DiscoverInstancesRevision" {
-                index = try await awaitDiscoveryChange(spec, input: input, context: context, poll: poll)
+                index = try await awaitDiscoveryChange(spec, input: input, context: context, poll: poll, hangup: hangup)
             }
             let output = try await run(spec, Call(spec: spec, input: input, context: context, audit: ticket))
             if let ticket, !ticket.stored { registry.record(ticket.event.entry) }
@@ -260,7 +260,7 @@ public final class CloudMapAPI: Sendable {
     /// change past the index the caller has, when it asked to wait. Nil when the call names no service it can see
     /// (the operation then answers with its error).
     private func awaitDiscoveryChange(
-        _ spec: OperationSpec, input: JSONValue, context: RequestContext, poll: (index: String?, wait: String?)
+        _ spec: OperationSpec, input: JSONValue, context: RequestContext, poll: (index: String?, wait: String?), hangup: Hangup?
     ) async throws(WireError) -> UInt64? {
         let wanted = try LongPoll.parse(index: poll.index, wait: poll.wait)
         guard let namespaceName = input["NamespaceName"]?.stringValue, let serviceName = input["ServiceName"]?.stringValue,
@@ -269,7 +269,8 @@ public final class CloudMapAPI: Sendable {
             let service = try? state.service(named: serviceName, in: ns)
         else { return nil }
         guard let wanted, wanted.index == service.viewVersion else { return service.viewVersion }
-        guard await registry.awaitChange(ofService: service.id, beyond: wanted.index, timeout: .seconds(wanted.waitSeconds)) else {
+        guard await registry.awaitChange(ofService: service.id, beyond: wanted.index, timeout: .seconds(wanted.waitSeconds), hangup: hangup)
+        else {
             throw Self.throttled(spec)
         }
         return state.services[service.id]?.viewVersion ?? service.viewVersion

@@ -1,12 +1,20 @@
 """Long-poll discovery (a Cairn extension, docs/api-compatibility.md): DiscoverInstances and DiscoverInstancesRevision
 with X-Cairn-Index and X-Cairn-Wait answer once the service's answer moved past the index, or when the wait ends.
 Driven from boto3 the way the README shows it: an event hook adds the two headers."""
+import json
 import os
+import re
+import socket
+import struct
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from cairn_process import CairnProcess
@@ -166,3 +174,66 @@ def test_sigterm_answers_a_waiting_call_and_the_server_exits_cleanly():
     # Answered (with what it had), not cut off by the HTTP server's drain, and the process ended as usual.
     assert "answer" in done, done
     assert done["answer"][1] == index and code == 0, (done, code)
+
+
+def test_a_client_that_goes_away_frees_its_place_at_once_not_at_the_end_of_its_wait():
+    """A waiting call holds one of `api.watch.maxWaiting` places. When its client leaves (FIN or RST), the place is
+    free again at once, not after the rest of its wait (here 55 s), also on a keep-alive connection that waited
+    before."""
+    server = CairnProcess(extra_args=["--health-interval", "3600"]).start()
+    try:
+        sd = client_for(server.endpoint, "us-east-1")
+        web_service(sd, "leaving")
+        _, index, _ = discover(polling_client(server, "us-east-1"), "leaving", index=0, wait=1)
+
+        def waiting_calls():
+            text = urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10).read().decode()
+            return int(re.search(r"^cairn_waiting_calls (\d+)", text, re.M).group(1))
+
+        def wait_for(count, what):
+            deadline = time.monotonic() + 40  # the calls wait 55 s: a place freed only by the wait's end takes that
+            while waiting_calls() != count:
+                assert time.monotonic() < deadline, what
+                time.sleep(0.2)
+
+        def send_poll(client, wait):
+            body = json.dumps({"NamespaceName": "leaving", "ServiceName": "web"})
+            request = AWSRequest(method="POST", url=f"{server.endpoint}/", data=body, headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "Route53AutoNaming_v20170314.DiscoverInstances",
+                "X-Cairn-Index": index, "X-Cairn-Wait": str(wait)})
+            SigV4Auth(Credentials("AKIDCAIRNTEST", "any-secret"), "servicediscovery", "us-east-1").add_auth(request)
+            head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+            client.sendall(f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{head}\r\n{body}".encode())
+
+        idle = waiting_calls()  # the health checker's own wait, if any
+        # A client that closes its connection (FIN) while its call waits.
+        first = socket.create_connection(("127.0.0.1", server.port))
+        send_poll(first, 55)
+        wait_for(idle + 1, "the call did not wait")
+        first.close()
+        wait_for(idle, "a call whose client closed its connection kept its place")
+
+        # One that resets its connection (RST), on a keep-alive connection that has waited and been answered before.
+        second = socket.create_connection(("127.0.0.1", server.port))
+        second.settimeout(30)
+        send_poll(second, 1)
+        received = b""
+        while b'"Instances"' not in received:
+            received += second.recv(1 << 16)
+        assert received.startswith(b"HTTP/1.1 200"), received[:200]
+        send_poll(second, 55)
+        wait_for(idle + 1, "the second call on the connection did not wait")
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        second.close()
+        wait_for(idle, "a call whose client reset its connection kept its place")
+
+        # The server carries on: a waiting call from boto3 still returns on a registration.
+        client = polling_client(server, "us-east-1")
+        thread, errors = later(1, lambda: sd.register_instance(
+            ServiceId=sd.list_services()["Services"][0]["Id"], InstanceId="i1", Attributes={"AWS_INSTANCE_IPV4": "10.0.0.1"}))
+        answer, moved, _ = discover(client, "leaving", index=index, wait=50)
+        thread.join()
+        assert not errors and moved != index and [i["InstanceId"] for i in answer["Instances"]] == ["i1"], (errors, answer)
+    finally:
+        assert server.stop() == 0
