@@ -4,10 +4,12 @@
 # measured by one client process reading all streams, so it includes that client's own delay) and the server's CPU
 # meanwhile, and durable RegisterInstance/s without streams and with them, to the watched service and to another.
 # The write measurements run twice: as they come (the one process reading every stream shares the host's cores with
-# the server), and with the server held to SERVER_CPU cores (default 1, a cgroup; bench/lib.sh's limit_cpu) in the
-# runs with and without streams alike, so the ratio shows the streams' cost to the server, not their reader's.
+# the server; the runs without streams come before and after the streams), and held: the server with the streams and
+# a second server loaded the same way that never has any, each held to SERVER_CPU cores (default 1, a cgroup each;
+# bench/lib.sh's limit_cpu), written to in turns, seconds apart, in ROUNDS rounds (default 3). Each held ratio is the
+# median of the rounds' ratios, so it shows the streams' cost to the server, not their reader's, nor this host's drift.
 # Usage: bench/watch.sh [seconds per write measurement, default 10]   (STREAMS=N CHANGES=N to change the load;
-#   SERVER_CPU=0 to skip the budgeted runs; ROUNDS=N held runs of each kind, default 3, each figure their median)
+#   SERVER_CPU=0 to skip the held runs; ROUNDS=N held rounds, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
@@ -35,8 +37,15 @@ YAML
 pid=$!
 bench_pids+=($pid)
 wait_for_tcp "$port"
-watched=$(python3 bench/load.py "http://127.0.0.1:$port" 10)
-other=$(python3 - "$port" <<'PY'
+# The peer for the held rounds: the same build, configuration and data, and never a stream.
+peer_port=$(free_port)
+"$CAIRN_BIN" serve --dev --no-throttling --port "$peer_port" --no-dns --data-dir "$work/peer" --log-level warning \
+  --config "$work/cairn.yaml" &
+peer=$!
+bench_pids+=($peer)
+wait_for_tcp "$peer_port"
+other_service() { # port -> the id of a new service "other" beside "svc" in namespace "bench"
+  python3 - "$1" <<'PY'
 import sys, boto3
 from botocore.config import Config
 sd = boto3.client("servicediscovery", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
@@ -44,30 +53,46 @@ sd = boto3.client("servicediscovery", endpoint_url=f"http://127.0.0.1:{sys.argv[
 ns = next(n["Id"] for n in sd.list_namespaces()["Namespaces"] if n["Name"] == "bench")
 print(sd.create_service(Name="other", NamespaceId=ns)["Service"]["Id"])
 PY
-)
-writes() { # service -> "rps p99_ms non2xx"
+}
+watched=$(python3 bench/load.py "http://127.0.0.1:$port" 10)
+other=$(other_service "$port")
+peer_watched=$(python3 bench/load.py "http://127.0.0.1:$peer_port" 10)
+peer_other=$(other_service "$peer_port")
+writes() { # service [port] -> "rps p99_ms non2xx"
   local out
-  out=$(BENCH_SERVICE="$1" wrk -t2 -c32 -d"${SECONDS_EACH}s" --latency -s bench/register.lua "http://127.0.0.1:$port/")
+  out=$(BENCH_SERVICE="$1" wrk -t2 -c32 -d"${SECONDS_EACH}s" --latency -s bench/register.lua "http://127.0.0.1:${2:-$port}/")
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/Non-2xx/ {print $5}' <<<"$out")"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-# Held runs, ROUNDS of each (one build measured four times single-round spread 0.71-1.09x): "median_rps first_p99 all".
-held() { # service [service] -> one line per service
-  local a=() b=() r p pa= pb=
+# Held rounds, streams open (one build measured four times with a baseline minutes away spread 0.71-1.09x): in each
+# round the peer and the server with the streams take turns (who goes first alternates), to the service the streams
+# watch and to another. Prints "median_ratio_watched median_ratio_other" then one line per round.
+held_rounds() {
+  local rw=() ro=() lines=() r p0w p1w p0o p1o
   limit_cpu "$pid" "$SERVER_CPU"
-  for _ in $(seq "$ROUNDS"); do
-    read -r r p _ < <(writes "$1"); a+=("$r"); pa=${pa:-$p}
-    if [ -n "${2:-}" ]; then read -r r p _ < <(writes "$2"); b+=("$r"); pb=${pb:-$p}; fi
+  limit_cpu "$peer" "$SERVER_CPU"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then
+      read -r p0w _ _ < <(writes "$peer_watched" "$peer_port"); read -r p1w _ _ < <(writes "$watched")
+      read -r p0o _ _ < <(writes "$peer_other" "$peer_port"); read -r p1o _ _ < <(writes "$other")
+    else
+      read -r p1w _ _ < <(writes "$watched"); read -r p0w _ _ < <(writes "$peer_watched" "$peer_port")
+      read -r p1o _ _ < <(writes "$other"); read -r p0o _ _ < <(writes "$peer_other" "$peer_port")
+    fi
+    rw+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$p1w" "$p0w")")
+    ro+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$p1o" "$p0o")")
+    lines+=("$(printf '  round %d, RegisterInstance/s: to the watched service %.0f with the streams, %.0f on the peer (%.2fx); to another service %.0f, %.0f (%.2fx)' \
+      "$r" "$p1w" "$p0w" "${rw[-1]}" "$p1o" "$p0o" "${ro[-1]}")")
   done
   unlimit_cpu "$pid"
-  echo "$(median "${a[@]}") $pa $(IFS=/; echo "${a[*]}")"
-  [ -z "${2:-}" ] || echo "$(median "${b[@]}") $pb $(IFS=/; echo "${b[*]}")"
+  unlimit_cpu "$peer"
+  echo "$(median "${rw[@]}") $(median "${ro[@]}")"
+  printf '%s\n' "${lines[@]}"
 }
 budgeted=; [ "$SERVER_CPU" = 0 ] || [ -z "$cg_kind" ] || budgeted=1
 read -r w0_rps w0_p99 w0_bad < <(writes "$other")
-if [ -n "$budgeted" ]; then
-  read -r b0_rps b0_p99 b0_all < <(held "$other")
-fi
+# The peer gets the same history (the registry's operation records and log grow with every write, and slow it).
+writes "$peer_other" "$peer_port" >/dev/null
 python3 bench/watch_load.py 127.0.0.1 "$port" "$pid" bench svc "$watched" "$STREAMS" "$CHANGES" >"$work/fanout.txt" &
 loader=$!
 # The streams stay open while writes run: wait until the fan-out part has finished, then measure with them open.
@@ -75,11 +100,11 @@ while ! grep -q server_cores_during_fanout "$work/fanout.txt" 2>/dev/null; do
   kill -0 "$loader" 2>/dev/null || { cat "$work/fanout.txt"; echo "watch_load.py failed" >&2; exit 1; }
   sleep 1
 done
+if [ -n "$budgeted" ]; then
+  held_rounds >"$work/held.txt"
+fi
 read -r w1_rps w1_p99 w1_bad < <(writes "$other")
 read -r w2_rps w2_p99 w2_bad < <(writes "$watched")
-if [ -n "$budgeted" ]; then
-  { read -r b1_rps b1_p99 b1_all; read -r b2_rps b2_p99 b2_all; } < <(held "$other" "$watched")
-fi
 kill "$loader" 2>/dev/null || true
 wait "$loader" 2>/dev/null || true
 # Without streams once more, now they are closed: this host's speed drifts within minutes, so the writes with streams
@@ -92,11 +117,6 @@ for i in $(seq 60); do
 done
 echo "the server let go of the closed streams within ${gone:-(more than 60)} s"
 read -r w3_rps _ _ < <(writes "$other")
-if [ -n "$budgeted" ]; then
-  read -r b3_rps _ b3_all < <(held "$other")
-  b0_first=$b0_rps
-  b0_rps=$(python3 -c "import sys; print((float(sys.argv[1]) + float(sys.argv[2])) / 2)" "$b0_rps" "$b3_rps")
-fi
 w0_first=$w0_rps
 w0_rps=$(python3 -c "import sys; print((float(sys.argv[1]) + float(sys.argv[2])) / 2)" "$w0_rps" "$w3_rps")
 val() { awk -v k="$1" '$1==k {print $2}' "$work/fanout.txt"; }
@@ -110,10 +130,10 @@ printf 'RegisterInstance/s (32 conns) to another service: without streams %.0f (
 printf 'RegisterInstance/s (32 conns) to the watched service, %s streams open: %.0f (p99 %s): ratio to without streams %s  (non-2xx: %s %s %s)\n' \
   "$STREAMS" "$w2_rps" "$w2_p99" "$(ratio "$w2_rps" "$w0_rps")" "${w0_bad:-0}" "${w1_bad:-0}" "${w2_bad:-0}"
 if [ -n "$budgeted" ]; then
-  printf 'with the server held to %s cores: RegisterInstance/s without streams %.0f (mean of before and after; p99 %s before); with %s streams open, to another service %.0f (p99 %s): ratio %s; to the watched service %.0f (p99 %s): ratio %s\n' \
-    "$SERVER_CPU" "$b0_rps" "$b0_p99" "$STREAMS" "$b1_rps" "$b1_p99" "$(ratio "$b1_rps" "$b0_rps")" "$b2_rps" "$b2_p99" "$(ratio "$b2_rps" "$b0_rps")"
-  printf '  (each a median of %s rounds: without streams before %s, after %s; with streams, to another service %s, to the watched one %s; the medians %.0f and %.0f)\n' \
-    "$ROUNDS" "$b0_all" "$b3_all" "$b1_all" "$b2_all" "$b0_first" "$b3_rps"
+  read -r held_watched held_other <"$work/held.txt"
+  printf 'with each server held to %s cores, %s streams open on one, the other a peer with none (medians of %s rounds): RegisterInstance/s to the watched service %sx the peer'"'"'s, to another service %sx\n' \
+    "$SERVER_CPU" "$STREAMS" "$ROUNDS" "$(printf '%.2f' "$held_watched")" "$(printf '%.2f' "$held_other")"
+  tail -n +2 "$work/held.txt"
 elif [ "$SERVER_CPU" != 0 ]; then
-  echo "with the server held to $SERVER_CPU cores: skipped (this host lets this script make no cgroup with a CPU quota)"
+  echo "held to $SERVER_CPU cores: skipped (this host lets this script make no cgroup with a CPU quota)"
 fi

@@ -179,6 +179,16 @@ public final class WatchStreams: Sendable {
         return .milliseconds(Int64(min(budgeted, 3600) * 1000))
     }
 
+    /// The budget's events and bytes of this long may go out at once (the streams of one service woken by one change);
+    /// past it, they are spread over their pace (`spread`).
+    static let burst: Duration = .seconds(1)
+
+    /// A random part of `pace`, in whole milliseconds.
+    static func spread(_ pace: Duration) -> Duration {
+        let milliseconds = pace.components.seconds &* 1000 &+ pace.components.attoseconds / 1_000_000_000_000_000
+        return .milliseconds(milliseconds > 0 ? Int64.random(in: 0..<milliseconds) : 0)
+    }
+
     public var count: Int { open.load(ordering: .relaxed) }
     public var cutOffCount: Int { cutOffs.load(ordering: .relaxed) }
 
@@ -333,7 +343,20 @@ public struct WatchStream: Sendable {
             try await write(buffer)
         }
         let registry = api.registry
+        let heartbeat = Duration.seconds(request.heartbeatSeconds)
+        /// Waits `duration`, sending a heartbeat every `heartbeat` of it, so clients see a live stream.
+        func rest(_ duration: Duration) async throws {
+            var duration = duration
+            while duration > heartbeat, !Task.isCancelled, !hangup.hungUp {
+                await registry.pause(for: heartbeat, hangup: hangup)
+                duration -= heartbeat
+                try await send(WatchEvent.heartbeat)
+            }
+            await registry.pause(for: duration, hangup: hangup)
+        }
         var sent: DiscoveryCache.Entry?
+        /// The stream has waited its turn for the change it is about to send.
+        var waited = false
         while !Task.isCancelled, !hangup.hungUp {
             let state = registry.snapshot.state
             guard let service = state.services[serviceId], let namespace = state.namespaces[service.namespaceId] else {
@@ -352,20 +375,25 @@ public struct WatchStream: Sendable {
             if let previous = sent {
                 if previous.version != entry.version {
                     if let event = streams.change(service: service.id, revision: service.instancesRevision, from: previous, to: entry) {
-                        try await send(event)
                         // Paced: changes that come faster than this are folded into the next event, so a service
                         // written thousands of times a second costs its streams at most 10 events a second each,
                         // and all streams together at most the fan-out budget (`WatchStreams.pace`).
-                        // A pace longer than the heartbeat still sends the heartbeats, so clients see a live stream.
-                        var pause = streams.pace(afterSending: event.readableBytes)
-                        let heartbeat = Duration.seconds(request.heartbeatSeconds)
-                        while pause > heartbeat, !Task.isCancelled, !hangup.hungUp {
-                            await registry.pause(for: heartbeat, hangup: hangup)
-                            pause -= heartbeat
-                            try await send(WatchEvent.heartbeat)
+                        let pace = streams.pace(afterSending: event.readableBytes)
+                        if pace > WatchStreams.burst, !waited {
+                            // Every stream of the service woke on this same change, and together their events are
+                            // more than a second of the budget: each first waits a random part of its pace, so they
+                            // send spread over it, not all at once (10,000 streams of a service of hundreds of
+                            // instances would put gigabytes into their sockets in the same instant). What it sends
+                            // then is the change up to that moment. Within a second of the budget they send at once.
+                            waited = true
+                            try await rest(WatchStreams.spread(pace))
+                            continue
                         }
-                        await registry.pause(for: pause, hangup: hangup)
+                        waited = false
+                        try await send(event)
+                        try await rest(pace)
                     }
+                    waited = false
                     sent = entry
                 }
             } else if request.index == entry.version {

@@ -148,4 +148,16 @@ struct WatchTests {
         let streams = WatchStreams(limit: 10, eventsPerSecond: -5, bytesPerSecond: 0)
         #expect(streams.eventsPerSecond == 1 && streams.bytesPerSecond == 1)
     }
+
+    @Test("Streams woken by one change beyond a second of the budget wait a random part of their pace, spread over all of it")
+    func spread() {
+        let pace = Duration.milliseconds(9_765)
+        let waits = (0..<2_000).map { _ in WatchStreams.spread(pace) }
+        #expect(waits.allSatisfy { $0 >= .zero && $0 < pace })
+        // Spread over the pace, not bunched: every tenth of it gets some of 2,000 waits (each about 200).
+        let tenths = Set(waits.map { Int($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) * 10 / 9_765 })
+        #expect(tenths == Set(0..<10))
+        #expect(WatchStreams.spread(.zero) == .zero)
+        #expect(WatchStreams.spread(.seconds(3_600)) < .seconds(3_600))
+    }
 }
