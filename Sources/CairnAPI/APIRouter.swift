@@ -107,11 +107,8 @@ extension CloudMapAPI {
                 let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
                 // A long poll (it asks to wait) ends when its client leaves, not at the end of its wait: the place it
                 // holds among `api.watch.maxWaiting` is free again at once.
-                var hangup: Hangup?
-                if request.headers[Self.waitHeader] != nil {
-                    hangup = Hangup()
-                    await context.hangUpWhenClientLeaves(hangup!)
-                }
+                let hangup = request.headers[Self.waitHeader] == nil ? nil : Hangup()
+                if let hangup { await context.hangUpWhenClientLeaves(hangup) }
                 reply = await self.handle(
                     method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
                     headers: Self.headers(request), body: Array(body.readableBytesView), peer: context.remoteAddress?.ipAddress ?? "",

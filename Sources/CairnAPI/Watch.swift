@@ -389,7 +389,6 @@ public struct WatchStream: Sendable {
                             try await rest(WatchStreams.spread(pace))
                             continue
                         }
-                        waited = false
                         try await send(event)
                         try await rest(pace)
                     }
