@@ -144,6 +144,16 @@ public actor SQLiteRegistryStore: RegistryStore {
     /// A pragma's value on the connection appends commit on (nil for a reader): tests check its durability settings.
     public func commitSetting(_ name: String) async throws -> String? { try await appender?.pragma(name) }
 
+    /// WAL copies so far: by the copier, those of them that reached the WAL's end, and those the commit connection
+    /// made itself because the copier had not caught up (tests and `bench/durable.sh` read them).
+    public var walCopies: (copier: Int, toTheEnd: Int, onCommit: Int) {
+        guard let appender else { return (0, 0, 0) }
+        return (
+            appender.copier.copies.load(ordering: .relaxed), appender.copier.copiesToTheEnd.load(ordering: .relaxed),
+            appender.copiesHere.load(ordering: .relaxed)
+        )
+    }
+
     /// The database file as opened; a commit into anything else is refused.
     private let identity: FileIdentity?
     /// The highest change-log sequence stored.
@@ -477,13 +487,10 @@ public actor SQLiteRegistryStore: RegistryStore {
             "DELETE FROM checkpoint_part WHERE rowid IN (SELECT rowid FROM checkpoint_part WHERE seq <> ? LIMIT 4)", seq)
         try await deleteInSteps(
             "DELETE FROM change_log WHERE seq IN (SELECT seq FROM change_log WHERE seq <= ? ORDER BY seq LIMIT \(Self.rowsPerDelete))", seq)
-        // Copy the WAL (now holding the checkpoint) into the database file from a second connection: PASSIVE never
+        // Copy the WAL (now holding the checkpoint) into the database file on the appender's copier, which never
         // blocks the writer, where a TRUNCATE checkpoint on the writer's connection held every append waiting behind
-        // it (p99 at 64 connections 129–154 ms, 25 ms without). The writer restarts the WAL once it is copied whole,
-        // and `journal_size_limit` shrinks the file then.
-        if let checkpointer = await checkpointConnection() {
-            _ = try? await checkpointer.query("PRAGMA wal_checkpoint(PASSIVE)")
-        }
+        // it (p99 at 64 connections 129–154 ms, 25 ms without).
+        appender?.copier.request()
     }
 
     /// Runs `delete` (one bound integer) in transactions of its own until it deletes nothing more. sqlite-nio builds
@@ -500,20 +507,7 @@ public actor SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    /// A second connection for WAL checkpoints, opened at the first checkpoint (nil if it cannot be: SQLite then
-    /// checkpoints inside commits, as it does by default).
-    private func checkpointConnection() async -> SQLiteConnection? {
-        if let checkpointer { return checkpointer }
-        let opened = try? await SQLiteConnection.open(storage: .file(path: path), logger: Logger(label: "cairn.store"))
-        checkpointer = opened
-        return opened
-    }
-
-    private var checkpointer: SQLiteConnection?
-
     public func close() async throws {
-        try? await checkpointer?.close()
-        checkpointer = nil
         try? await appender?.close()
         appender = nil
         try await connection.close()

@@ -243,6 +243,27 @@ struct StoreConformanceTests {
         try await damaged.close()
     }
 
+    @Test("SQLite copies its WAL into the database file on a connection of its own, and the WAL file stays bounded")
+    func walCopiedBesideTheCommits() async throws {
+        let directory = Self.temporaryDirectory()
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        let events = try Self.entries()[0].events
+        // 6,000 commits of one row each, each at least one 4 KiB page of WAL: about 25 MB of WAL if nothing copied
+        // it (SQLite's own automatic checkpoint is off on the commit connection; its hook replaces it).
+        for sequence in 1...6_000 {
+            try await store.append([ChangeLogEntry(sequence: UInt64(sequence), time: 1_000, events: events)])
+        }
+        let copies = await store.walCopies
+        #expect(copies.copier > 0, "the copier never copied the WAL")
+        // Past 4,000 pages the commit connection copies it itself, so the WAL restarts at most one transaction later
+        // and `journal_size_limit` (16 MiB) then shrinks the file.
+        let wal = try FileManager.default.attributesOfItem(atPath: directory + "/cairn.sqlite-wal")[.size] as? Int ?? 0
+        #expect(wal > 0)
+        #expect(wal <= 4_100 * (4_096 + 24) + 32, "the WAL grew to \(wal) bytes: it never restarted")
+        #expect(try await store.load().entries.count == 6_000)
+        try await store.close()
+    }
+
     @Test("SQLite commits appends with fsync (synchronous=FULL, WAL) on its commit connection; a reader cannot append")
     func commitDurability() async throws {
         let directory = Self.temporaryDirectory()
