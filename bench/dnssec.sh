@@ -14,6 +14,7 @@ need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v nsd >/dev/null || need+=(nsd)
 command -v ldns-signzone >/dev/null || need+=(ldnsutils)
+command -v dig >/dev/null || need+=(bind9-dnsutils)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }

@@ -81,7 +81,10 @@ public final class DNSServer: Sendable {
                     .channelOption(.datagramVectorReadMessageCount, value: 32)
                     // Vector reads split one buffer between the 32 messages: 4 KiB each, or queries get cut.
                     .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
-                    .channelOption(.maxMessagesPerRead, value: 32)
+                    // One vector read per wake-up: NIO repeats the read up to this many times, and at a light load
+                    // the second read of every wake-up found nothing (a recvmmsg per query for EAGAIN). epoll is
+                    // level-triggered, so what one read leaves wakes the loop again at once.
+                    .channelOption(.maxMessagesPerRead, value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(

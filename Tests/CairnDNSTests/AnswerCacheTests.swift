@@ -145,6 +145,18 @@ struct AnswerCacheTests {
         }
     }
 
+    @Test("Questions whose slots would coincide are kept side by side: a second round of 24 questions in 64 slots all hit")
+    func sets() throws {
+        var cache = DNSAnswerCache(slots: 64)
+        let questions = (0..<24).map { query("n\($0).example.com", DNSType.a) }
+        for q in questions { _ = try #require(fast(q, cache: &cache)) }
+        let stored = cache.misses
+        for q in questions { _ = try #require(fast(q, cache: &cache)) }
+        // Direct-mapped, these 24 shared slots and evicted each other in turn (6 misses in the second round).
+        #expect(cache.misses == stored, "\(cache.misses - stored) misses in the second round")
+        #expect(cache.hits == questions.count)
+    }
+
     @Test("Memory is bounded: a flood of distinct names fills the fixed slots and no more")
     func bounded() throws {
         var cache = DNSAnswerCache(slots: 64)
