@@ -43,7 +43,7 @@ final class SQLiteAppender: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
     let copier: SQLiteWALCopier
-    /// Copies made on the commit connection because the copier had not caught up (read by tests and the bench).
+    /// Copies made on the commit connection because the copier had not caught up (tests read it).
     let copiesHere = Atomic<Int>(0)
 
     private init(thread: NIOThreadPool, copier: SQLiteWALCopier) {
@@ -233,7 +233,7 @@ final class SQLiteWALCopier: @unchecked Sendable {
     private var handle: OpaquePointer?
     /// A copy is queued or running: requests meanwhile are covered by it or by the next commit's request.
     private let pending = Atomic<Bool>(false)
-    /// Copies made, and how many of them reached the WAL's end (tests and the bench read them).
+    /// Copies made, and how many of them reached the WAL's end (tests read them).
     let copies = Atomic<Int>(0)
     let copiesToTheEnd = Atomic<Int>(0)
 

@@ -145,7 +145,7 @@ public actor SQLiteRegistryStore: RegistryStore {
     public func commitSetting(_ name: String) async throws -> String? { try await appender?.pragma(name) }
 
     /// WAL copies so far: by the copier, those of them that reached the WAL's end, and those the commit connection
-    /// made itself because the copier had not caught up (tests and `bench/durable.sh` read them).
+    /// made itself because the copier had not caught up (tests read them).
     public var walCopies: (copier: Int, toTheEnd: Int, onCommit: Int) {
         guard let appender else { return (0, 0, 0) }
         return (
