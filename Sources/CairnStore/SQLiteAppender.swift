@@ -43,8 +43,6 @@ final class SQLiteAppender: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
     let copier: SQLiteWALCopier
-    /// Copies made on the commit connection because the copier had not caught up (tests read it).
-    let copiesHere = Atomic<Int>(0)
 
     private init(thread: NIOThreadPool, copier: SQLiteWALCopier) {
         self.thread = thread
@@ -124,9 +122,7 @@ final class SQLiteAppender: @unchecked Sendable {
             // PASSIVE: it never waits; if the copier holds the checkpoint lock it returns at once, and the next
             // commit tries again. No append lands meanwhile, so this copy reaches the WAL's end and the next
             // transaction restarts it.
-            if sqlite_nio_sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil) == SQLITE_OK {
-                copiesHere.add(1, ordering: .relaxed)
-            }
+            sqlite_nio_sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
         } else if pages >= Self.copyAfterPages {
             copier.request()
         }
@@ -233,9 +229,8 @@ final class SQLiteWALCopier: @unchecked Sendable {
     private var handle: OpaquePointer?
     /// A copy is queued or running: requests meanwhile are covered by it or by the next commit's request.
     private let pending = Atomic<Bool>(false)
-    /// Copies made, and how many of them reached the WAL's end (tests read them).
+    /// Copies made (tests read it).
     let copies = Atomic<Int>(0)
-    let copiesToTheEnd = Atomic<Int>(0)
 
     private init(thread: NIOThreadPool) { self.thread = thread }
 
@@ -271,12 +266,9 @@ final class SQLiteWALCopier: @unchecked Sendable {
 
     private func copy() {
         guard let handle else { return }
-        var walPages: Int32 = 0
-        var copied: Int32 = 0
         // SQLITE_BUSY means another connection is copying; that copy serves.
-        guard sqlite_nio_sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &walPages, &copied) == SQLITE_OK else { return }
+        guard sqlite_nio_sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil) == SQLITE_OK else { return }
         copies.add(1, ordering: .relaxed)
-        if copied == walPages { copiesToTheEnd.add(1, ordering: .relaxed) }
     }
 
     func close() async throws {

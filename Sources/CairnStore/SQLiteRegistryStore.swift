@@ -144,15 +144,8 @@ public actor SQLiteRegistryStore: RegistryStore {
     /// A pragma's value on the connection appends commit on (nil for a reader): tests check its durability settings.
     public func commitSetting(_ name: String) async throws -> String? { try await appender?.pragma(name) }
 
-    /// WAL copies so far: by the copier, those of them that reached the WAL's end, and those the commit connection
-    /// made itself because the copier had not caught up (tests read them).
-    public var walCopies: (copier: Int, toTheEnd: Int, onCommit: Int) {
-        guard let appender else { return (0, 0, 0) }
-        return (
-            appender.copier.copies.load(ordering: .relaxed), appender.copier.copiesToTheEnd.load(ordering: .relaxed),
-            appender.copiesHere.load(ordering: .relaxed)
-        )
-    }
+    /// WAL copies the copier made so far (tests read it).
+    public var walCopies: Int { appender?.copier.copies.load(ordering: .relaxed) ?? 0 }
 
     /// The database file as opened; a commit into anything else is refused.
     private let identity: FileIdentity?
