@@ -70,10 +70,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CCairnSocket"),
         .target(
             name: "CairnDNS",
             dependencies: [
-                "CairnCore", "DNSWire",
+                "CairnCore", "DNSWire", "CCairnSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

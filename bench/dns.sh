@@ -86,19 +86,26 @@ throughput() { # port -> "qps lost"
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l "$SECONDS_EACH" -c 16 -q 500 -T 1 2>&1 |
     awk '/Queries per second/ {q=$4} /Queries lost/ {l=$3} END {print q, l}'
 }
-latency() { # port -> "avg_ms p99_ms" at a fixed 20,000 queries/s, from dnsperf's per-query report
-  taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l 5 -Q 20000 -c 4 -T 1 -v 2>/dev/null |
-    awk '/^> / {print $NF * 1000}' | sort -n |
-    awk '{v[NR]=$1; s+=$1} END {if (NR) printf "%.3f %.3f\n", s/NR, v[int(NR*0.99)]; else print "0 0"}'
+core0_busy() { awk '$1=="cpu0" {print $2+$3+$4+$7+$8+$9}' /proc/stat; }  # ticks (1/100 s) core 0 was not idle
+latency() { # port -> "avg_ms p99_ms cpu_us_per_query" at a fixed 20,000 queries/s, from dnsperf's per-query report;
+  # the CPU is core 0's busy time (the server's core, kernel included) over the queries answered
+  local b0 b1 out
+  b0=$(core0_busy)
+  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries.txt" -l 5 -Q 20000 -c 4 -T 1 -v 2>/dev/null |
+    awk '/^> / {print $NF * 1000}' | sort -n)
+  b1=$(core0_busy)
+  awk -v t=$((b1 - b0)) '{v[NR]=$1; s+=$1} END {if (NR) printf "%.3f %.3f %.1f\n", s/NR, v[int(NR*0.99)], t * 1e4 / NR; else print "0 0 0"}' <<<"$out"
 }
 
 read -r c_qps c_lost < <(throughput "$cairn_dns")
 read -r n_qps n_lost < <(throughput "$nsd_port")
 read -r k_qps k_lost < <(throughput "$knot_port")
-read -r c_avg c_p99 < <(latency "$cairn_dns")
-read -r n_avg n_p99 < <(latency "$nsd_port")
-read -r k_avg k_p99 < <(latency "$knot_port")
+read -r c_avg c_p99 c_cpu < <(latency "$cairn_dns")
+read -r n_avg n_p99 n_cpu < <(latency "$nsd_port")
+read -r k_avg k_p99 k_cpu < <(latency "$knot_port")
 printf 'DNS queries/s (%s services x %s, 80%% A/15%% SRV/5%% NXDOMAIN, server on 1 core): cairn %.0f  nsd %.0f  ratio %s  (lost: cairn %s, nsd %s)\n' \
   "$DNS_SERVICES" "$DNS_INSTANCES" "$c_qps" "$n_qps" "$(ratio "$c_qps" "$n_qps")" "$c_lost" "$n_lost"
 printf 'DNS queries/s, same run: knot %.0f  cairn/knot %s  (lost: knot %s)\n' "$k_qps" "$(ratio "$c_qps" "$k_qps")" "$k_lost"
 printf 'DNS latency at 20,000 queries/s, avg / p99 ms: cairn %s / %s  nsd %s / %s  knot %s / %s\n' "$c_avg" "$c_p99" "$n_avg" "$n_p99" "$k_avg" "$k_p99"
+printf 'CPU per query at 20,000 queries/s (core 0 busy, kernel included), µs: cairn %s  nsd %s  knot %s  (cairn/nsd %s)\n' \
+  "$c_cpu" "$n_cpu" "$k_cpu" "$(ratio "$c_cpu" "$n_cpu")"

@@ -45,6 +45,29 @@ public struct DNSClient: Sendable {
         }
     }
 
+    /// The client of a received `sockaddr_in` or `sockaddr_in6` (an IPv4-mapped IPv6 address is its IPv4 client).
+    init(sockaddr address: UnsafePointer<sockaddr_storage>) {
+        switch Int32(address.pointee.ss_family) {
+        case AF_INET:
+            count = 4
+            var sin = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            withUnsafeMutableBytes(of: &storage) { raw in
+                withUnsafeBytes(of: &sin) { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 4) }
+            }
+        case AF_INET6:
+            var sin6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+            let mapped = withUnsafeBytes(of: &sin6) { b in b.prefix(10).allSatisfy { $0 == 0 } && b[10] == 0xFF && b[11] == 0xFF }
+            count = mapped ? 4 : 16
+            withUnsafeMutableBytes(of: &storage) { raw in
+                withUnsafeBytes(of: &sin6) {
+                    raw.baseAddress!.copyMemory(from: $0.baseAddress! + (mapped ? 12 : 0), byteCount: mapped ? 4 : 16)
+                }
+            }
+        default:
+            count = 0
+        }
+    }
+
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
         withUnsafeBytes(of: storage) { body(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
     }
@@ -65,7 +88,7 @@ public struct DNSClient: Sendable {
 /// lower-cased name, type, class and network set, so every case variant of a question shares one slot: what the
 /// entries hold is bounded by the slots (answers without records) plus a small multiple of the registry's own records
 /// (an entry with records exists only for a name and type the registry publishes), whatever names clients ask for.
-/// Used on one event loop only (each UDP socket's handler has its own).
+/// Used on one thread only (each UDP socket's thread has its own).
 public struct DNSAnswerCache {
     final class Entry {
         let sequence: UInt64

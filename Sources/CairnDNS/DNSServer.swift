@@ -8,11 +8,14 @@ import NIOPosix
     import Glibc
 #endif
 
-/// UDP (one socket per event loop, SO_REUSEPORT) and TCP on the same port. Handlers answer on their event loop
+/// UDP (`DNSUDPWorkers`: one socket and thread per core, SO_REUSEPORT) and TCP (NIO) on the same port. Both answer
 /// from the registry's published snapshot: no locks shared with the writer, no database.
 public final class DNSServer: Sendable {
     public let port: Int
+    /// TCP, on NIO.
     let channels: [any Channel]
+    /// UDP, on threads of their own.
+    let udp: [DNSUDPWorkers]
 
     /// Binds UDP and TCP on `host:port` (`port` 0: a free port, the same for both).
     public static func bind(
@@ -34,6 +37,7 @@ public final class DNSServer: Sendable {
         while true {
             attempts += 1
             var channels: [any Channel] = []
+            var udp: [DNSUDPWorkers] = []
             do {
                 var boundPort = port
                 for host in hosts {
@@ -41,6 +45,7 @@ public final class DNSServer: Sendable {
                         host: host, port: boundPort, responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry,
                         rateLimit: rateLimit, group: group)
                     channels += bound.channels
+                    udp += bound.udp
                     boundPort = bound.port
                 }
                 for host in optional {
@@ -49,13 +54,16 @@ public final class DNSServer: Sendable {
                         rateLimit: rateLimit, group: group)
                     {
                         channels += bound.channels
+                        udp += bound.udp
                     }
                 }
-                return DNSServer(port: boundPort, channels: channels)
+                return DNSServer(port: boundPort, channels: channels, udp: udp)
             } catch  where port == 0 && attempts < 5 {
+                for workers in udp { await workers.close() }
                 for channel in channels { try? await channel.close() }
                 continue  // the free UDP port was taken for TCP (or on another address); try another
             } catch {
+                for workers in udp { await workers.close() }
                 for channel in channels { try? await channel.close() }
                 throw error
             }
@@ -67,34 +75,15 @@ public final class DNSServer: Sendable {
         rateLimit: DNSRateLimit, group: MultiThreadedEventLoopGroup
     ) async throws -> DNSServer {
         var channels: [any Channel] = []
+        var workers: [DNSUDPWorkers] = []
         let answerer = DNSQueryAnswerer(responder: responder, registry: registry, queryLog: queryLog, telemetry: telemetry)
         do {
-            let loops = Array(group.makeIterator())
-            var boundPort = port
-            for (i, loop) in loops.enumerated() {
-                let channel = try await DatagramBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: reusePort), value: 1)
-                    // Room for bursts: a full receive buffer drops queries silently.
-                    .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-                    .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
-                    .channelOption(.datagramVectorReadMessageCount, value: 32)
-                    // Vector reads split one buffer between the 32 messages: 4 KiB each, or queries get cut.
-                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))
-                    // One vector read per wake-up: NIO repeats the read up to this many times, and at a light load
-                    // the second read of every wake-up found nothing (a recvmmsg per query for EAGAIN). epoll is
-                    // level-triggered, so what one read leaves wakes the loop again at once.
-                    .channelOption(.maxMessagesPerRead, value: 1)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(
-                                DNSUDPHandler(answerer: answerer, rateLimit: rateLimit))
-                        }
-                    }
-                    .bind(host: host, port: boundPort).get()
-                channels.append(channel)
-                if i == 0 { boundPort = channel.localAddress?.port ?? port }
-            }
+            let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+            // As many UDP threads as the event loops: the cores this process may use.
+            let udp = try DNSUDPWorkers.bind(
+                address: address, count: Array(group.makeIterator()).count, answerer: answerer, rateLimit: rateLimit)
+            workers.append(udp)
+            let boundPort = udp.port
             let tcp = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
@@ -108,19 +97,22 @@ public final class DNSServer: Sendable {
                 }
                 .bind(host: host, port: boundPort).get()
             channels.append(tcp)
-            return DNSServer(port: boundPort, channels: channels)
+            return DNSServer(port: boundPort, channels: channels, udp: workers)
         } catch {
             for channel in channels { try? await channel.close() }
+            for udp in workers { await udp.close() }
             throw error
         }
     }
 
-    init(port: Int, channels: [any Channel]) {
+    init(port: Int, channels: [any Channel], udp: [DNSUDPWorkers]) {
         self.port = port
         self.channels = channels
+        self.udp = udp
     }
 
     public func close() async {
+        for workers in udp { await workers.close() }
         for channel in channels { try? await channel.close() }
     }
 }
@@ -134,9 +126,6 @@ public struct DNSRateLimit: Sendable, Equatable {
         self.slip = slip
     }
 }
-
-/// SO_REUSEPORT, so each event loop gets its own UDP socket on the one port.
-let reusePort = NIOBSDSocket.Option(rawValue: SO_REUSEPORT)
 
 /// The bytes of a socket address, for matching against network CIDRs.
 func addressBytes(_ address: SocketAddress?) -> [UInt8] {
@@ -158,20 +147,23 @@ struct DNSQueryAnswerer: Sendable {
     let queryLog: Logger?
     let telemetry: any Telemetry
 
-    /// A UDP query's reply written into `out`, from the event loop's ready answers when they hold it; false when the
-    /// packet deserves none. With the query log on, every query takes the full path (the log line needs its message).
-    func reply(toUDP query: ByteBuffer, from client: SocketAddress?, cache: inout DNSAnswerCache, into out: inout ByteBuffer) -> Bool {
+    /// A UDP query's reply written into `out`, from the thread's ready answers when they hold it; false when the
+    /// packet deserves none. With the query log on, every query takes the full path (the log line needs its message
+    /// and the client's address, made by `address` only then).
+    func reply(
+        toUDP query: UnsafeRawBufferPointer, client: DNSClient, address: () -> SocketAddress?, cache: inout DNSAnswerCache,
+        into out: inout ByteBuffer
+    ) -> Bool {
         if queryLog != nil {
-            guard let reply = reply(to: query, from: client, transport: .udp) else { return false }
+            guard let reply = reply(to: ByteBuffer(bytes: query), from: address(), transport: .udp) else { return false }
             out.writeBytes(reply)
             return true
         }
         let started = ContinuousClock.now
         let state = registry.snapshot.state
-        let answered = query.withUnsafeReadableBytes { bytes in
-            responder.respond(toUDP: bytes, client: DNSClient(client), state: state, cache: &cache, into: &out)
+        guard let (type, rcode) = responder.respond(toUDP: query, client: client, state: state, cache: &cache, into: &out) else {
+            return false
         }
-        guard let (type, rcode) = answered else { return false }
         let elapsed = ContinuousClock.now - started
         telemetry.dnsQuery(
             type: type, rcode: UInt8(truncatingIfNeeded: rcode),
@@ -212,51 +204,6 @@ struct DNSQueryAnswerer: Sendable {
                 "\(client?.ipAddress ?? "?") \(transport) \(q?.name.description ?? "-") \(q.map { String($0.type) } ?? "-") rcode=\(message.rcode) answers=\(message.answers.count)\(message.header.truncated ? " TC" : "")"
             )
         }
-    }
-}
-
-final class DNSUDPHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    let answerer: DNSQueryAnswerer
-    /// Used on this handler's event loop only.
-    private var limiter: ResponseRateLimiter
-    /// Ready answers of this socket's event loop.
-    private var cache = DNSAnswerCache()
-
-    init(answerer: DNSQueryAnswerer, rateLimit: DNSRateLimit) {
-        self.answerer = answerer
-        self.limiter = ResponseRateLimiter(perSecond: rateLimit.responsesPerSecond, slip: rateLimit.slip)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        guard answerer.reply(toUDP: envelope.data, from: envelope.remoteAddress, cache: &cache, into: &buffer) else { return }
-        if limiter.perSecond > 0 {
-            switch limiter.verdict(for: addressBytes(envelope.remoteAddress), now: Double(NIODeadline.now().uptimeNanoseconds) / 1e9) {
-            case .send: break
-            case .drop: return
-            case .slip:
-                // Header and question only, TC set: the client learns to ask over TCP.
-                let reply = Array(buffer.readableBytesView)
-                guard reply.count >= 12, let question = try? DNSMessage.parse(reply) else { return }
-                var truncated = DNSMessage(header: question.header, questions: question.questions)
-                truncated.header.truncated = true
-                buffer.clear()
-                buffer.writeBytes(truncated.encode().bytes)
-            }
-        }
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: buffer)), promise: nil)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A UDP socket error (e.g. ICMP unreachable from a vanished client) must not stop the server.
     }
 }
 

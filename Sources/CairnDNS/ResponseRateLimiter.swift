@@ -2,7 +2,7 @@
 /// come from a token bucket of `perSecond` a second (burst the same). Past it, every `slip`-th answer goes out as an
 /// empty truncated reply (TC set, so a real client retries over TCP, which a spoofed address cannot) and the others
 /// are dropped, so Cairn cannot be used to flood a victim whose address was forged. One limiter per UDP socket: with
-/// SO_REUSEPORT a client's packets always reach the same socket, so no lock is shared between event loops.
+/// SO_REUSEPORT a client's packets always reach the same socket, so no lock is shared between UDP threads.
 /// At most `capacity` networks are tracked; full buckets (networks quiet for a second or more) are dropped first.
 struct ResponseRateLimiter {
     enum Verdict: Equatable { case send, slip, drop }

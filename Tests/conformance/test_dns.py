@@ -231,6 +231,57 @@ def test_malformed_packets_get_formerr_or_nothing(server, packet):
     assert ask(server, "ping.not-ours.example").rcode() == dns.rcode.REFUSED
 
 
+def test_bursts_from_many_clients_are_each_answered_to_their_sender(server, sd, name):
+    # UDP queries are taken in batches (one recvmmsg, one sendmmsg): every reply must go to the socket that asked,
+    # with its id and its question, however the queries of several clients interleave in a batch.
+    s = service(sd, private_namespace(sd, f"{name}.internal"), "burst")
+    for i in range(3):
+        sd.register_instance(ServiceId=s, InstanceId=f"b{i}", Attributes={"AWS_INSTANCE_IPV4": f"10.7.0.{i + 1}"})
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+    # A client that asks and is gone before the reply: the ICMP error that comes back must not stop the socket.
+    gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for c in clients:
+            c.bind(("127.0.0.1", 0))
+            c.settimeout(3)
+        gone.sendto(dns.message.make_query(f"burst.{name}.internal", "A").to_wire(), ("127.0.0.1", server.dns_port))
+        gone.close()
+        names = [f"burst.{name}.internal", f"nothing.{name}.internal", f"BURST.{name}.INTERNAL"]
+        sent = {}
+        for round_ in range(40):
+            for k, c in enumerate(clients):
+                q = dns.message.make_query(names[(round_ + k) % 3], "A")
+                q.id = (round_ * 8 + k) & 0xFFFF
+                sent[(k, q.id)] = q
+                c.sendto(q.to_wire(), ("127.0.0.1", server.dns_port))
+        # 320 queries in flight at once, well inside the 4 MiB socket buffers: each is answered, and only to its sender.
+        for k, c in enumerate(clients):
+            for _ in range(40):
+                reply = dns.message.from_wire(c.recv(4096))
+                q = sent.pop((k, reply.id))
+                assert reply.question == q.question
+                if "nothing" in str(q.question[0].name):
+                    assert reply.rcode() == dns.rcode.NXDOMAIN
+                else:
+                    assert addresses(reply) == ["10.7.0.1", "10.7.0.2", "10.7.0.3"]
+                    assert reply.answer[0].name == q.question[0].name  # the case as asked
+        assert not sent
+    finally:
+        for c in clients:
+            c.close()
+    # A datagram larger than the server keeps of a query is cut and refused as malformed, not half-read.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.settimeout(1)
+        big = dns.message.make_query(f"burst.{name}.internal", "A").to_wire() + b"\x00" * 9000
+        c.sendto(big, ("127.0.0.1", server.dns_port))
+        try:
+            reply = c.recv(4096)
+            assert reply[:2] == big[:2] and reply[3] & 0x0F == dns.rcode.FORMERR
+        except socket.timeout:
+            pass
+    assert addresses(ask(server, f"burst.{name}.internal")) == ["10.7.0.1", "10.7.0.2", "10.7.0.3"]
+
+
 def test_opcodes_and_edns(server):
     q = dns.message.make_query("x.example", "A")
     q.set_opcode(dns.opcode.STATUS)
