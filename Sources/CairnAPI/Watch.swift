@@ -94,25 +94,43 @@ struct WatchDiff: Equatable {
 /// The events of the stream as bytes on the wire.
 enum WatchEvent {
     static func reset(_ entry: DiscoveryCache.Entry, revision: UInt64) -> ByteBuffer {
-        var data = Array("{\"Index\":\(entry.version),\"InstancesRevision\":\(revision),\"Instances\":[".utf8)
-        for i in 0..<entry.count {
-            if i > 0 { data.append(UInt8(ascii: ",")) }
-            data += entry.bytes[entry.ranges[i]]
-        }
-        data += Array("]}".utf8)
-        return event("reset", id: entry.version, data: data)
+        event(
+            "reset", id: entry.version, entry, fragments: 0..<entry.count,
+            head: "{\"Index\":\(entry.version),\"InstancesRevision\":\(revision),\"Instances\":[", tail: Array("]}".utf8))
     }
 
     static func change(_ entry: DiscoveryCache.Entry, _ diff: WatchDiff, revision: UInt64) -> ByteBuffer {
-        var data = Array("{\"Index\":\(entry.version),\"InstancesRevision\":\(revision),\"Changed\":[".utf8)
-        for (n, i) in diff.changed.enumerated() {
-            if n > 0 { data.append(UInt8(ascii: ",")) }
-            data += entry.bytes[entry.ranges[i]]
+        var tail = Array("],\"Removed\":".utf8)
+        tail += JSONWriter.render(.array(diff.removed.map { .string($0) }))
+        tail.append(UInt8(ascii: "}"))
+        return event(
+            "change", id: entry.version, entry, fragments: diff.changed,
+            head: "{\"Index\":\(entry.version),\"InstancesRevision\":\(revision),\"Changed\":[", tail: tail)
+    }
+
+    /// An event whose data is `head`, the instances' fragments `fragments` of `entry` separated by commas, and `tail`,
+    /// written straight into one buffer of the size it needs: a `change` of a large service is hundreds of KB, made
+    /// once per stream that is behind by its own amount, so no intermediate array and no regrowth.
+    private static func event(
+        _ name: String, id: UInt64, _ entry: DiscoveryCache.Entry, fragments: some Collection<Int>, head: String, tail: [UInt8]
+    ) -> ByteBuffer {
+        var size = 64 + head.utf8.count + tail.count
+        for i in fragments { size += entry.ranges[i].count + 1 }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(size)
+        buffer.writeString("id: \(id)\nevent: \(name)\ndata: ")
+        buffer.writeString(head)
+        entry.bytes.withUnsafeBytes { bytes in
+            var first = true
+            for i in fragments {
+                if !first { buffer.writeInteger(UInt8(ascii: ",")) }
+                first = false
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[entry.ranges[i]]))
+            }
         }
-        data += Array("],\"Removed\":".utf8)
-        data += JSONWriter.render(.array(diff.removed.map { .string($0) }))
-        data.append(UInt8(ascii: "}"))
-        return event("change", id: entry.version, data: data)
+        buffer.writeBytes(tail)
+        buffer.writeString("\n\n")
+        return buffer
     }
 
     static func deleted(index: UInt64) -> ByteBuffer {
