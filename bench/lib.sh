@@ -21,6 +21,9 @@ while True:
 PY
 }
 wait_for_tcp() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+cpu_ticks() { # pid -> its user + system CPU so far, in clock ticks (1/100 s); the comm field may hold spaces
+  local stat; stat=$(<"/proc/$1/stat"); stat=${stat##*) }; set -- $stat; echo $(( ${12} + ${13} ))
+}
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b else 'n/a')" "$1" "$2"; }
 # NSD serving one zone file from $work on 127.0.0.1:PORT, one server process pinned to core 0, response rate
 # limiting off (the benches measure the server, not its limiter). Usage: start_nsd PORT ZONE ZONEFILE

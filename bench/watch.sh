@@ -58,31 +58,38 @@ watched=$(python3 bench/load.py "http://127.0.0.1:$port" 10)
 other=$(other_service "$port")
 peer_watched=$(python3 bench/load.py "http://127.0.0.1:$peer_port" 10)
 peer_other=$(other_service "$peer_port")
-writes() { # service [port] -> "rps p99_ms non2xx"
-  local out
+writes() { # service [port [pid]] -> "rps p99_ms non2xx cores us_per_write" (the server's CPU while wrk ran)
+  local out t0 t1 rps
+  t0=$(cpu_ticks "${3:-$pid}")
   out=$(BENCH_SERVICE="$1" wrk -t2 -c32 -d"${SECONDS_EACH}s" --latency -s bench/register.lua "http://127.0.0.1:${2:-$port}/")
-  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/Non-2xx/ {print $5}' <<<"$out")"
+  t1=$(cpu_ticks "${3:-$pid}")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  echo "$rps $(awk '$1=="99%" {print $2}' <<<"$out") $(awk '/Non-2xx/ {n=$5} END {print n+0}' <<<"$out") \
+$(python3 -c "import sys; t,s,r=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'{t/100/s:.2f} {t*1e4/(r*s):.0f}')" \
+    "$((t1 - t0))" "$SECONDS_EACH" "$rps")"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 # Held rounds, streams open (one build measured four times with a baseline minutes away spread 0.71-1.09x): in each
 # round the peer and the server with the streams take turns (who goes first alternates), to the service the streams
 # watch and to another. Prints "median_ratio_watched median_ratio_other" then one line per round.
 held_rounds() {
-  local rw=() ro=() lines=() r p0w p1w p0o p1o
+  local rw=() ro=() lines=() r p0w p1w p0o p1o c0w c1w c0o c1o u0w u1w u0o u1o
   limit_cpu "$pid" "$SERVER_CPU"
   limit_cpu "$peer" "$SERVER_CPU"
   for r in $(seq "$ROUNDS"); do
     if [ $((r % 2)) = 1 ]; then
-      read -r p0w _ _ < <(writes "$peer_watched" "$peer_port"); read -r p1w _ _ < <(writes "$watched")
-      read -r p0o _ _ < <(writes "$peer_other" "$peer_port"); read -r p1o _ _ < <(writes "$other")
+      read -r p0w _ _ c0w u0w < <(writes "$peer_watched" "$peer_port" "$peer"); read -r p1w _ _ c1w u1w < <(writes "$watched")
+      read -r p0o _ _ c0o u0o < <(writes "$peer_other" "$peer_port" "$peer"); read -r p1o _ _ c1o u1o < <(writes "$other")
     else
-      read -r p1w _ _ < <(writes "$watched"); read -r p0w _ _ < <(writes "$peer_watched" "$peer_port")
-      read -r p1o _ _ < <(writes "$other"); read -r p0o _ _ < <(writes "$peer_other" "$peer_port")
+      read -r p1w _ _ c1w u1w < <(writes "$watched"); read -r p0w _ _ c0w u0w < <(writes "$peer_watched" "$peer_port" "$peer")
+      read -r p1o _ _ c1o u1o < <(writes "$other"); read -r p0o _ _ c0o u0o < <(writes "$peer_other" "$peer_port" "$peer")
     fi
     rw+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$p1w" "$p0w")")
     ro+=("$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$p1o" "$p0o")")
     lines+=("$(printf '  round %d, RegisterInstance/s: to the watched service %.0f with the streams, %.0f on the peer (%.2fx); to another service %.0f, %.0f (%.2fx)' \
       "$r" "$p1w" "$p0w" "${rw[-1]}" "$p1o" "$p0o" "${ro[-1]}")")
+    lines+=("$(printf '    server CPU meanwhile, cores and µs per write: watched %s / %s, peer %s / %s; another service %s / %s, peer %s / %s' \
+      "$c1w" "$u1w" "$c0w" "$u0w" "$c1o" "$u1o" "$c0o" "$u0o")")
   done
   unlimit_cpu "$pid"
   unlimit_cpu "$peer"
@@ -90,7 +97,7 @@ held_rounds() {
   printf '%s\n' "${lines[@]}"
 }
 budgeted=; [ "$SERVER_CPU" = 0 ] || [ -z "$cg_kind" ] || budgeted=1
-read -r w0_rps w0_p99 w0_bad < <(writes "$other")
+read -r w0_rps w0_p99 w0_bad _ < <(writes "$other")
 # The peer gets the same history (the registry's operation records and log grow with every write, and slow it).
 writes "$peer_other" "$peer_port" >/dev/null
 python3 bench/watch_load.py 127.0.0.1 "$port" "$pid" bench svc "$watched" "$STREAMS" "$CHANGES" >"$work/fanout.txt" &
@@ -103,8 +110,8 @@ done
 if [ -n "$budgeted" ]; then
   held_rounds >"$work/held.txt"
 fi
-read -r w1_rps w1_p99 w1_bad < <(writes "$other")
-read -r w2_rps w2_p99 w2_bad < <(writes "$watched")
+read -r w1_rps w1_p99 w1_bad _ < <(writes "$other")
+read -r w2_rps w2_p99 w2_bad _ < <(writes "$watched")
 kill "$loader" 2>/dev/null || true
 wait "$loader" 2>/dev/null || true
 # Without streams once more, now they are closed: this host's speed drifts within minutes, so the writes with streams
