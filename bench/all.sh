@@ -37,7 +37,7 @@ echo "== summary ($(date -u +%FT%TZ), $(git rev-parse --short HEAD)$(git diff --
 for name in api dns cluster durable writes health watch longpoll transfer dnssec; do
   [ -f "$OUT/$name.log" ] || continue
   echo "-- $name"
-  grep -E 'durable writes|lock held|ratio|req/s|queries/s|latency|RegisterInstance|visible on|per idle node|cold start|probes|RSS|KiB per instance|first DiscoverInstances|instances/s|lost|streams|long-poll|batches|AXFR|answered by NSD|DNSSEC' "$OUT/$name.log" \
+  grep -E 'durable writes|server CPU|lock held|ratio|req/s|queries/s|latency|RegisterInstance|visible on|per idle node|cold start|probes|RSS|KiB per instance|first DiscoverInstances|instances/s|lost|streams|long-poll|batches|AXFR|answered by NSD|DNSSEC' "$OUT/$name.log" \
     | grep -v -E '^(Requirement|Collecting|Downloading|Installing|Successfully|WARNING)' | sed 's/^/   /'
 done
 [ ${#failed[@]} -eq 0 ] || { echo "FAILED: ${failed[*]}"; exit 1; }
