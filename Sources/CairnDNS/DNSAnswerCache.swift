@@ -25,46 +25,38 @@ public struct DNSClient: Sendable {
 
     public init(_ address: SocketAddress?) {
         switch address {
-        case .v4(let a)?:
-            count = 4
-            var sin = a.address.sin_addr
-            withUnsafeMutableBytes(of: &storage) { raw in
-                withUnsafeBytes(of: &sin) { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 4) }
-            }
-        case .v6(let a)?:
-            var sin6 = a.address.sin6_addr
-            let mapped = withUnsafeBytes(of: &sin6) { b in b.prefix(10).allSatisfy { $0 == 0 } && b[10] == 0xFF && b[11] == 0xFF }
-            count = mapped ? 4 : 16
-            withUnsafeMutableBytes(of: &storage) { raw in
-                withUnsafeBytes(of: &sin6) {
-                    raw.baseAddress!.copyMemory(from: $0.baseAddress! + (mapped ? 12 : 0), byteCount: mapped ? 4 : 16)
-                }
-            }
-        default:
-            count = 0
+        case .v4(let a)?: self.init(ipv4: a.address.sin_addr)
+        case .v6(let a)?: self.init(ipv6: a.address.sin6_addr)
+        default: self.init()
         }
     }
 
-    /// The client of a received `sockaddr_in` or `sockaddr_in6` (an IPv4-mapped IPv6 address is its IPv4 client).
+    /// The client of a received `sockaddr_in` or `sockaddr_in6`.
     init(sockaddr address: UnsafePointer<sockaddr_storage>) {
         switch Int32(address.pointee.ss_family) {
-        case AF_INET:
-            count = 4
-            var sin = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
-            withUnsafeMutableBytes(of: &storage) { raw in
-                withUnsafeBytes(of: &sin) { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 4) }
+        case AF_INET: self.init(ipv4: address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr })
+        case AF_INET6: self.init(ipv6: address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr })
+        default: self.init()
+        }
+    }
+
+    private init(ipv4 address: in_addr) {
+        var address = address
+        count = 4
+        withUnsafeMutableBytes(of: &storage) { raw in
+            withUnsafeBytes(of: &address) { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 4) }
+        }
+    }
+
+    /// An IPv4-mapped IPv6 address is the IPv4 client it carries.
+    private init(ipv6 address: in6_addr) {
+        var address = address
+        let mapped = withUnsafeBytes(of: &address) { b in b.prefix(10).allSatisfy { $0 == 0 } && b[10] == 0xFF && b[11] == 0xFF }
+        count = mapped ? 4 : 16
+        withUnsafeMutableBytes(of: &storage) { raw in
+            withUnsafeBytes(of: &address) {
+                raw.baseAddress!.copyMemory(from: $0.baseAddress! + (mapped ? 12 : 0), byteCount: mapped ? 4 : 16)
             }
-        case AF_INET6:
-            var sin6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
-            let mapped = withUnsafeBytes(of: &sin6) { b in b.prefix(10).allSatisfy { $0 == 0 } && b[10] == 0xFF && b[11] == 0xFF }
-            count = mapped ? 4 : 16
-            withUnsafeMutableBytes(of: &storage) { raw in
-                withUnsafeBytes(of: &sin6) {
-                    raw.baseAddress!.copyMemory(from: $0.baseAddress! + (mapped ? 12 : 0), byteCount: mapped ? 4 : 16)
-                }
-            }
-        default:
-            count = 0
         }
     }
 
